@@ -1,0 +1,78 @@
+"""The evaluation feature extractor: a small Fashion-MNIST CNN trained once and cached.
+
+Its 128-d penultimate layer is the embedding (FID, cosine similarity); its 10-class logits feed IS.
+No Inception or CLIP weights can be downloaded here; they plug in where a user has them.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+from torch import nn
+
+from l2l import cache
+from l2l.config import ClassifierConfig
+from l2l.data import ImageSet, sample
+from l2l.training import epoch_batches
+
+log = logging.getLogger("l2l.classifier")
+FORMAT = 1
+
+
+class Classifier(nn.Module):
+    """conv32-conv64-FC128-FC10 on [N, 1, 32, 32] images in [0, 1]."""
+
+    num_features = 128  # read by torchmetrics when this is the FID extractor
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU())
+        self.head = nn.Linear(128, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 1, 32, 32] -> [N, 128]"""
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def train_classifier(cfg: ClassifierConfig, train: ImageSet, test: ImageSet,
+                     device: torch.device) -> tuple[Classifier, float]:
+    torch.manual_seed(cfg.seed)
+    data = sample(train, cfg.images, cfg.seed)
+    model = Classifier().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    for epoch in range(cfg.epochs):
+        for idx in epoch_batches(len(data), cfg.batch_size, g):
+            loss = nn.functional.cross_entropy(model(data.x[idx].to(device)), data.y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(test.x[i:i + 1000].to(device)).argmax(1).cpu()
+                          for i in range(0, len(test), 1000)])
+    acc = (pred == test.y).float().mean().item()
+    log.info("classifier: %d images x %d epochs, test accuracy %.3f", len(data), cfg.epochs, acc)
+    return model, acc
+
+
+def get_classifier(cfg: ClassifierConfig, dataset: str, train: ImageSet, test: ImageSet,
+                   device: torch.device, cache_dir):
+    def build():
+        t0 = time.perf_counter()
+        model, acc = train_classifier(cfg, train, test, device)
+        return model.state_dict(), {"test_accuracy": acc, "train_seconds": time.perf_counter() - t0}
+
+    key = {"format": FORMAT, "dataset": dataset, "classifier": vars(cfg)}
+    state, hit = cache.get_or_build(cache_dir, "classifier", key, build)
+    model = Classifier()
+    model.load_state_dict(state)
+    return model.to(device).eval(), hit

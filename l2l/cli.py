@@ -1,0 +1,92 @@
+"""`l2l`: run one trial in a plain Python process, without Ray or MLflow.
+
+    l2l trial config.yaml                 # prints the metrics as a table
+    l2l trial config.yaml --json out.json # and writes the tidy rows as JSON
+
+The config holds the fields of one trial (the same fields as a sweep spec, without `grid`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from l2l.errors import ConfigError, DataNotFoundError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="l2l", description="Machine unlearning for image-to-image "
+                                "generators: run one trial without Ray.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser("trial", help="run one trial from a YAML config and print its metrics")
+    t.add_argument("config", type=Path, help="YAML file with one trial's fields")
+    t.add_argument("--json", type=Path, help="also write the result rows to this JSON file")
+    t.add_argument("--cache-dir", type=Path, help="model cache (default: $L2L_CACHE_DIR or "
+                   "~/.cache/l2l)")
+    t.add_argument("--data-root", type=Path, help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
+                   "then the Debian package, then a download)")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def _load(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError("config", f"YAML syntax error in {path}: {e}".splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("config", "expected a mapping of trial fields")
+    return raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(name)s: %(message)s")
+    from l2l.config import TrialConfig
+
+    try:
+        raw = _load(args.config)
+        for k in ("cache_dir", "data_root", "device"):
+            if getattr(args, k) is not None:
+                raw[k] = str(getattr(args, k))
+        cfg = TrialConfig.from_dict(raw)
+        if args.json:
+            parent = args.json.resolve().parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise ConfigError("--json", f"cannot write to {parent}")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from l2l.trial import run_trial
+
+    try:
+        result = run_trial(cfg)
+    except DataNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{'split':<8} {'metric':<11} {'value':>10} {'n':>5}")
+    for m in result.metrics:
+        arrow = "↑" if m.higher_is_better else "↓"
+        print(f"{m.split:<8} {m.metric:<11} {m.value:>10.4f} {m.n:>5}  {arrow}")
+    print(f"seconds: original model {result.pretrain_seconds:.1f}, unlearning "
+          f"{result.unlearn_seconds:.1f}, evaluation {result.eval_seconds:.1f} ({result.device})")
+    if args.json:
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(result.rows(), indent=1))
+        os.replace(tmp, args.json)
+        print(f"rows written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Frozen, validated trial configuration.
+
+`TrialConfig.from_dict(d)` is the single entry point: it fills defaults, checks every field and
+raises `ConfigError("<field path>: <what is allowed>")` on the first problem, before any work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from l2l.errors import ConfigError
+
+DATASETS = {"fashion_mnist": 10}  # name -> number of classes
+TASKS = ("center_inpaint",)
+GENERATORS = ("mae",)
+GENERATOR_SIZES = ("tiny", "small", "base")
+RETAIN_MODES = ("full",)
+NOISE_TYPES = ("normal", "uniform", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+# method -> the method-specific fields it uses; the others are set to None so that grids over
+# them do not duplicate trials of methods that ignore them.
+METHOD_PARAMS: dict[str, tuple[str, ...]] = {
+    "original": (),
+    "l2l": ("alpha", "noise"),
+}
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    kind: str = "center_inpaint"
+    mask_ratio: float = 0.5  # side of the centre mask / side of the image, as in the paper
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    name: str = "mae"
+    size: str = "tiny"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    images: int = 20000
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    images: int = 20000
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    steps: int = 100
+    batch_size: int = 64  # images of each set (forget, retain) per step
+    lr: float = 1e-3
+    images_per_class: int = 500
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    images_per_class: int = 100
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    method: str
+    forget_classes: tuple[int, ...]
+    retain_classes: tuple[int, ...]
+    dataset: str = "fashion_mnist"
+    task: TaskConfig = field(default_factory=TaskConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    retain_mode: str = "full"
+    alpha: float | None = None
+    noise: str | None = None
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    # Where things run and live; they do not change results, so they are left out of the hash.
+    device: str = "auto"
+    data_root: str | None = None
+    cache_dir: str | None = None
+
+    RUNTIME_FIELDS = ("device", "data_root", "cache_dir")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrialConfig":
+        return _parse_trial(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["forget_set"] = {"classes": list(d.pop("forget_classes"))}
+        d["retain"] = {"mode": d.pop("retain_mode"), "classes": list(d.pop("retain_classes"))}
+        return d
+
+    def content_dict(self) -> dict[str, Any]:
+        """Everything that determines the trial's results (runtime fields removed)."""
+        d = self.to_dict()
+        for k in self.RUNTIME_FIELDS:
+            d.pop(k)
+        return d
+
+    @property
+    def config_hash(self) -> str:
+        return content_hash(self.content_dict())
+
+
+def content_hash(obj: Any) -> str:
+    """Stable SHA-256 (16 hex digits) of a JSON-able object; key order does not matter."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing with field paths in every error.
+
+_TRIAL_KEYS = {
+    "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
+    "alpha", "noise", "unlearn", "eval", "seed", "device", "data_root", "cache_dir",
+}
+
+
+def _type_name(v: Any) -> str:
+    return type(v).__name__ if v is not None else "null"
+
+
+def _mapping(v: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(v, Mapping):
+        raise ConfigError(path, f"expected a mapping, got {_type_name(v)}")
+    return v
+
+
+def _no_unknown(d: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    for k in d:
+        if k not in allowed:
+            where = f"{path}.{k}" if path else str(k)
+            raise ConfigError(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _int(v: Any, path: str, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(path, f"expected an integer, got {_type_name(v)} {v!r}")
+    if lo is not None and v < lo:
+        raise ConfigError(path, f"must be >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(path, f"must be <= {hi}, got {v}")
+    return v
+
+
+def _float(v: Any, path: str, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(path, f"expected a number, got {_type_name(v)} {v!r}")
+    v = float(v)
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ConfigError(path, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(path, f"must be <= {hi}, got {v}")
+    return v
+
+
+def _choice(v: Any, path: str, allowed: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(v, str) or v not in allowed:
+        raise ConfigError(path, f"unknown value {v!r} (allowed: {', '.join(allowed)})")
+    return v
+
+
+def _opt_str(v: Any, path: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ConfigError(path, f"expected a string or null, got {_type_name(v)}")
+    return v
+
+
+def _classes(v: Any, path: str, n_classes: int) -> tuple[int, ...]:
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ConfigError(path, f"expected a non-empty list of class indices in 0..{n_classes - 1}")
+    out = []
+    for i, c in enumerate(v):
+        out.append(_int(c, f"{path}[{i}]", 0, n_classes - 1))
+    if len(set(out)) != len(out):
+        raise ConfigError(path, f"repeated class in {out}")
+    return tuple(sorted(out))
+
+
+def _section(cls, d: Any, path: str, checks: dict[str, Any]):
+    """Build a frozen section dataclass from `d`, validating each given field with `checks`."""
+    d = {} if d is None else _mapping(d, path)
+    names = {f.name for f in dataclasses.fields(cls)}
+    _no_unknown(d, names, path)
+    kwargs = {k: checks[k](v, f"{path}.{k}") for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def _pos(v, p):
+    return _int(v, p, 1)
+
+
+def _lr(v, p):
+    return _float(v, p, 0.0, 10.0, lo_open=True)
+
+
+def _seed(v, p):
+    return _int(v, p, 0, 2**31 - 1)
+
+
+def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
+    d = _mapping(d, "config")
+    _no_unknown(d, _TRIAL_KEYS, "")
+    for req in ("method", "forget_set"):
+        if req not in d:
+            raise ConfigError(req, "missing required field")
+
+    method = _choice(d["method"], "method", list(METHOD_PARAMS))
+    dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
+    n_classes = DATASETS[dataset]
+
+    task = _section(TaskConfig, d.get("task"), "task", {
+        "kind": lambda v, p: _choice(v, p, TASKS),
+        "mask_ratio": lambda v, p: _float(v, p, 0.0, 1.0, lo_open=True),
+    })
+    generator = _section(GeneratorConfig, d.get("generator"), "generator", {
+        "name": lambda v, p: _choice(v, p, GENERATORS),
+        "size": lambda v, p: _choice(v, p, GENERATOR_SIZES),
+    })
+    pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
+        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    classifier = _section(ClassifierConfig, d.get("classifier"), "classifier", {
+        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
+        "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,
+        "images_per_class": _pos})
+    evalc = _section(EvalConfig, d.get("eval"), "eval", {
+        "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos})
+
+    fs = _mapping(d["forget_set"], "forget_set")
+    _no_unknown(fs, {"classes"}, "forget_set")
+    if "classes" not in fs:
+        raise ConfigError("forget_set.classes", "missing required field")
+    forget = _classes(fs["classes"], "forget_set.classes", n_classes)
+
+    retain = _mapping(d.get("retain", {}), "retain")
+    _no_unknown(retain, {"mode", "classes"}, "retain")
+    retain_mode = _choice(retain.get("mode", "full"), "retain.mode", RETAIN_MODES)
+    if "classes" in retain:
+        kept = _classes(retain["classes"], "retain.classes", n_classes)
+        overlap = sorted(set(kept) & set(forget))
+        if overlap:
+            raise ConfigError("retain.classes", f"overlaps forget_set.classes at {overlap}; "
+                                                "a class is either forgotten or retained")
+    else:
+        kept = tuple(c for c in range(n_classes) if c not in forget)
+        if not kept:
+            raise ConfigError("forget_set.classes", "forgets every class; nothing is left to retain")
+
+    uses = METHOD_PARAMS[method]
+    alpha = noise = None
+    if "alpha" in uses:
+        alpha = _float(d.get("alpha", 0.25), "alpha", 0.0, 1000.0)
+    if "noise" in uses:
+        noise = _choice(d.get("noise", "normal"), "noise", NOISE_TYPES)
+
+    return TrialConfig(
+        method=method, forget_classes=forget, retain_classes=kept, dataset=dataset, task=task,
+        generator=generator, pretrain=pretrain, classifier=classifier, retain_mode=retain_mode,
+        alpha=alpha, noise=noise, unlearn=unlearn, eval=evalc,
+        seed=_seed(d.get("seed", 0), "seed"),
+        device=_choice(d.get("device", "auto"), "device", DEVICES),
+        data_root=_opt_str(d.get("data_root"), "data_root"),
+        cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
+    )

@@ -1,0 +1,160 @@
+"""Fashion-MNIST: finding the files, class-level splits and the image-to-image tasks.
+
+Images are float tensors in [0, 1], zero-padded from 28x28 to 32x32 so that 4-px patches tile
+them: x: [N, 1, 32, 32].
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from l2l.errors import DataNotFoundError
+
+DATA_ENV = "L2L_DATA_DIR"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IMAGE_SIZE = 32
+CLASS_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
+               "bag", "ankle-boot")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Reads an IDX file (optionally gzipped): the format of (Fashion-)MNIST."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find_in(directory: Path) -> dict[str, Path] | None:
+    """The four files in `directory` or in torchvision's layout below it, gzipped or not."""
+    for d in (directory, directory / "FashionMNIST" / "raw"):
+        found = {}
+        for split, names in FILES.items():
+            for name in names:
+                for cand in (d / name, d / f"{name}.gz"):
+                    if cand.is_file():
+                        found[name] = cand
+                        break
+        if len(found) == 4:
+            return found
+    return None
+
+
+def locate_fashion_mnist(root: str | os.PathLike | None = None,
+                         download_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Finds the raw files: an explicit root (argument, else $L2L_DATA_DIR), then the Debian
+    package's files, then torchvision's download into `download_dir` when the machine is online.
+    """
+    tried = []
+    explicit = root if root is not None else os.environ.get(DATA_ENV)
+    if explicit:
+        found = _find_in(Path(explicit))
+        if found:
+            return found
+        tried.append(f"explicit root {explicit} (argument or ${DATA_ENV}): files not there")
+    else:
+        tried.append(f"explicit root: none given (argument or ${DATA_ENV})")
+    found = _find_in(DEBIAN_DIR)
+    if found:
+        return found
+    tried.append(f"Debian package dataset-fashion-mnist: {DEBIAN_DIR} missing")
+    if download_dir is not None:
+        try:
+            from torchvision.datasets import FashionMNIST
+
+            FashionMNIST(str(download_dir), train=True, download=True)
+            FashionMNIST(str(download_dir), train=False, download=True)
+            found = _find_in(Path(download_dir))
+            if found:
+                return found
+            tried.append("torchvision download: finished but the files are missing")
+        except Exception as e:  # offline, blocked, disk full: all mean "not this way"
+            tried.append(f"torchvision download: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    else:
+        tried.append("torchvision download: no download directory given")
+    raise DataNotFoundError("Fashion-MNIST not found; tried " + "; ".join(tried) +
+                            ". Install the apt package dataset-fashion-mnist or set $L2L_DATA_DIR.")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images x: [N, 1, 32, 32] in [0, 1] and their labels y: [N] (int64)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx) -> "ImageSet":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return ImageSet(self.x[idx], self.y[idx])
+
+
+_LOADED: dict[tuple[str, str], ImageSet] = {}
+
+
+def load_fashion_mnist(split: str, root: str | os.PathLike | None = None,
+                       download_dir: str | os.PathLike | None = None) -> ImageSet:
+    """The `train` (60k) or `test` (10k) split, padded to 32x32. Memoised per process."""
+    files = locate_fashion_mnist(root, download_dir)
+    img_name, lab_name = FILES[split]
+    key = (str(files[img_name]), split)
+    if key not in _LOADED:
+        x = torch.from_numpy(_read_idx(files[img_name]).copy()).float().div_(255.0)
+        x = torch.nn.functional.pad(x, (2, 2, 2, 2)).unsqueeze(1)
+        y = torch.from_numpy(_read_idx(files[lab_name]).astype(np.int64))
+        _LOADED[key] = ImageSet(x, y)
+    return _LOADED[key]
+
+
+def sample_per_class(data: ImageSet, classes, per_class: int, seed: int) -> ImageSet:
+    """Up to `per_class` images of each class, chosen by `seed` (same seed, same images)."""
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in classes:
+        idx = torch.nonzero(data.y == c).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return data.subset(torch.cat(picks))
+
+
+def sample(data: ImageSet, n: int, seed: int) -> ImageSet:
+    """`n` images drawn without replacement across all classes, chosen by `seed`."""
+    g = torch.Generator().manual_seed(seed)
+    return data.subset(torch.randperm(len(data), generator=g)[:n])
+
+
+@dataclass(frozen=True)
+class Splits:
+    """What one trial uses. Training-side sets come from the original model's training images,
+    so the unlearned model forgets data it has seen; evaluation sets are held out (test split)."""
+
+    forget: ImageSet
+    retain: ImageSet
+    eval_forget: ImageSet
+    eval_retain: ImageSet
+
+
+def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain_classes,
+                images_per_class: int, eval_per_class: int, seed: int) -> Splits:
+    # Offsets keep the four draws independent for one seed.
+    return Splits(
+        forget=sample_per_class(train_pool, forget_classes, images_per_class, seed * 4 + 0),
+        retain=sample_per_class(train_pool, retain_classes, images_per_class, seed * 4 + 1),
+        eval_forget=sample_per_class(test, forget_classes, eval_per_class, seed * 4 + 2),
+        eval_retain=sample_per_class(test, retain_classes, eval_per_class, seed * 4 + 3),
+    )

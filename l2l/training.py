@@ -1,0 +1,35 @@
+"""Small shared pieces of every training loop: device choice, batches, the LR schedule."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when there is one. Asking for CUDA on a machine without one is an error,
+    not a silent fallback: the sweep layer decides fallbacks and says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: 'cuda' requested but torch finds no CUDA device")
+    return torch.device(name)
+
+
+def epoch_batches(n: int, batch_size: int, g: torch.Generator):
+    """Index batches of one shuffled epoch; the last partial batch is kept."""
+    perm = torch.randperm(n, generator=g)
+    for i in range(0, n, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def cosine_schedule(opt: torch.optim.Optimizer, total_steps: int, warmup: float = 0.05):
+    """Linear warm-up over `warmup` of the steps, then cosine decay to zero."""
+    warm = max(1, int(total_steps * warmup))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)

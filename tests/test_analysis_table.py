@@ -1,0 +1,170 @@
+"""analysis.table / analysis.cli on synthetic Parquet files that follow docs/results-schema.md."""
+
+import statistics
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import AnalysisError, latest_sweep_id, load_rows, paper_table, to_markdown
+from analysis.cli import main
+
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+HIB = {("retain", "fid"): False, ("forget", "fid"): True, ("retain", "cosine"): True,
+       ("forget", "cosine"): False, ("retain", "is"): True, ("forget", "is"): False}
+
+
+def trial(method, seed, metrics, *, sweep="s-a", alpha=None, status="ok", minutes=0,
+          generator="mae", stored_sweep=None, **extra):
+    """Rows of one trial; `metrics` maps (split, metric) -> value."""
+    base = dict(schema_version=1, sweep_id=stored_sweep or sweep,
+                trial_id=f"t-{method}-{alpha}-{seed}-{generator}", status=status, error=None,
+                generator=generator, generator_size="tiny", method=method,
+                dataset="fashion_mnist", forget_set="[5, 7, 9]", retain_set="[0, 1]",
+                retain_mode="full", retain_fraction=1.0, proxy_source=None, alpha=alpha,
+                noise="normal" if method == "l2l" else None, task="center_inpaint",
+                mask_ratio=0.5, seed=seed, pretrain_seed=0, n=64, pretrain_seconds=1.0,
+                unlearn_seconds=0.0, eval_seconds=1.0, device="cpu", config_hash="0" * 16,
+                code_version="test", mlflow_run_id=None,
+                created_at=T0 + timedelta(minutes=minutes))
+    base.update(extra)
+    if status != "ok":
+        metrics = {("forget", "error"): float("nan")}
+        base["error"] = "boom"
+    return [dict(base, split=s, metric=m, value=v, higher_is_better=HIB.get((s, m), False))
+            for (s, m), v in metrics.items()]
+
+
+def write(results, rows, sweep="s-a"):
+    df = pd.DataFrame(rows).astype({"schema_version": "int32", "alpha": "float64"})
+    d = results / f"sweep_id={sweep}"
+    d.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(d / f"{df.trial_id.iloc[0]}.parquet", index=False)
+
+
+# known values: l2l forget FID over seeds 0, 1, 2; original has no cosine and a single seed
+L2L = {0: (10.0, 110.0, 0.9), 1: (12.0, 130.0, 0.8), 2: (14.0, 120.0, 0.7)}
+
+
+@pytest.fixture
+def results(tmp_path):
+    r = tmp_path / "results"
+    for seed, (rf, ff, rc) in L2L.items():
+        write(r, trial("l2l", seed, {("retain", "fid"): rf, ("forget", "fid"): ff,
+                                     ("retain", "cosine"): rc}, alpha=0.5, minutes=seed))
+    write(r, trial("original", 0, {("retain", "fid"): 5.0, ("forget", "fid"): 6.0}))
+    write(r, trial("l2l", 3, {}, alpha=0.5, status="error"))
+    return r
+
+
+def fmt(vals, d):
+    return f"{statistics.mean(vals):.{d}f} ± {statistics.stdev(vals):.{d}f} (n={len(vals)})"
+
+
+def test_cells_headers_order_missing_and_failures(results):
+    table = paper_table(load_rows(results))
+    assert list(table.columns) == ["generator", "method", "retain FID ↓", "retain CLIP-cos ↑",
+                                   "forget FID ↑"]
+    assert list(table["method"]) == ["original", "l2l"]  # paper order, not alphabetical
+    l2l = table.set_index("method").loc["l2l"]
+    assert l2l["retain FID ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 2.00 (n=3)"
+    assert l2l["forget FID ↑"] == fmt([110.0, 130.0, 120.0], 2) == "120.00 ± 10.00 (n=3)"
+    assert l2l["retain CLIP-cos ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.1000 (n=3)"
+    orig = table.set_index("method").loc["original"]
+    assert orig["retain FID ↓"] == "5.00 (n=1)"
+    assert orig["retain CLIP-cos ↑"] == "–"  # missing, never 0
+    assert table.attrs["failed_trials"] == ["t-l2l-0.5-3-mae"]  # error trial excluded, counted
+
+    md = to_markdown(load_rows(results))
+    assert "| original | 5.00 (n=1) | – | 6.00 (n=1) |" in md
+    assert "Note: 1 failed trial(s) excluded: t-l2l-0.5-3-mae." in md
+    assert md.rstrip().endswith("Sweep s-a; 5 trials; 12 rows. ↑ higher is better, ↓ lower is "
+                                "better; mean ± std over seeds, n = seeds")
+    assert "###" not in md  # a single generator: no sections
+
+
+def test_alpha_variants_other_methods_and_generators(tmp_path):
+    r = tmp_path / "results"
+    m = {("retain", "fid"): 1.0, ("retain", "mse_masked"): 0.5}
+    for method, alpha, mode, gen in [("l2l", 0.25, "full", "mae"), ("l2l", 0.5, "full", "mae"),
+                                     ("l2l", 0.5, "proxy", "mae"), ("zeta", None, "full", "mae"),
+                                     ("max_loss", None, "full", "mae"),
+                                     ("original", None, "full", "vqgan")]:
+        write(r, trial(method, 0, m, alpha=alpha, retain_mode=mode, generator=gen,
+                       trial_id=f"{method}{alpha}{mode}{gen}"))
+    table = paper_table(load_rows(r))
+    assert list(table["method"]) == [
+        "max_loss", "l2l (alpha=0.25) [retain=full]", "l2l (alpha=0.5) [retain=full]",
+        "l2l (alpha=0.5) [retain=proxy]", "zeta", "original"]
+    assert list(table.columns)[2:] == ["retain FID ↓", "retain MSE(mask) ↓"]
+    assert table["retain MSE(mask) ↓"].iloc[0] == "0.5000 (n=1)"
+    md = to_markdown(load_rows(r))
+    assert md.index("### mae") < md.index("### vqgan")
+
+
+def test_hive_sweep_id_wins_and_stays_a_string(tmp_path):
+    r = tmp_path / "results"
+    # a file moved to another sweep's directory, and a numeric-looking sweep id
+    write(r, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-b", stored_sweep="s-old"),
+          sweep="s-b")
+    write(r, trial("original", 1, {("retain", "fid"): 1.0}, sweep="2024", trial_id="x"),
+          sweep="2024")
+    df = load_rows(r)
+    assert sorted(df["sweep_id"]) == ["2024", "s-b"]
+    assert list(load_rows(r, "2024")["trial_id"]) == ["x"]
+
+
+def test_latest_sweep_and_errors(tmp_path, results):
+    write(results, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-b", minutes=-60),
+          sweep="s-b")
+    write(results, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-c", minutes=60),
+          sweep="s-c")
+    assert latest_sweep_id(results) == "s-c"
+    assert set(load_rows(results, "s-b")["sweep_id"]) == {"s-b"}
+    with pytest.raises(AnalysisError, match="unknown sweep id 'nope'; known: s-a, s-b, s-c"):
+        load_rows(results, "nope")
+    with pytest.raises(AnalysisError, match="no Parquet result files"):
+        load_rows(tmp_path / "empty")
+
+
+def test_cli_writes_what_it_prints(results, capsys):
+    out = results / "tables" / "s-a.md"
+    assert main(["table", "--results", str(results)]) == 0  # default sweep: latest (s-a)
+    captured = capsys.readouterr()
+    assert out.read_text(encoding="utf-8") == captured.out
+    assert "| l2l | 12.00 ± 2.00 (n=3) |" in captured.out
+    assert captured.err.strip().splitlines()[-1] == f"table written to {out}"
+
+    custom = results.parent / "deep" / "dir" / "t.md"
+    assert main(["table", "--results", str(results), "--sweep-id", "s-a",
+                 "--out", str(custom)]) == 0
+    assert custom.read_text(encoding="utf-8") == capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sweep-id", "nope"], "error: unknown sweep id 'nope'; known: s-a"),
+    (["--out", "{blocker}/t.md"], "error: cannot write"),
+])
+def test_cli_errors_exit_2_and_write_nothing(results, capsys, args, message):
+    blocker = results.parent / "blocker"
+    blocker.write_text("a file, not a directory")
+    args = [a.format(blocker=blocker) for a in args]
+    assert main(["table", "--results", str(results), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(message) and len(captured.err.strip().splitlines()) == 1
+    assert not (results / "tables").exists()
+
+
+def test_cli_no_results(tmp_path, capsys):
+    assert main(["table", "--results", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.startswith("error: no Parquet result files under")
+
+
+def test_no_training_stack_imported():
+    code = ("import sys, analysis.cli; bad = {'torch', 'ray', 'l2l', 'sweeps'} & "
+            "{m.split('.')[0] for m in sys.modules}; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
