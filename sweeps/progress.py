@@ -12,8 +12,8 @@ def _fmt_seconds(s: float) -> str:
 
 
 class Progress(Callback):
-    def __init__(self, total: int, out=print):
-        self.total, self.out = total, out
+    def __init__(self, total: int):
+        self.total = total
         self.t0 = time.monotonic()
         self.running: set[str] = set()
         self.done = self.failed = 0
@@ -26,7 +26,7 @@ class Progress(Callback):
             # finished trials so far, paced by how many run side by side
             per = (time.monotonic() - self.t0) / finished
             eta = f", about {_fmt_seconds(per * (self.total - finished))} left"
-        self.out(f"[{finished}/{self.total} done, {len(self.running)} running, "
+        print(f"[{finished}/{self.total} done, {len(self.running)} running, "
                  f"{self.failed} failed{eta}] {tid} {event}", flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):

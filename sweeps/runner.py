@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 # Before Ray is imported: no auth token warning on a local cluster (saves ~1.5 s a start), and
-# no CSV/JSON/TensorBoard loggers in every trial directory (results go to Parquet and MLflow).
+# no CSV/TensorBoard loggers in every trial directory (results go to Parquet and MLflow); the
+# JSON logger is added back below because Tune reads its results from it.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
+from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 
 from l2l.config import TrialConfig  # noqa: E402
 from l2l.trial import config_columns, run_trial  # noqa: E402
@@ -156,14 +158,17 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, address: str | None = No
         run_config=tune.RunConfig(
             name=settings.sweep_id, storage_path=str(settings.storage_dir.resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[Progress(len(trials))]),
+            callbacks=[Progress(len(trials)), JsonLoggerCallback()]),
     )
-    grid = tuner.fit()
-    failed = grid.num_errors
-    if settings.mlflow_uri:
-        tracking.end_run(settings.mlflow_uri, ctx["parent_run_id"], ok=failed == 0)
+    ok = False
+    try:
+        grid = tuner.fit()
+        ok = grid.num_errors == 0
+    finally:  # the parent run never stays RUNNING, also on Ctrl-C or a driver error
+        if settings.mlflow_uri:
+            tracking.end_run(settings.mlflow_uri, ctx["parent_run_id"], ok=ok)
     _print_summary(grid, settings)
-    return failed
+    return grid.num_errors
 
 
 def _print_summary(grid, settings: SweepSettings) -> None:
