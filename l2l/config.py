@@ -15,7 +15,7 @@ from l2l.errors import ConfigError
 
 DATASETS = {"fashion_mnist": 10}  # name -> number of classes
 TASKS = ("center_inpaint",)
-GENERATORS = ("mae",)
+GENERATORS = ("mae", "vqgan", "diffusion")
 GENERATOR_SIZES = ("tiny", "small", "base")
 RETAIN_MODES = ("full",)
 NOISE_TYPES = ("normal", "uniform", "constant")
@@ -38,6 +38,9 @@ class TaskConfig:
 class GeneratorConfig:
     name: str = "mae"
     size: str = "tiny"
+    # Steps of iterative generation at evaluation (diffusion: DDIM steps; VQ-GAN: decoding
+    # rounds); None = the generator's default. Does not change the trained weights.
+    sampling_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     generator = _section(GeneratorConfig, d.get("generator"), "generator", {
         "name": lambda v, p: _choice(v, p, GENERATORS),
         "size": lambda v, p: _choice(v, p, GENERATOR_SIZES),
+        "sampling_steps": lambda v, p: None if v is None else _int(v, p, 1, 1000),
     })
     pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
         "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})

@@ -51,9 +51,12 @@ class _Precomputed(nn.Module):
 
 
 @torch.no_grad()
-def generate(model, x: torch.Tensor, mask: torch.Tensor, device, batch_size: int) -> torch.Tensor:
-    """Composite outputs for all of x: [N, C, H, W] on the CPU."""
-    return torch.cat([model.reconstruct(x[i:i + batch_size].to(device), mask).cpu()
+def generate(model, x: torch.Tensor, mask: torch.Tensor, device, batch_size: int,
+             seed: int = 0) -> torch.Tensor:
+    """Composite outputs for all of x: [N, C, H, W] on the CPU. Sampling generators draw their
+    noise from a generator seeded by `seed`, so evaluation is deterministic."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat([model.reconstruct(x[i:i + batch_size].to(device), mask, g).cpu()
                       for i in range(0, len(x), batch_size)])
 
 
@@ -69,10 +72,10 @@ def _embed(classifier, x: torch.Tensor, device, batch_size: int):
 
 @torch.no_grad()
 def evaluate(model, classifier, images: torch.Tensor, mask: torch.Tensor, split: str, device,
-             batch_size: int = 256) -> list[MetricValue]:
+             batch_size: int = 256, seed: int = 0) -> list[MetricValue]:
     """All metrics of `model` on `images` ([N, C, H, W], the originals) for one split."""
     n = len(images)
-    out = generate(model, images, mask, device, batch_size)
+    out = generate(model, images, mask, device, batch_size, seed)
     f_out, logits_out = _embed(classifier, out, device, batch_size)
     f_orig, _ = _embed(classifier, images, device, batch_size)
 

@@ -19,17 +19,25 @@ FORMAT = 1  # bump when the training code changes what a cached model is
 
 def original_key(cfg: TrialConfig) -> dict:
     """Everything that determines the original model, and nothing else (so trials share it)."""
-    return {"format": FORMAT, "dataset": cfg.dataset, "generator": vars(cfg.generator),
+    return {"format": FORMAT, "dataset": cfg.dataset,
+            "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
             "task": vars(cfg.task), "pretrain": vars(cfg.pretrain)}
+
+
+def _build(cfg: TrialConfig):
+    return build_generator(cfg.generator.name, cfg.generator.size, cfg.generator.sampling_steps)
 
 
 def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device) -> torch.nn.Module:
     p = cfg.pretrain
     torch.manual_seed(p.seed)
-    model = build_generator(cfg.generator.name, cfg.generator.size).to(device)
-    # Centre masks of the task itself: on a tiny budget this learns the task reliably where
-    # random masks did not (see docs).
+    model = _build(cfg).to(device)
+    # Masks of the task itself: on a tiny budget this learns the task reliably where random
+    # masks did not (see docs/design-notes.md).
     mask = task_mask(cfg.task.kind, model.grid, cfg.task.mask_ratio).to(device)
+    if hasattr(model, "pretrain"):  # generators with their own schedule (tokenizer first, ...)
+        model.pretrain(pool, mask, p, device, log)
+        return model.eval()
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr, betas=(0.9, 0.95), weight_decay=0.05)
     steps_per_epoch = -(-len(pool) // p.batch_size)
     sched = cosine_schedule(opt, steps_per_epoch * p.epochs)
@@ -39,7 +47,7 @@ def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device) -> t
     for epoch in range(p.epochs):
         total = 0.0
         for idx in epoch_batches(len(pool), p.batch_size, g):
-            loss = model.task_loss(pool.x[idx].to(device), mask)
+            loss = model.task_loss(pool.x[idx].to(device), mask, g=g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -61,6 +69,6 @@ def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_d
                                     "device": str(device)}
 
     state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg), build)
-    model = build_generator(cfg.generator.name, cfg.generator.size)
+    model = _build(cfg)
     model.load_state_dict(state)
     return model.to(device).eval(), hit

@@ -93,7 +93,8 @@ def run_trial(cfg: TrialConfig) -> TrialResult:
     t0 = time.perf_counter()
     metrics = []
     for split, data in (("forget", splits.eval_forget), ("retain", splits.eval_retain)):
-        metrics += evaluate(model, classifier, data.x, mask, split, device, cfg.eval.batch_size)
+        metrics += evaluate(model, classifier, data.x, mask, split, device, cfg.eval.batch_size,
+                            seed=cfg.seed)
     eval_seconds = time.perf_counter() - t0
     return TrialResult(cfg, metrics, pretrain_seconds, unlearn_seconds, eval_seconds, str(device),
                        {"classifier": _cache_info(clf_hit), "generator": _cache_info(gen_hit)})

@@ -1,5 +1,25 @@
-"""Generators by name. Each builds from (size) and offers encode / reconstruct / task_loss and
-`.encoder` / `.decoder` submodules."""
+"""Generators by name: `build_generator(name, size)`.
+
+Every generator is an `nn.Module` for [N, C, 32, 32] images in [0, 1] with this interface, so
+that methods, pretraining and evaluation never ask which one they hold:
+
+    encoder, decoder        submodules: encoder-only methods train `encoder`, freeze `decoder`
+    patch, grid             masks are boolean over the grid x grid token grid (True = hidden);
+                            a token covers patch x patch pixels
+    sample_aux(x, mask, g)  the random inputs of `encode` (diffusion: timesteps and noise), drawn
+                            once so that a student and its frozen teacher see the same ones;
+                            None for deterministic encoders
+    encode(x, mask, aux)    list of feature tensors that the l2l losses compare
+    reconstruct(x, mask, g) composite output [N, C, H, W]: visible input pixels plus the
+                            generated hidden region
+    task_loss(x, mask, target=None, g=None)
+                            the generator's own training loss for producing `target` (default x)
+                            from the masked x; baselines pass other targets
+    pretrain(pool, mask, cfg, device, log)   optional: a custom pretraining schedule (e.g.
+                            tokenizer first); without it the generic loop minimises task_loss
+"""
+import importlib
+
 from l2l.generators.mae import MAE
 from l2l.registry import Registry
 
@@ -7,5 +27,16 @@ GENERATORS: Registry = Registry("generator")
 GENERATORS.register("mae")(MAE)
 
 
-def build_generator(name: str, size: str):
-    return GENERATORS.get(name)(size=size)
+def _lazy(module: str, cls: str):
+    """Imports heavy generators (diffusers) only when one is built."""
+    def build(**kwargs):
+        return getattr(importlib.import_module(module), cls)(**kwargs)
+    return build
+
+
+GENERATORS.register("vqgan")(_lazy("l2l.generators.vqgan", "VQGAN"))
+GENERATORS.register("diffusion")(_lazy("l2l.generators.diffusion", "Diffusion"))
+
+
+def build_generator(name: str, size: str, sampling_steps: int | None = None):
+    return GENERATORS.get(name)(size=size, sampling_steps=sampling_steps)

@@ -71,10 +71,10 @@ class MAEDecoder(nn.Module):
 
 
 class MAE(nn.Module):
-    """Masked autoencoder with the image-to-image interface every generator offers:
-    `encode`, `reconstruct` (composite output) and `task_loss` (its own training loss)."""
+    """Masked autoencoder with the generator interface of l2l/generators/__init__.py."""
 
-    def __init__(self, size: str = "tiny", img_size: int = 32, patch: int = 4, chans: int = 1):
+    def __init__(self, size: str = "tiny", img_size: int = 32, patch: int = 4, chans: int = 1,
+                 sampling_steps: int | None = None):  # one-shot decoder: no sampling steps
         super().__init__()
         if size not in SIZES:
             raise KeyError(f"unknown MAE size {size!r} (known: {', '.join(SIZES)})")
@@ -103,26 +103,34 @@ class MAE(nn.Module):
         t = t.reshape(n, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)
         return t.reshape(n, c, g * p, g * p)
 
-    # -- the generator interface ----------------------------------------------------------
-    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Latent of the visible tokens: [N, L_vis, D]. What l2l's losses compare."""
-        return self.encoder(x, self._ids_keep(mask, x.shape[0]))
+    # -- the generator interface (see l2l/generators/__init__.py) ---------------------------
+    def sample_aux(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Generator | None = None):
+        """The MAE's encoder is deterministic: nothing random to share with a teacher."""
+        return None
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor, aux=None) -> list[torch.Tensor]:
+        """Latent of the visible tokens: [[N, L_vis, D]]. What l2l's losses compare."""
+        return [self.encoder(x, self._ids_keep(mask, x.shape[0]))]
 
     def predict(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Predicted pixels of every patch: [N, L, p * p * C]."""
         ids = self._ids_keep(mask, x.shape[0])
         return self.decoder(self.encoder(x, ids), ids)
 
-    def reconstruct(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, mask: torch.Tensor,
+                    g: torch.Generator | None = None) -> torch.Tensor:
         """Composite output: visible input pixels plus the generated hidden region. [N, C, H, W]"""
         out = self.unpatchify(self.predict(x, mask)).clamp(0, 1)
         m = pixel_mask(mask, self.patch).to(x) if mask.dim() == 1 else \
             self.unpatchify(mask.float().unsqueeze(-1).expand(-1, -1, self.patch ** 2 * self.chans))
         return x * (1 - m) + out * m
 
-    def task_loss(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """MSE on hidden patches plus 0.1 x MSE on visible ones (keeps the visible context sane)."""
-        err = ((self.predict(x, mask) - self.patchify(x)) ** 2).mean(-1)  # [N, L]
+    def task_loss(self, x: torch.Tensor, mask: torch.Tensor, target: torch.Tensor | None = None,
+                  g: torch.Generator | None = None) -> torch.Tensor:
+        """MSE on hidden patches plus 0.1 x MSE on visible ones (keeps the visible context sane).
+        `target` (default x) is the image the output should match: baselines pass other ones."""
+        target = x if target is None else target
+        err = ((self.predict(x, mask) - self.patchify(target)) ** 2).mean(-1)  # [N, L]
         m = mask.float().expand_as(err)
         hidden = (err * m).sum() / m.sum().clamp_min(1)
         visible = (err * (1 - m)).sum() / (1 - m).sum().clamp_min(1)

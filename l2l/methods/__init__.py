@@ -28,4 +28,9 @@ def batch(images: torch.Tensor, size: int, g: torch.Generator, device) -> torch.
     return images[torch.randint(len(images), (size,), generator=g)].to(device)
 
 
+def feature_mse(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """Sum over feature maps of their MSE (one map for MAE, every down block for diffusion)."""
+    return sum(torch.nn.functional.mse_loss(x, y) for x, y in zip(a, b, strict=True))
+
+
 from l2l.methods import l2l as _l2l, original as _original  # noqa: E402,F401  (registration)

@@ -15,7 +15,7 @@ import logging
 
 import torch
 
-from l2l.methods import METHODS, UnlearnContext, batch
+from l2l.methods import METHODS, UnlearnContext, batch, feature_mse
 
 log = logging.getLogger("l2l.methods.l2l")
 
@@ -43,15 +43,16 @@ def l2l(model, ctx: UnlearnContext):
     model.train()
     opt = torch.optim.AdamW(model.encoder.parameters(), lr=u.lr, betas=(0.9, 0.95),
                             weight_decay=0.05)
-    mse = torch.nn.functional.mse_loss
     for step in range(u.steps):
         x_r = batch(ctx.splits.retain.x, u.batch_size, ctx.generator, ctx.device)
         x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
+        aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator)
+        aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
         with torch.no_grad():
-            target_r = teacher.encode(x_r, ctx.mask)
-            target_f = teacher.encode(noise_images(x_f, cfg.noise, ctx.generator), ctx.mask)
-        loss_r = mse(model.encode(x_r, ctx.mask), target_r)
-        loss_f = mse(model.encode(x_f, ctx.mask), target_f)
+            target_r = teacher.encode(x_r, ctx.mask, aux_r)
+            target_f = teacher.encode(noise_images(x_f, cfg.noise, ctx.generator), ctx.mask, aux_f)
+        loss_r = feature_mse(model.encode(x_r, ctx.mask, aux_r), target_r)
+        loss_f = feature_mse(model.encode(x_f, ctx.mask, aux_f), target_f)
         loss = loss_r + cfg.alpha * loss_f
         opt.zero_grad(set_to_none=True)
         loss.backward()
