@@ -8,30 +8,41 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from l2l.errors import ConfigError
 
 DATASETS = {"fashion_mnist": 10}  # name -> number of classes
-TASKS = ("center_inpaint",)
+TASKS = ("center_inpaint", "outpaint")
 GENERATORS = ("mae", "vqgan", "diffusion")
 GENERATOR_SIZES = ("tiny", "small", "base")
-RETAIN_MODES = ("full",)
+RETAIN_MODES = ("full", "fraction", "proxy", "none")
+PROXY_SOURCES = ("fashion_mnist", "digits")  # digits: scikit-learn's 8x8 digits, resized
 NOISE_TYPES = ("normal", "uniform", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 # method -> the method-specific fields it uses; the others are set to None so that grids over
 # them do not duplicate trials of methods that ignore them.
 METHOD_PARAMS: dict[str, tuple[str, ...]] = {
     "original": (),
+    "retrain": (),
+    "max_loss": ("alpha",),
+    "noisy_label": ("alpha",),
+    "retain_label": ("alpha",),
+    "random_encoder": ("alpha",),
     "l2l": ("alpha", "noise"),
 }
+# Methods that cannot work without retain images (their retain term is the whole point).
+NEEDS_RETAIN = ("retain_label",)
 
 
 @dataclass(frozen=True)
 class TaskConfig:
     kind: str = "center_inpaint"
-    mask_ratio: float = 0.5  # side of the centre mask / side of the image, as in the paper
+    # center_inpaint: side of the hidden centre square / image side, as in the paper;
+    # outpaint: share of the side hidden as a border (half on each side).
+    mask_ratio: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,16 +87,30 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class RetainConfig:
+    """Which real retain images unlearning may use. `classes` are the retained classes (their
+    test images are always the retain evaluation set); `mode` says what training data stands
+    for them: all (`full`), a `fraction` of them, a `proxy` set of `size` x |forget set| images
+    from other classes or another data set, or `none`."""
+
+    classes: tuple[int, ...]
+    mode: str = "full"
+    fraction: float | None = None  # fraction mode: share of the real retain images
+    source: str | None = None  # proxy mode: fashion_mnist (other classes) or digits
+    proxy_classes: tuple[int, ...] | None = None  # proxy from fashion_mnist: which classes
+    size: float | None = None  # proxy mode: proxy images per forget image
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     method: str
     forget_classes: tuple[int, ...]
-    retain_classes: tuple[int, ...]
+    retain: RetainConfig
     dataset: str = "fashion_mnist"
     task: TaskConfig = field(default_factory=TaskConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    retain_mode: str = "full"
     alpha: float | None = None
     noise: str | None = None
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
@@ -102,10 +127,16 @@ class TrialConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> "TrialConfig":
         return _parse_trial(d)
 
+    @property
+    def retain_classes(self) -> tuple[int, ...]:
+        return self.retain.classes
+
     def to_dict(self) -> dict[str, Any]:
+        """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
         d = dataclasses.asdict(self)
         d["forget_set"] = {"classes": list(d.pop("forget_classes"))}
-        d["retain"] = {"mode": d.pop("retain_mode"), "classes": list(d.pop("retain_classes"))}
+        d["retain"] = {k: list(v) if isinstance(v, tuple) else v
+                       for k, v in d["retain"].items() if v is not None}
         return d
 
     def content_dict(self) -> dict[str, Any]:
@@ -248,25 +279,11 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     evalc = _section(EvalConfig, d.get("eval"), "eval", {
         "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos})
 
-    fs = _mapping(d["forget_set"], "forget_set")
-    _no_unknown(fs, {"classes"}, "forget_set")
-    if "classes" not in fs:
-        raise ConfigError("forget_set.classes", "missing required field")
-    forget = _classes(fs["classes"], "forget_set.classes", n_classes)
-
-    retain = _mapping(d.get("retain", {}), "retain")
-    _no_unknown(retain, {"mode", "classes"}, "retain")
-    retain_mode = _choice(retain.get("mode", "full"), "retain.mode", RETAIN_MODES)
-    if "classes" in retain:
-        kept = _classes(retain["classes"], "retain.classes", n_classes)
-        overlap = sorted(set(kept) & set(forget))
-        if overlap:
-            raise ConfigError("retain.classes", f"overlaps forget_set.classes at {overlap}; "
-                                                "a class is either forgotten or retained")
-    else:
-        kept = tuple(c for c in range(n_classes) if c not in forget)
-        if not kept:
-            raise ConfigError("forget_set.classes", "forgets every class; nothing is left to retain")
+    forget = _forget_set(d["forget_set"], n_classes)
+    retain = _retain(d.get("retain", {}), forget, n_classes)
+    if retain.mode == "none" and method in NEEDS_RETAIN:
+        raise ConfigError("retain.mode", f"'none' gives no retain images, which {method} needs "
+                                         "(allowed for it: full, fraction, proxy)")
 
     uses = METHOD_PARAMS[method]
     alpha = noise = None
@@ -276,11 +293,68 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         noise = _choice(d.get("noise", "normal"), "noise", NOISE_TYPES)
 
     return TrialConfig(
-        method=method, forget_classes=forget, retain_classes=kept, dataset=dataset, task=task,
-        generator=generator, pretrain=pretrain, classifier=classifier, retain_mode=retain_mode,
+        method=method, forget_classes=forget, retain=retain, dataset=dataset, task=task,
+        generator=generator, pretrain=pretrain, classifier=classifier,
         alpha=alpha, noise=noise, unlearn=unlearn, eval=evalc,
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),
         cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
     )
+
+
+def _forget_set(v: Any, n_classes: int) -> tuple[int, ...]:
+    """`{classes: [...]}`, or `{random: k, seed: s}`: k classes drawn by s (resolved here, so
+    the config hash and the results name the actual classes)."""
+    fs = _mapping(v, "forget_set")
+    _no_unknown(fs, {"classes", "random", "seed"}, "forget_set")
+    if "classes" in fs:
+        if "random" in fs or "seed" in fs:
+            raise ConfigError("forget_set", "give either classes or random (with seed), not both")
+        return _classes(fs["classes"], "forget_set.classes", n_classes)
+    if "random" not in fs:
+        raise ConfigError("forget_set", "missing classes (a list) or random (a number of classes)")
+    k = _int(fs["random"], "forget_set.random", 1, n_classes - 1)
+    seed = _seed(fs.get("seed", 0), "forget_set.seed")
+    return tuple(sorted(random.Random(seed).sample(range(n_classes), k)))
+
+
+def _retain(v: Any, forget: tuple[int, ...], n_classes: int) -> RetainConfig:
+    r = _mapping(v, "retain")
+    _no_unknown(r, {f.name for f in dataclasses.fields(RetainConfig)}, "retain")
+    mode = _choice(r.get("mode", "full"), "retain.mode", RETAIN_MODES)
+    if "classes" in r:
+        kept = _classes(r["classes"], "retain.classes", n_classes)
+        overlap = sorted(set(kept) & set(forget))
+        if overlap:
+            raise ConfigError("retain.classes", f"overlaps forget_set.classes at {overlap}; "
+                                                "a class is either forgotten or retained")
+    else:
+        kept = tuple(c for c in range(n_classes) if c not in forget)
+        if not kept:
+            raise ConfigError("forget_set.classes", "forgets every class; nothing is left to retain")
+    allowed = {"full": set(), "none": set(), "fraction": {"fraction"},
+               "proxy": {"source", "proxy_classes", "size"}}[mode]
+    for k in ("fraction", "source", "proxy_classes", "size"):
+        if k in r and k not in allowed:
+            raise ConfigError(f"retain.{k}", f"not used by mode {mode!r}")
+    fraction = source = proxy = size = None
+    if mode == "fraction":
+        if "fraction" not in r:
+            raise ConfigError("retain.fraction", "missing; mode 'fraction' needs 0 < fraction <= 1")
+        fraction = _float(r["fraction"], "retain.fraction", 0.0, 1.0, lo_open=True)
+    if mode == "proxy":
+        source = _choice(r.get("source", "digits"), "retain.source", PROXY_SOURCES)
+        size = _float(r.get("size", 1.0), "retain.size", 0.0, 100.0, lo_open=True)
+        if source == "fashion_mnist":
+            if "proxy_classes" not in r:
+                raise ConfigError("retain.proxy_classes", "missing; a fashion_mnist proxy needs "
+                                  "classes that are neither forgotten nor retained")
+            proxy = _classes(r["proxy_classes"], "retain.proxy_classes", n_classes)
+            clash = sorted(set(proxy) & (set(forget) | set(kept)))
+            if clash:
+                raise ConfigError("retain.proxy_classes", f"{clash} are forgotten or retained; "
+                                  "a proxy set comes from other classes")
+        elif "proxy_classes" in r:
+            raise ConfigError("retain.proxy_classes", "only for source fashion_mnist")
+    return RetainConfig(kept, mode, fraction, source, proxy, size)

@@ -6,6 +6,7 @@ them: x: [N, 1, 32, 32].
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -138,23 +139,56 @@ def sample(data: ImageSet, n: int, seed: int) -> ImageSet:
     return data.subset(torch.randperm(len(data), generator=g)[:n])
 
 
+def load_digits_32() -> ImageSet:
+    """scikit-learn's bundled 8x8 digits (1,797 images), resized to 28x28 and padded to 32x32
+    like Fashion-MNIST: the "another data set" proxy retain source."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images).float().div_(16.0).unsqueeze(1)  # [N, 1, 8, 8]
+    x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
+    x = torch.nn.functional.pad(x.clamp_(0, 1), (2, 2, 2, 2))
+    return ImageSet(x, torch.from_numpy(d.target.astype(np.int64)))
+
+
 @dataclass(frozen=True)
 class Splits:
     """What one trial uses. Training-side sets come from the original model's training images,
     so the unlearned model forgets data it has seen; evaluation sets are held out (test split)."""
 
     forget: ImageSet
-    retain: ImageSet
+    retain: ImageSet | None  # what unlearning may use for the retain term; None in mode `none`
     eval_forget: ImageSet
     eval_retain: ImageSet
 
 
-def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain_classes,
+def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain,
                 images_per_class: int, eval_per_class: int, seed: int) -> Splits:
-    # Offsets keep the four draws independent for one seed.
+    """`retain` is a `RetainConfig`. The forget set and the evaluation sets do not depend on the
+    retain mode, so retain settings are compared on the same forget images (the released code
+    changes the forget set with them, a confound)."""
+    # Offsets keep the draws independent for one seed.
+    forget = sample_per_class(train_pool, forget_classes, images_per_class, seed * 4 + 0)
+    if retain.mode == "full":
+        kept = sample_per_class(train_pool, retain.classes, images_per_class, seed * 4 + 1)
+    elif retain.mode == "fraction":
+        per_class = max(1, math.ceil(images_per_class * retain.fraction))
+        kept = sample_per_class(train_pool, retain.classes, per_class, seed * 4 + 1)
+    elif retain.mode == "proxy":
+        n = max(1, round(retain.size * len(forget)))
+        if retain.source == "digits":
+            source = load_digits_32()
+        else:
+            source = train_pool.subset(torch.nonzero(
+                torch.isin(train_pool.y, torch.tensor(retain.proxy_classes))).flatten())
+        if n > len(source):
+            raise ValueError(f"retain.size: a proxy of {n} images is more than the {len(source)} "
+                             f"images of {retain.source} available")
+        kept = sample(source, n, seed * 4 + 1)
+    else:
+        kept = None
     return Splits(
-        forget=sample_per_class(train_pool, forget_classes, images_per_class, seed * 4 + 0),
-        retain=sample_per_class(train_pool, retain_classes, images_per_class, seed * 4 + 1),
+        forget=forget, retain=kept,
         eval_forget=sample_per_class(test, forget_classes, eval_per_class, seed * 4 + 2),
-        eval_retain=sample_per_class(test, retain_classes, eval_per_class, seed * 4 + 3),
+        eval_retain=sample_per_class(test, retain.classes, eval_per_class, seed * 4 + 3),
     )

@@ -17,11 +17,15 @@ log = logging.getLogger("l2l.pretrain")
 FORMAT = 1  # bump when the training code changes what a cached model is
 
 
-def original_key(cfg: TrialConfig) -> dict:
-    """Everything that determines the original model, and nothing else (so trials share it)."""
-    return {"format": FORMAT, "dataset": cfg.dataset,
-            "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
-            "task": vars(cfg.task), "pretrain": vars(cfg.pretrain)}
+def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:
+    """Everything that determines the original model, and nothing else (so trials share it).
+    `retrain` models add the classes left out of their training data."""
+    key = {"format": FORMAT, "dataset": cfg.dataset,
+           "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
+           "task": vars(cfg.task), "pretrain": vars(cfg.pretrain)}
+    if exclude_classes:
+        key["exclude_classes"] = sorted(exclude_classes)
+    return key
 
 
 def _build(cfg: TrialConfig):
@@ -59,8 +63,13 @@ def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device) -> t
     return model.eval()
 
 
-def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_dir):
-    """The original generator, from the cache or trained now. Returns (model, CacheHit)."""
+def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_dir,
+                 exclude_classes=()):
+    """The original generator, from the cache or trained now. Returns (model, CacheHit).
+    With `exclude_classes` it is the `retrain` model: trained without those classes' images."""
+    if exclude_classes:
+        pool = pool.subset(torch.nonzero(
+            ~torch.isin(pool.y, torch.tensor(list(exclude_classes)))).flatten())
 
     def build():
         t0 = time.perf_counter()
@@ -68,7 +77,8 @@ def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_d
         return model.state_dict(), {"train_seconds": time.perf_counter() - t0,
                                     "device": str(device)}
 
-    state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg), build)
+    state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg, exclude_classes),
+                                    build)
     model = _build(cfg)
     model.load_state_dict(state)
     return model.to(device).eval(), hit

@@ -1,8 +1,8 @@
 """Image-to-image tasks as token masks over the patch grid.
 
 A task T hides some patches of the image; the generator fills them. Masks are boolean over the
-L = (32 / patch)^2 tokens, True = hidden, identical for every image of a batch for the centre
-tasks (the paper's evaluation), so the encoder sees a fixed-length sequence.
+L = (32 / patch)^2 tokens, True = hidden, identical for every image of a batch (the paper's
+evaluation), so the encoder sees a fixed-length sequence.
 """
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def center_inpaint(grid: int, mask_ratio: float) -> torch.Tensor:
     start = (grid - side) // 2
     m = torch.zeros(grid, grid, dtype=torch.bool)
     m[start:start + side, start:start + side] = True
+    return m.flatten()
+
+
+@TASKS.register("outpaint")
+def outpaint(grid: int, mask_ratio: float) -> torch.Tensor:
+    """Hide a border of round(mask_ratio * grid / 2) patches on each side, keep the centre.
+    mask: [grid * grid] bool; mask_ratio is the hidden share of the side."""
+    border = max(1, min((grid - 1) // 2, round(mask_ratio * grid / 2)))
+    m = torch.ones(grid, grid, dtype=torch.bool)
+    m[border:grid - border, border:grid - border] = False
     return m.flatten()
 
 

@@ -54,7 +54,10 @@ def config_columns(c: TrialConfig) -> dict[str, Any]:
         "method": c.method, "dataset": c.dataset,
         "forget_set": json.dumps(list(c.forget_classes)),
         "retain_set": json.dumps(list(c.retain_classes)),
-        "retain_mode": c.retain_mode, "retain_fraction": 1.0, "proxy_source": None,
+        "retain_mode": c.retain.mode,
+        "retain_fraction": {"full": 1.0, "fraction": c.retain.fraction}.get(c.retain.mode, 0.0),
+        "proxy_source": c.retain.source,
+        "proxy_size": c.retain.size,
         "alpha": c.alpha, "noise": c.noise, "task": c.task.kind,
         "mask_ratio": c.task.mask_ratio, "seed": c.seed, "pretrain_seed": c.pretrain.seed,
         "config_hash": c.config_hash,
@@ -81,14 +84,17 @@ def run_trial(cfg: TrialConfig) -> TrialResult:
              "loaded from cache" if gen_hit.hit else "trained and cached", gen_hit.path,
              pretrain_seconds)
 
-    splits = make_splits(pool, test, cfg.forget_classes, cfg.retain_classes,
+    splits = make_splits(pool, test, cfg.forget_classes, cfg.retain,
                          cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
     mask = task_mask(cfg.task.kind, original.grid, cfg.task.mask_ratio).to(device)
     torch.manual_seed(cfg.seed)
-    ctx = UnlearnContext(cfg, splits, mask, device, torch.Generator().manual_seed(cfg.seed))
+    ctx = UnlearnContext(cfg, splits, mask, device, torch.Generator().manual_seed(cfg.seed),
+                         pool, cache_dir)
     t0 = time.perf_counter()
     model = METHODS.get(cfg.method)(copy.deepcopy(original), ctx)
     unlearn_seconds = time.perf_counter() - t0
+    if "retrain" in ctx.caches:  # a cached retrain costs its training time, not the read
+        unlearn_seconds = float(ctx.caches["retrain"].meta.get("train_seconds", unlearn_seconds))
 
     t0 = time.perf_counter()
     metrics = []
@@ -96,5 +102,7 @@ def run_trial(cfg: TrialConfig) -> TrialResult:
         metrics += evaluate(model, classifier, data.x, mask, split, device, cfg.eval.batch_size,
                             seed=cfg.seed)
     eval_seconds = time.perf_counter() - t0
+    caches = {"classifier": _cache_info(clf_hit), "generator": _cache_info(gen_hit),
+              **{k: _cache_info(v) for k, v in ctx.caches.items()}}
     return TrialResult(cfg, metrics, pretrain_seconds, unlearn_seconds, eval_seconds, str(device),
-                       {"classifier": _cache_info(clf_hit), "generator": _cache_info(gen_hit)})
+                       caches)

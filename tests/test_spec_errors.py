@@ -17,7 +17,7 @@ grid:
 
 BAD = {
     "unknown method": (GOOD.replace("[original, l2l]", "[original, forget_it]"),
-                       "grid.method[1]: unknown value 'forget_it' (allowed: original, l2l"),
+                       "grid.method[1]: unknown value 'forget_it' (allowed: original, retrain, max_loss"),
     "class out of range": (GOOD.replace("[5, 7, 9]", "[5, 7, 10]"),
                            "forget_set.classes[2]: must be <= 9"),
     "overlap": (GOOD + "retain: {classes: [0, 5]}\n", "retain.classes: overlaps forget_set"),
@@ -31,7 +31,7 @@ BAD = {
     "yaml syntax": (GOOD + "grid: [unclosed\n", "spec: YAML syntax error at line"),
     "bad resources": (GOOD + "resources: {cpu: -1}\n", "resources.cpu: expected a number >= 0"),
     "unknown generator": (GOOD + "generator: {name: stylegan}\n",
-                          "generator.name: unknown value 'stylegan' (allowed: mae)"),
+                          "generator.name: unknown value 'stylegan' (allowed: mae, vqgan, diffusion)"),
     "empty axis": (GOOD.replace("seed: [0, 1]", "seed: []"), "grid.seed: expected a non-empty list"),
 }
 

@@ -10,55 +10,35 @@ the encoder's output manifold and the decoder turns it into noise-like content.
 """
 from __future__ import annotations
 
-import copy
 import logging
 
 import torch
 
 from l2l.methods import METHODS, UnlearnContext, batch, feature_mse
+from l2l.methods.common import encoder_only, frozen_copy, log_every, noise_images, step
 
 log = logging.getLogger("l2l.methods.l2l")
-
-
-def noise_images(like: torch.Tensor, kind: str, g: torch.Generator) -> torch.Tensor:
-    """Noise images shaped like the forget batch `like`: [N, C, H, W] in [0, 1].
-    `normal` follows the released VQ-GAN code: clamp(randn * std(batch) + mean(batch), 0, 1)."""
-    mean, std = like.mean(), like.std()
-    if kind == "normal":
-        z = torch.randn(like.shape, generator=g).to(like)
-        return (z * std + mean).clamp(0, 1)
-    if kind == "uniform":
-        return torch.rand(like.shape, generator=g).to(like)
-    if kind == "constant":
-        return torch.full_like(like, mean.item())
-    raise ValueError(f"noise: unknown type {kind!r} (allowed: normal, uniform, constant)")
 
 
 @METHODS.register("l2l")
 def l2l(model, ctx: UnlearnContext):
     cfg, u = ctx.cfg, ctx.cfg.unlearn
-    teacher = copy.deepcopy(model).eval().requires_grad_(False)
-    model.requires_grad_(False)
-    model.encoder.requires_grad_(True)
-    model.train()
-    opt = torch.optim.AdamW(model.encoder.parameters(), lr=u.lr, betas=(0.9, 0.95),
-                            weight_decay=0.05)
-    for step in range(u.steps):
-        x_r = batch(ctx.splits.retain.x, u.batch_size, ctx.generator, ctx.device)
+    teacher = frozen_copy(model)
+    opt = encoder_only(model, u.lr)
+    retain = ctx.splits.retain  # None in retain mode `none`: the forget term alone
+    for i in range(u.steps):
+        x_r = batch(retain.x, u.batch_size, ctx.generator, ctx.device) if retain else None
         x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
-        aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator)
+        aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator) if retain else None
         aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
         with torch.no_grad():
-            target_r = teacher.encode(x_r, ctx.mask, aux_r)
             target_f = teacher.encode(noise_images(x_f, cfg.noise, ctx.generator), ctx.mask, aux_f)
-        loss_r = feature_mse(model.encode(x_r, ctx.mask, aux_r), target_r)
+            target_r = teacher.encode(x_r, ctx.mask, aux_r) if retain else None
         loss_f = feature_mse(model.encode(x_f, ctx.mask, aux_f), target_f)
-        loss = loss_r + cfg.alpha * loss_f
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.encoder.parameters(), 3.0)
-        opt.step()
-        if (step + 1) % max(1, u.steps // 4) == 0:
-            log.info("l2l step %d/%d: retain %.5f forget %.5f", step + 1, u.steps,
+        loss_r = (feature_mse(model.encode(x_r, ctx.mask, aux_r), target_r) if retain
+                  else torch.zeros((), device=ctx.device))
+        step(opt, loss_r + cfg.alpha * loss_f)
+        if log_every(i, u.steps):
+            log.info("l2l step %d/%d: retain %.5f forget %.5f", i + 1, u.steps,
                      loss_r.item(), loss_f.item())
     return model.eval().requires_grad_(False)
