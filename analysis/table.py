@@ -18,7 +18,7 @@ class AnalysisError(Exception):
     """A problem with the results that the user must fix; the message is one line."""
 
 
-METHOD_ORDER = ("original", "max_loss", "noisy_label", "retain_label", "random_encoder", "l2l")
+METHOD_ORDER = ("original", "retrain", "max_loss", "noisy_label", "retain_label", "random_encoder", "l2l")
 SPLIT_ORDER = ("retain", "forget")
 METRIC_ORDER = ("fid", "is", "cosine")
 METRIC_NAMES = {"fid": "FID", "is": "IS", "cosine": "CLIP-cos", "mse_masked": "MSE(mask)"}

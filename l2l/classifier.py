@@ -45,7 +45,7 @@ def train_classifier(cfg: ClassifierConfig, train: ImageSet, test: ImageSet,
                      device: torch.device) -> tuple[Classifier, float]:
     torch.manual_seed(cfg.seed)
     data = sample(train, cfg.images, cfg.seed)
-    model = Classifier().to(device)
+    model = Classifier(n_classes(train)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -64,15 +64,20 @@ def train_classifier(cfg: ClassifierConfig, train: ImageSet, test: ImageSet,
     return model, acc
 
 
-def get_classifier(cfg: ClassifierConfig, dataset: str, train: ImageSet, test: ImageSet,
+def n_classes(data: ImageSet) -> int:
+    return int(data.y.max()) + 1
+
+
+def get_classifier(cfg: ClassifierConfig, dataset: dict, train: ImageSet, test: ImageSet,
                    device: torch.device, cache_dir):
+    """`dataset` identifies the data (l2l.data.dataset_key) in the cache key."""
     def build():
         t0 = time.perf_counter()
         model, acc = train_classifier(cfg, train, test, device)
         return model.state_dict(), {"test_accuracy": acc, "train_seconds": time.perf_counter() - t0}
 
-    key = {"format": FORMAT, "dataset": dataset, "classifier": vars(cfg)}
+    key = {"format": FORMAT, **dataset, "classifier": vars(cfg)}
     state, hit = cache.get_or_build(cache_dir, "classifier", key, build)
-    model = Classifier()
+    model = Classifier(n_classes(train))
     model.load_state_dict(state)
     return model.to(device).eval(), hit

@@ -9,12 +9,13 @@ import dataclasses
 import hashlib
 import json
 import random
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from l2l.errors import ConfigError
 
-DATASETS = {"fashion_mnist": 10}  # name -> number of classes
+DATASETS = {"fashion_mnist": 10, "image_folder": None}  # name -> classes (None: from files)
 TASKS = ("center_inpaint", "outpaint")
 GENERATORS = ("mae", "vqgan", "diffusion")
 GENERATOR_SIZES = ("tiny", "small", "base")
@@ -87,6 +88,16 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ImageFolderConfig:
+    """An ImageNet- or Places-style folder (see l2l/image_folder.py). Part of the content hash:
+    a different folder is a different data set."""
+
+    root: str
+    classes_file: str | None = None
+    max_per_class: int | None = None  # images read a class and split, for small-scale runs
+
+
+@dataclass(frozen=True)
 class RetainConfig:
     """Which real retain images unlearning may use. `classes` are the retained classes (their
     test images are always the retain evaluation set); `mode` says what training data stands
@@ -107,6 +118,7 @@ class TrialConfig:
     forget_classes: tuple[int, ...]
     retain: RetainConfig
     dataset: str = "fashion_mnist"
+    image_folder: ImageFolderConfig | None = None
     task: TaskConfig = field(default_factory=TaskConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -135,6 +147,8 @@ class TrialConfig:
         """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
         d = dataclasses.asdict(self)
         d["forget_set"] = {"classes": list(d.pop("forget_classes"))}
+        if d["image_folder"] is None:
+            del d["image_folder"]
         d["retain"] = {k: list(v) if isinstance(v, tuple) else v
                        for k, v in d["retain"].items() if v is not None}
         return d
@@ -163,6 +177,7 @@ def content_hash(obj: Any) -> str:
 _TRIAL_KEYS = {
     "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
     "alpha", "noise", "unlearn", "eval", "seed", "device", "data_root", "cache_dir",
+    "image_folder",
 }
 
 
@@ -258,7 +273,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
 
     method = _choice(d["method"], "method", list(METHOD_PARAMS))
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
-    n_classes = DATASETS[dataset]
+    folder, n_classes = _image_folder(d.get("image_folder"), dataset)
 
     task = _section(TaskConfig, d.get("task"), "task", {
         "kind": lambda v, p: _choice(v, p, TASKS),
@@ -279,8 +294,8 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     evalc = _section(EvalConfig, d.get("eval"), "eval", {
         "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos})
 
-    forget = _forget_set(d["forget_set"], n_classes)
-    retain = _retain(d.get("retain", {}), forget, n_classes)
+    forget, preset = _forget_set(d["forget_set"], n_classes)
+    retain = _retain(d.get("retain", {}), forget, n_classes, preset)
     if retain.mode == "none" and method in NEEDS_RETAIN:
         raise ConfigError("retain.mode", f"'none' gives no retain images, which {method} needs "
                                          "(allowed for it: full, fraction, proxy)")
@@ -293,7 +308,8 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         noise = _choice(d.get("noise", "normal"), "noise", NOISE_TYPES)
 
     return TrialConfig(
-        method=method, forget_classes=forget, retain=retain, dataset=dataset, task=task,
+        method=method, forget_classes=forget, retain=retain, dataset=dataset,
+        image_folder=folder, task=task,
         generator=generator, pretrain=pretrain, classifier=classifier,
         alpha=alpha, noise=noise, unlearn=unlearn, eval=evalc,
         seed=_seed(d.get("seed", 0), "seed"),
@@ -303,23 +319,63 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     )
 
 
-def _forget_set(v: Any, n_classes: int) -> tuple[int, ...]:
-    """`{classes: [...]}`, or `{random: k, seed: s}`: k classes drawn by s (resolved here, so
-    the config hash and the results name the actual classes)."""
+def _image_folder(v: Any, dataset: str) -> tuple[ImageFolderConfig | None, int]:
+    if dataset != "image_folder":
+        if v is not None:
+            raise ConfigError("image_folder", f"only for dataset image_folder, not {dataset!r}")
+        return None, DATASETS[dataset]
+    if v is None:
+        raise ConfigError("image_folder", "missing; dataset image_folder needs {root: PATH}")
+    f = _mapping(v, "image_folder")
+    _no_unknown(f, {"root", "classes_file", "max_per_class"}, "image_folder")
+    if not isinstance(f.get("root"), str):
+        raise ConfigError("image_folder.root", "missing; the folder holding train/ and val/")
+    root = str(Path(f["root"]).expanduser().resolve())
+    if not Path(root, "train").is_dir():
+        raise ConfigError("image_folder.root", f"no train/ directory under {root}")
+    classes_file = _opt_str(f.get("classes_file"), "image_folder.classes_file")
+    if classes_file is not None:
+        classes_file = str(Path(classes_file).expanduser().resolve())
+        if not Path(classes_file).is_file():
+            raise ConfigError("image_folder.classes_file", f"file not found: {classes_file}")
+    max_per_class = None if f.get("max_per_class") is None else \
+        _int(f["max_per_class"], "image_folder.max_per_class", 1)
+    from l2l.image_folder import class_names  # reads the class list (a small file)
+
+    n = len(class_names(root, classes_file))
+    if n < 2:
+        raise ConfigError("image_folder", f"found {n} classes under {root}; need at least 2")
+    return ImageFolderConfig(root, classes_file, max_per_class), n
+
+
+def _forget_set(v: Any, n_classes: int) -> tuple[tuple[int, ...], str | None]:
+    """`{classes: [...]}`, `{random: k, seed: s}` (k classes drawn by s, resolved here so the
+    config hash and the results name the actual classes) or `{preset: imagenet_r | places365}`
+    (the paper's split of the class list). Returns (classes, preset)."""
+    from l2l.image_folder import PRESETS
+
     fs = _mapping(v, "forget_set")
-    _no_unknown(fs, {"classes", "random", "seed"}, "forget_set")
+    _no_unknown(fs, {"classes", "random", "seed", "preset"}, "forget_set")
+    given = [k for k in ("classes", "random", "preset") if k in fs]
+    if len(given) != 1 or ("seed" in fs and "random" not in fs):
+        raise ConfigError("forget_set", "give exactly one of classes (a list), random (a number "
+                                        "of classes, with seed) or preset")
     if "classes" in fs:
-        if "random" in fs or "seed" in fs:
-            raise ConfigError("forget_set", "give either classes or random (with seed), not both")
-        return _classes(fs["classes"], "forget_set.classes", n_classes)
-    if "random" not in fs:
-        raise ConfigError("forget_set", "missing classes (a list) or random (a number of classes)")
+        return _classes(fs["classes"], "forget_set.classes", n_classes), None
+    if "preset" in fs:
+        name = _choice(fs["preset"], "forget_set.preset", list(PRESETS))
+        need = max(PRESETS[name]["forget"].stop, PRESETS[name]["retain"].stop)
+        if n_classes < need:
+            raise ConfigError("forget_set.preset", f"{name} needs at least {need} classes, "
+                                                   f"the data set has {n_classes}")
+        return tuple(PRESETS[name]["forget"]), name
     k = _int(fs["random"], "forget_set.random", 1, n_classes - 1)
     seed = _seed(fs.get("seed", 0), "forget_set.seed")
-    return tuple(sorted(random.Random(seed).sample(range(n_classes), k)))
+    return tuple(sorted(random.Random(seed).sample(range(n_classes), k))), None
 
 
-def _retain(v: Any, forget: tuple[int, ...], n_classes: int) -> RetainConfig:
+def _retain(v: Any, forget: tuple[int, ...], n_classes: int,
+            preset: str | None = None) -> RetainConfig:
     r = _mapping(v, "retain")
     _no_unknown(r, {f.name for f in dataclasses.fields(RetainConfig)}, "retain")
     mode = _choice(r.get("mode", "full"), "retain.mode", RETAIN_MODES)
@@ -329,6 +385,10 @@ def _retain(v: Any, forget: tuple[int, ...], n_classes: int) -> RetainConfig:
         if overlap:
             raise ConfigError("retain.classes", f"overlaps forget_set.classes at {overlap}; "
                                                 "a class is either forgotten or retained")
+    elif preset is not None:
+        from l2l.image_folder import PRESETS
+
+        kept = tuple(PRESETS[preset]["retain"])
     else:
         kept = tuple(c for c in range(n_classes) if c not in forget)
         if not kept:

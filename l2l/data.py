@@ -123,6 +123,25 @@ def load_fashion_mnist(split: str, root: str | os.PathLike | None = None,
     return _LOADED[key]
 
 
+def load_split(cfg, split: str, download_dir) -> ImageSet:
+    """The `train` or `test` split of a trial config's data set."""
+    if cfg.dataset == "image_folder":
+        from l2l.image_folder import class_names, load_image_folder
+
+        f = cfg.image_folder
+        return load_image_folder(f.root, split, class_names(f.root, f.classes_file),
+                                 max_per_class=f.max_per_class)
+    return load_fashion_mnist(split, cfg.data_root, download_dir)
+
+
+def dataset_key(cfg) -> dict:
+    """What identifies the data set in cache keys (a folder's path and class list included)."""
+    key = {"dataset": cfg.dataset}
+    if cfg.image_folder is not None:
+        key["image_folder"] = vars(cfg.image_folder)
+    return key
+
+
 def sample_per_class(data: ImageSet, classes, per_class: int, seed: int) -> ImageSet:
     """Up to `per_class` images of each class, chosen by `seed` (same seed, same images)."""
     g = torch.Generator().manual_seed(seed)

@@ -8,7 +8,7 @@ import torch
 
 from l2l import cache
 from l2l.config import TrialConfig
-from l2l.data import ImageSet
+from l2l.data import ImageSet, dataset_key
 from l2l.generators import build_generator
 from l2l.tasks import task_mask
 from l2l.training import cosine_schedule, epoch_batches
@@ -20,7 +20,7 @@ FORMAT = 1  # bump when the training code changes what a cached model is
 def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:
     """Everything that determines the original model, and nothing else (so trials share it).
     `retrain` models add the classes left out of their training data."""
-    key = {"format": FORMAT, "dataset": cfg.dataset,
+    key = {"format": FORMAT, **dataset_key(cfg),
            "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
            "task": vars(cfg.task), "pretrain": vars(cfg.pretrain)}
     if exclude_classes:

@@ -18,7 +18,7 @@ import torch
 from l2l.cache import CacheHit, default_cache_dir
 from l2l.classifier import get_classifier
 from l2l.config import TrialConfig
-from l2l.data import load_fashion_mnist, make_splits, sample
+from l2l.data import dataset_key, load_split, make_splits, sample
 from l2l.methods import METHODS, UnlearnContext
 from l2l.metrics import MetricValue, evaluate
 from l2l.pretrain import get_original
@@ -71,10 +71,11 @@ def _cache_info(hit: CacheHit) -> dict[str, Any]:
 def run_trial(cfg: TrialConfig) -> TrialResult:
     device = resolve_device(cfg.device)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    train = load_fashion_mnist("train", cfg.data_root, cache_dir / "data")
-    test = load_fashion_mnist("test", cfg.data_root, cache_dir / "data")
+    train = load_split(cfg, "train", cache_dir / "data")
+    test = load_split(cfg, "test", cache_dir / "data")
 
-    classifier, clf_hit = get_classifier(cfg.classifier, cfg.dataset, train, test, device, cache_dir)
+    classifier, clf_hit = get_classifier(cfg.classifier, dataset_key(cfg), train, test, device,
+                                         cache_dir)
     log.info("classifier: %s", "loaded from cache" if clf_hit.hit else "trained", )
     pool = sample(train, cfg.pretrain.images, cfg.pretrain.seed)
     t0 = time.perf_counter()

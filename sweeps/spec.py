@@ -1,8 +1,11 @@
 """Sweep specs: YAML -> a validated list of trial configs, before Ray starts.
 
 A spec holds the fields of one trial (l2l's TrialConfig) at the top level and a `grid` whose
-axes list values for any of those fields; the sweep is their cross product. Every problem is
-reported as `SpecError("<field path>: <what is allowed>")`, e.g. `grid.alpha[1]: expected a number`.
+axes list values for any of those fields; the sweep is their cross product. `variants`, a list
+of field overrides (merged into the top-level fields, mappings key by key), is one more axis:
+it names table rows that differ in several fields at once, such as "l2l with a proxy retain
+set". Every problem is reported as `SpecError("<field path>: <what is allowed>")`, e.g.
+`grid.alpha[1]: expected a number` or `variants[6].retain.mode: unknown value`.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import yaml
 from l2l.config import GENERATORS, TrialConfig
 from l2l.errors import ConfigError
 
-SPEC_KEYS = {"name", "description", "grid", "resources", "max_concurrent_trials"}
+SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials"}
 TRIAL_KEYS = {"method", "forget_set", "retain", "dataset", "task", "generator", "pretrain",
               "classifier", "alpha", "noise", "unlearn", "eval", "seed", "device"}
 RESOURCE_KEYS = {"cpu", "gpu"}
@@ -78,6 +81,7 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
         raise SpecError("name: required; letters, digits, '_', '.', '-' (at most 64), "
                         f"got {name!r}")
     grid = _grid(raw.get("grid", {}))
+    variants = _variants(raw.get("variants", [{}]), grid)
     base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
     both = sorted(set(base) & set(grid))
     if both:
@@ -86,11 +90,12 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
 
     trials, seen = [], set()
     axes = [list(enumerate(v)) for v in grid.values()]
-    for combo in itertools.product(*axes):
+    for (vi, variant), combo in itertools.product(enumerate(variants), itertools.product(*axes)):
         point = {axis: v for axis, (_, v) in zip(grid, combo)}
-        # a bad value is named by its place in the grid: grid.<axis>[<index>]
+        # a bad value is named by its place in the spec: grid.<axis>[<i>] or variants[<i>]
         where = {axis: f"grid.{axis}[{i}]" for axis, (i, _) in zip(grid, combo)}
-        cfg = _check({**base, **point}, where, point)
+        where.update({k: f"variants[{vi}].{k}" for k in variant})
+        cfg = _check({**_merge(base, variant), **point}, where, {**variant, **point})
         if cfg.config_hash in seen:  # e.g. `original` under several alphas: one trial is enough
             continue
         seen.add(cfg.config_hash)
@@ -112,6 +117,31 @@ def _grid(grid: Any) -> dict[str, list[Any]]:
     return dict(grid)
 
 
+def _variants(raw: Any, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("variants: expected a non-empty list of field overrides")
+    for i, v in enumerate(raw):
+        if not isinstance(v, Mapping):
+            raise SpecError(f"variants[{i}]: expected a mapping of trial fields")
+        for k in v:
+            if k not in TRIAL_KEYS:
+                raise SpecError(f"variants[{i}].{k}: unknown field "
+                                f"(allowed: {', '.join(sorted(TRIAL_KEYS))})")
+            if k in grid:
+                raise SpecError(f"variants[{i}].{k}: also a grid axis; give it in one place")
+    return [dict(v) for v in raw]
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Override fields of `base`; mappings merge key by key (retain: {mode: proxy} keeps the
+    retain classes given at the top level)."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) \
+            else v
+    return out
+
+
 def _check(d: dict[str, Any], prefix: dict[str, str], point: dict[str, Any]) -> TrialConfig:
     try:
         return TrialConfig.from_dict(d)
@@ -119,7 +149,7 @@ def _check(d: dict[str, Any], prefix: dict[str, str], point: dict[str, Any]) -> 
         head = e.path.split(".")[0].split("[")[0]
         if head in prefix:
             raise SpecError(f"{prefix[head]}{e.path[len(head):]}: {e.message}") from None
-        where = f" (grid point {point})" if point else ""
+        where = f" (in trial {point})" if point else ""
         raise SpecError(f"{e.path or 'spec'}: {e.message}{where}") from None
 
 

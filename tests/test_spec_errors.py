@@ -32,6 +32,9 @@ BAD = {
     "bad resources": (GOOD + "resources: {cpu: -1}\n", "resources.cpu: expected a number >= 0"),
     "unknown generator": (GOOD + "generator: {name: stylegan}\n",
                           "generator.name: unknown value 'stylegan' (allowed: mae, vqgan, diffusion)"),
+    "bad variant": (GOOD + "variants: [{noise: loud}]\n", "variants[0].noise: unknown value 'loud'"),
+    "variant on a grid axis": (GOOD + "variants: [{seed: 3}]\n",
+                               "variants[0].seed: also a grid axis"),
     "empty axis": (GOOD.replace("seed: [0, 1]", "seed: []"), "grid.seed: expected a non-empty list"),
 }
 
