@@ -29,9 +29,7 @@ LEGEND = "↑ higher is better, ↓ lower is better; mean ± std over seeds, n =
 # Config columns that get their own rows (label suffix `[name=value]`) when they vary within a
 # method, so that different settings are never averaged together as if they were seeds.
 VARIANTS = {
-    "retain_mode": "retain",
-    "retain_fraction": "retain_fraction",
-    "proxy_source": "proxy",
+    "retain": "retain",  # one label for retain_mode, retain_fraction, proxy_source, proxy_size
     "noise": "noise",
     "generator_size": "size",
     "mask_ratio": "mask",
@@ -87,6 +85,18 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _retain_label(r) -> str | None:
+    """`full`, `fraction 0.1`, `proxy digits x1`, `none`: what the retain term could use."""
+    mode = r.retain_mode
+    if mode == "fraction":
+        return f"fraction {_fmt(r.retain_fraction)}"
+    if mode == "proxy":
+        source = "" if r.proxy_source is None or pd.isna(r.proxy_source) else f" {r.proxy_source}"
+        size = "" if r.proxy_size is None or pd.isna(r.proxy_size) else f" x{_fmt(r.proxy_size)}"
+        return f"proxy{source}{size}"
+    return mode
+
+
 def _cell(mean: float, std: float, k: int, metric: str) -> str:
     d = METRIC_DECIMALS.get(metric, DEFAULT_DECIMALS)
     if k < 2 or pd.isna(std):
@@ -106,9 +116,11 @@ def paper_table(df: pd.DataFrame) -> pd.DataFrame:
     used, and the ids of failed trials are in `.attrs["failed_trials"]`.
     """
     df = df.copy()
-    for col in ("generator", "alpha", "seed", "error", *VARIANTS):
+    for col in ("generator", "alpha", "seed", "error", "retain_mode", "retain_fraction",
+                "proxy_source", "proxy_size", *VARIANTS):
         if col not in df:  # older/partial files may lack optional columns
             df[col] = None
+    df["retain"] = [_retain_label(r) for r in df.itertuples(index=False)]
     keys = ", ".join(["generator", "method", "alpha", *VARIANTS])
     con = duckdb.connect()
     con.register("rows", df)
