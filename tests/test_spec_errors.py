@@ -86,3 +86,19 @@ def test_spec_validation_does_not_import_ray_or_torch():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'torch', 'mlflow'}))")
     r = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+@pytest.mark.parametrize("name, ratio", [("i2i_table1", 0.5), ("i2i_table2", 0.25)])
+def test_paper_table_specs_have_the_papers_rows(name, ratio):
+    from sweeps.spec import load_spec
+
+    spec = load_spec(f"sweeps/specs/{name}.yaml")
+    rows = {(t.config.method, t.config.retain.mode) for t in spec.trials}
+    assert rows == {("original", "full"), ("max_loss", "full"), ("noisy_label", "full"),
+                    ("retain_label", "full"), ("random_encoder", "full"), ("l2l", "full"),
+                    ("l2l", "proxy"), ("retrain", "full")}
+    assert {t.config.generator.name for t in spec.trials} == {"mae", "vqgan", "diffusion"}
+    assert {t.config.seed for t in spec.trials} == {0, 1, 2} and len(spec.trials) == 8 * 3 * 3
+    assert {t.config.task.mask_ratio for t in spec.trials} == {ratio}
+    # the forget set is the same in every row, the proxy row included
+    assert {t.config.forget_classes for t in spec.trials} == {(5, 7, 9)}
