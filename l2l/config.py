@@ -340,7 +340,7 @@ def _image_folder(v: Any, dataset: str) -> tuple[ImageFolderConfig | None, int]:
             raise ConfigError("image_folder.classes_file", f"file not found: {classes_file}")
     max_per_class = None if f.get("max_per_class") is None else \
         _int(f["max_per_class"], "image_folder.max_per_class", 1)
-    from l2l.image_folder import class_names  # reads the class list (a small file)
+    from l2l.class_lists import class_names  # reads the class list (a small file)
 
     n = len(class_names(root, classes_file))
     if n < 2:
@@ -352,7 +352,7 @@ def _forget_set(v: Any, n_classes: int) -> tuple[tuple[int, ...], str | None]:
     """`{classes: [...]}`, `{random: k, seed: s}` (k classes drawn by s, resolved here so the
     config hash and the results name the actual classes) or `{preset: imagenet_r | places365}`
     (the paper's split of the class list). Returns (classes, preset)."""
-    from l2l.image_folder import PRESETS
+    from l2l.class_lists import PRESETS
 
     fs = _mapping(v, "forget_set")
     _no_unknown(fs, {"classes", "random", "seed", "preset"}, "forget_set")
@@ -386,7 +386,7 @@ def _retain(v: Any, forget: tuple[int, ...], n_classes: int,
             raise ConfigError("retain.classes", f"overlaps forget_set.classes at {overlap}; "
                                                 "a class is either forgotten or retained")
     elif preset is not None:
-        from l2l.image_folder import PRESETS
+        from l2l.class_lists import PRESETS
 
         kept = tuple(PRESETS[preset]["retain"])
     else:

@@ -13,35 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from l2l.class_lists import PRESETS, class_names, read_class_list  # noqa: F401 (re-exported)
 from l2l.data import ImageSet
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SPLIT_DIRS = {"train": "train", "test": "val"}
-# The paper's splits, as class-index ranges of the class list:
-# ImageNet-R's 200 classes in sorted order, first 100 forgotten, next 100 retained;
-# Places-365's class list, first 50 retained, next 50 forgotten.
-PRESETS = {
-    "imagenet_r": {"forget": range(0, 100), "retain": range(100, 200)},
-    "places365": {"forget": range(50, 100), "retain": range(0, 50)},
-}
-
-
-def read_class_list(path: str | Path) -> list[str]:
-    names = []
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            names.append(line.split()[0].lstrip("/"))
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: repeated class names")
-    return names
-
-
-def class_names(root: str | Path, classes_file: str | Path | None) -> list[str]:
-    if classes_file:
-        return read_class_list(classes_file)
-    train = Path(root) / "train"
-    return sorted(p.name for p in train.iterdir() if p.is_dir())
 
 
 _LOADED: dict[tuple, ImageSet] = {}

@@ -70,9 +70,12 @@ def test_missing_everywhere_names_all_three_sources(tmp_path, monkeypatch):
 def test_splits_are_deterministic_per_seed_and_respect_classes(fake_root):
     train = data.load_fashion_mnist("train", root=fake_root)
     test = data.load_fashion_mnist("test", root=fake_root)
-    a = data.make_splits(train, test, (5, 7), (0, 1), 3, 2, seed=0)
-    b = data.make_splits(train, test, (5, 7), (0, 1), 3, 2, seed=0)
-    c = data.make_splits(train, test, (5, 7), (0, 1), 3, 2, seed=1)
+    from l2l.config import RetainConfig
+
+    retain = RetainConfig(classes=(0, 1))
+    a = data.make_splits(train, test, (5, 7), retain, 3, 2, seed=0)
+    b = data.make_splits(train, test, (5, 7), retain, 3, 2, seed=0)
+    c = data.make_splits(train, test, (5, 7), retain, 3, 2, seed=1)
     assert torch.equal(a.forget.x, b.forget.x) and torch.equal(a.eval_retain.x, b.eval_retain.x)
     assert not torch.equal(a.forget.x, c.forget.x)
     assert set(a.forget.y.tolist()) == {5, 7} and set(a.retain.y.tolist()) == {0, 1}
