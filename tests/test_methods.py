@@ -82,3 +82,16 @@ def test_l2l_runs_without_retain_images(tmp_path):
     ctx = UnlearnContext(cfg, splits, mask, torch.device("cpu"),
                          torch.Generator().manual_seed(0), pool, tmp_path)
     METHODS.get("l2l")(model, ctx)
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform", "constant"])
+def test_noise_images_are_images_of_the_batch_shape(kind):
+    from l2l.methods.common import noise_images
+
+    x = torch.rand(4, 1, 32, 32) * 0.5
+    n = noise_images(x, kind, torch.Generator().manual_seed(0))
+    assert n.shape == x.shape and 0 <= float(n.min()) and float(n.max()) <= 1
+    if kind == "constant":
+        assert torch.allclose(n, torch.full_like(x, float(x.mean())))
+    else:
+        assert n.std() > 0.05  # real noise, not a flat image
