@@ -182,9 +182,10 @@ def _print_summary(grid, settings: SweepSettings) -> None:
             print(f"  failed: {tid}: {str(r.error).strip().splitlines()[-1][:200]}")
     caches = {r.metrics.get("generator_cache_path") for r in ok if r.metrics}
     clf_built = sum(1 for r in ok if r.metrics and r.metrics.get("classifier_cache_hit") is False)
+    built_paths = {r.metrics.get("generator_cache_path") for r in built}
     for p in sorted(c for c in caches if c):
-        print(f"original model {p}: "
-              + ("trained in this sweep" if built else "reused from the cache, nothing retrained"))
+        print(f"original model {p}: " + ("trained in this sweep" if p in built_paths
+                                          else "reused from the cache, nothing retrained"))
     print("classifier: " + ("trained in this sweep" if clf_built else
                             "reused from the cache, nothing retrained"))
     print(f"Parquet results: {settings.results_dir.resolve() / f'sweep_id={settings.sweep_id}'}")
