@@ -8,14 +8,7 @@ from l2l.generators.diffusion import Diffusion
 from l2l.tasks import pixel_mask, task_mask
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation, and on a loaded
-    2-core machine it made these tests 10 to 20x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
