@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
-    from l2l.config import TrialConfig
+    from l2l import experiment
 
     try:
         raw = _load(args.config)
         for k in ("cache_dir", "data_root", "device"):
             if getattr(args, k) is not None:
                 raw[k] = str(getattr(args, k))
-        cfg = TrialConfig.from_dict(raw)
+        cfg = experiment.parse_config(raw)
         if args.json:
             parent = args.json.resolve().parent
             if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -67,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from l2l.trial import run_trial
-
     try:
-        result = run_trial(cfg)
+        result = experiment.run(cfg)
     except DataNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -61,6 +61,7 @@ def config_columns(c: TrialConfig) -> dict[str, Any]:
         "alpha": c.alpha, "noise": c.noise, "task": c.task.kind,
         "mask_ratio": c.task.mask_ratio, "seed": c.seed, "pretrain_seed": c.pretrain.seed,
         "config_hash": c.config_hash,
+        "family": "i2i", "setting": "class", "forget_k": len(c.forget_classes), "params": "{}",
     }
 
 
@@ -68,7 +69,7 @@ def _cache_info(hit: CacheHit) -> dict[str, Any]:
     return {"hit": hit.hit, "key": hit.key, "path": str(hit.path), "seconds": round(hit.seconds, 2)}
 
 
-def run_trial(cfg: TrialConfig) -> TrialResult:
+def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult:
     device = resolve_device(cfg.device)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     train = load_split(cfg, "train", cache_dir / "data")

@@ -11,7 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added: family, setting, forget_k, params, peak_memory_mb, pretrain_cache_hit,
+# artifact_dir (docs/results-schema.md, "Migration").
 SCHEMA = pa.schema([
     ("schema_version", pa.int32()), ("sweep_id", pa.string()), ("trial_id", pa.string()),
     ("status", pa.string()), ("error", pa.string()),
@@ -27,11 +29,19 @@ SCHEMA = pa.schema([
     ("eval_seconds", pa.float64()), ("device", pa.string()), ("config_hash", pa.string()),
     ("code_version", pa.string()), ("mlflow_run_id", pa.string()),
     ("created_at", pa.timestamp("us", tz="UTC")),
+    ("family", pa.string()), ("setting", pa.string()), ("forget_k", pa.int64()),
+    ("params", pa.string()), ("peak_memory_mb", pa.float64()), ("pretrain_cache_hit", pa.bool_()),
+    ("artifact_dir", pa.string()),
 ])
 
 
 def trial_path(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
     return Path(results_dir) / f"sweep_id={sweep_id}" / f"{trial_id}.parquet"
+
+
+def artifact_dir(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
+    """Sample grids and embeddings of a trial; no Parquet inside, so result globs skip it."""
+    return Path(results_dir) / "artifacts" / f"sweep_id={sweep_id}" / trial_id
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -24,11 +24,10 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 
-from l2l.config import TrialConfig  # noqa: E402
-from l2l.trial import config_columns, run_trial  # noqa: E402
+from l2l import experiment  # noqa: E402
 from sweeps import tracking  # noqa: E402
 from sweeps.progress import Progress  # noqa: E402
-from sweeps.results import trial_path, write_rows  # noqa: E402
+from sweeps.results import artifact_dir, trial_path, write_rows  # noqa: E402
 from sweeps.spec import SweepSpec  # noqa: E402
 
 log = logging.getLogger("sweeps")
@@ -70,7 +69,7 @@ def trainable(config: dict[str, Any]) -> None:
     """The Tune trainable: one trial, end to end. Also usable without Ray (tune.report aside)."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", force=True)
     ctx, trial = config["ctx"], config["trial"]
-    cfg = TrialConfig.from_dict(trial["config"])
+    cfg = experiment.parse_config(trial["config"])
     trial_id, uri = trial["trial_id"], ctx["mlflow_uri"]
     run_id = None
     if uri:
@@ -80,12 +79,14 @@ def trainable(config: dict[str, Any]) -> None:
     meta = {"sweep_id": ctx["sweep_id"], "trial_id": trial_id, "code_version": ctx["code_version"],
             "mlflow_run_id": run_id}
     path = trial_path(ctx["results_dir"], ctx["sweep_id"], trial_id)
+    art = artifact_dir(ctx["results_dir"], ctx["sweep_id"], trial_id)
+    meta["artifact_dir"] = str(art.relative_to(ctx["results_dir"]))
     try:
-        result = run_trial(cfg)
+        result = experiment.run(cfg, artifact_dir=art)
     except Exception as e:
         # Record the failure where analysts look, then let Tune mark the trial as errored.
         msg = f"{type(e).__name__}: {e}"
-        write_rows(path, [{**config_columns(cfg), **meta, "status": "error", "error": msg,
+        write_rows(path, [{**experiment.columns(cfg), **meta, "status": "error", "error": msg,
                            "metric": "error", "created_at": _now()}])
         if uri:
             tracking.end_run(uri, run_id, ok=False)

@@ -17,12 +17,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from l2l.config import GENERATORS, TrialConfig
+from l2l import experiment
 from l2l.errors import ConfigError
 
 SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials"}
-TRIAL_KEYS = {"method", "forget_set", "retain", "dataset", "task", "generator", "pretrain",
-              "classifier", "alpha", "noise", "unlearn", "eval", "seed", "device"}
+# Trial fields of either family (l2l/experiment.py), less the runtime ones given on the CLI.
+TRIAL_KEYS = set(experiment.TRIAL_KEYS) - {"data_root", "cache_dir"}
+GENERATORS = tuple(g for gens in experiment.GENERATORS.values() for g in gens)
 RESOURCE_KEYS = {"cpu", "gpu"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -34,7 +35,7 @@ class SpecError(ValueError):
 @dataclass(frozen=True)
 class Trial:
     trial_id: str  # t<index>-<hash prefix>: stable for the same grid point of the same spec
-    config: TrialConfig
+    config: Any  # l2l TrialConfig or GanTrialConfig
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,9 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check(d: dict[str, Any], prefix: dict[str, str], point: dict[str, Any]) -> TrialConfig:
+def _check(d: dict[str, Any], prefix: dict[str, str], point: dict[str, Any]):
     try:
-        return TrialConfig.from_dict(d)
+        return experiment.parse_config(d)
     except ConfigError as e:
         head = e.path.split(".")[0].split("[")[0]
         if head in prefix:

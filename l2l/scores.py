@@ -1,0 +1,103 @@
+"""Metric primitives on tensors, shared by the image-to-image and the GAN evaluation.
+
+Pure functions: features, logits or images in, a float out. Feature-based scores (FID, KID, IS)
+use torchmetrics with precomputed features, so that any extractor of the registry can feed them.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+
+class Precomputed(nn.Module):
+    """Lets torchmetrics take embeddings we already computed (they also feed other scores)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return feats
+
+
+def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance between two sets of features [N, D] (float64 inside torchmetrics)."""
+    m = FrechetInceptionDistance(feature=Precomputed(real.shape[1]))
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    return float(m.compute())
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50,
+        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (mean, std over random subsets); unbiased, so it suits small n
+    better than FID. The subsets are drawn under `seed`, so the value is deterministic."""
+    size = min(subset_size, len(real), len(fake))
+    m = KernelInceptionDistance(feature=Precomputed(real.shape[1]), subsets=subsets,
+                                subset_size=size)
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = m.compute()
+    return float(mean), float(std)
+
+
+def inception_score(logits: torch.Tensor) -> float:
+    """Inception Score of class logits [N, K] in one split (no std across splits by design)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*(will save all extracted features|degrees of freedom)")
+        m = InceptionScore(feature=nn.Identity(), splits=1)
+        m.update(logits.double())
+        return float(m.compute()[0])
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean cosine similarity of paired rows (each output with its own original)."""
+    return float(nn.functional.cosine_similarity(a.double(), b.double(), dim=1).mean())
+
+
+def psnr(out: torch.Tensor, ref: torch.Tensor, region: torch.Tensor,
+         data_range: float = 2.0) -> float:
+    """PSNR over the pixels of `region` ([1 or N, 1, H, W], 1 = counted); images in [-1, 1]."""
+    region = region.expand(out.shape[0], out.shape[1], *out.shape[2:]).double()
+    mse = (((out.double() - ref.double()) ** 2) * region).sum() / region.sum()
+    return float(10 * torch.log10(data_range ** 2 / mse.clamp_min(1e-12)))
+
+
+def ssim(out: torch.Tensor, ref: torch.Tensor, region: torch.Tensor | None = None,
+         data_range: float = 2.0) -> float:
+    """Mean SSIM map over `region` (all pixels if None); 1 for identical images."""
+    _, full = structural_similarity_index_measure(
+        out.double(), ref.double(), data_range=data_range, return_full_image=True)
+    if region is None:
+        return float(full.mean())
+    region = region.expand_as(full).double()
+    return float((full * region).sum() / region.sum())
+
+
+def roc_auc(member: torch.Tensor, nonmember: torch.Tensor) -> float:
+    """ROC AUC of a score that should be higher for members: 0.5 = no membership signal."""
+    from sklearn.metrics import roc_auc_score
+
+    y = [1] * len(member) + [0] * len(nonmember)
+    s = torch.cat([member.flatten(), nonmember.flatten()]).double().numpy()
+    return float(roc_auc_score(y, s))
+
+
+def class_share(logits: torch.Tensor, classes) -> float:
+    """Share of rows whose predicted class is one of `classes`."""
+    pred = logits.argmax(dim=1)
+    return float(torch.isin(pred, torch.as_tensor(list(classes))).double().mean())
+
+
+def nn_distance(samples: torch.Tensor, items: torch.Tensor) -> float:
+    """Mean over `items` of the L2 distance to the nearest of `samples` (flattened)."""
+    d = torch.cdist(items.flatten(1).double(), samples.flatten(1).double())
+    return float(d.min(dim=1).values.mean())
