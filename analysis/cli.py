@@ -1,65 +1,246 @@
-"""Command line: `python -m analysis table` (console script `l2l-analysis`)."""
+"""Command line: `python -m analysis COMMAND` (console script `l2l-analysis`).
+
+Every command reads only the Parquet result files. Bad input (no results, unknown sweep, no
+rows) is one `error: ...` line on stderr and exit code 2, and then nothing is written: all
+outputs are rendered before the first one is written, each by temp file + rename.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import warnings
 from pathlib import Path
 
-from analysis.table import AnalysisError, latest_sweep_id, load_rows, to_markdown
+from analysis.load import AnalysisError, ResultFileWarning, newest_sweep, read_results
+
+RESULTS_HELP = "results directory holding sweep_id=<id>/*.parquet (default: %(default)s)"
+
+
+def _metrics(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one metric name, e.g. fid,is,cosine")
+    return names
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in names if f not in ("md", "tex", "csv")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown format {bad[0] if bad else text!r} "
+                                         "(allowed: md, tex, csv)")
+    return names
+
+
+def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument("--results", default="results", metavar="DIR", help=RESULTS_HELP)
+    if many:
+        p.add_argument("--sweep-id", metavar="ID", action="append",
+                       help="sweep to report on; repeat for several (default: every sweep)")
+    else:
+        p.add_argument("--sweep-id", metavar="ID",
+                       help="sweep to use (default: the one with the newest trial)")
+
+
+def _figure_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", type=_metrics, default=("fid", "is", "cosine"), metavar="LIST",
+                   help="comma-separated metrics of the image-to-image main table, ablations "
+                        "and alpha curves (default: fid,is,cosine, the paper's)")
+    p.add_argument("--tsne-max", type=int, default=100, metavar="N",
+                   help="T-SNE: at most N points of each of the four embedding sets "
+                        "(default: %(default)s)")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="l2l-analysis", description="Analyse sweep results stored as tidy Parquet rows.")
+        prog="l2l-analysis",
+        description="Turn sweep results (tidy Parquet rows, docs/results-schema.md) into "
+                    "tables, figures and HTML reports. Reads nothing but the result files "
+                    "and the trials' artifact directories.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     t = sub.add_parser(
-        "table", help="paper-style Markdown table of one sweep",
+        "table", help="paper-style Markdown table of one sweep (every metric, per generator)",
         description="Print the paper-style table (mean ± std over seeds) of one sweep as "
-                    "Markdown and write it to a file.")
-    t.add_argument("--results", default="results", metavar="DIR",
-                   help="results directory holding sweep_id=<id>/*.parquet (default: %(default)s)")
-    t.add_argument("--sweep-id", metavar="ID",
-                   help="sweep to tabulate (default: the one with the newest trial)")
+                    "Markdown and write it to a file. GAN sweeps get the item/class table "
+                    "with speedup.")
+    _common(t)
     t.add_argument("--out", metavar="FILE",
                    help="Markdown output file (default: <results>/tables/<sweep_id>.md)")
+
+    ts = sub.add_parser(
+        "tables", help="every applicable table of one sweep as Markdown, LaTeX and CSV",
+        description="Write every table that applies to one sweep, each as Markdown, LaTeX "
+                    "(booktabs) and CSV from the same pivot: image-to-image Table 1/2 layout "
+                    "(i2i_main: methods x generator x split x metric), every metric per "
+                    "generator (i2i_metrics), the alpha, retain-availability and forget-set "
+                    "ablations (i2i_alpha, i2i_retain, i2i_forget) when the sweep varies "
+                    "them, and the GAN item/class table with speedup (gan). Cells are mean ± "
+                    "std (n = seeds); bold marks the best unlearning method of a column on "
+                    "unrounded means; missing cells are '–' (CSV: empty). Prints the files "
+                    "written.")
+    _common(ts)
+    ts.add_argument("--out", metavar="DIR",
+                    help="output directory; files go to DIR/<sweep_id>/<table>.<format> "
+                         "(default: <results>/tables)")
+    ts.add_argument("--format", type=_formats, default=("md", "tex", "csv"), metavar="LIST",
+                    help="comma-separated formats among md, tex, csv (default: all three)")
+    ts.add_argument("--metrics", type=_metrics, default=("fid", "is", "cosine"),
+                    metavar="LIST", help="metrics of the main and ablation tables "
+                                         "(default: fid,is,cosine)")
+
+    f = sub.add_parser(
+        "figures", help="figures of one sweep as PNG and PDF",
+        description="Write the figures that apply to one sweep, each as PNG and PDF: alpha "
+                    "trade-off curves (forget vs retain metric, one line per generator), "
+                    "sample grids and T-SNE of output and original embeddings (from the "
+                    "trials' artifact directories), and GAN speedup bars. Trials without "
+                    "artifacts are left out with a warning. Prints the files written.")
+    _common(f)
+    f.add_argument("--out", metavar="DIR",
+                   help="output directory; files go to DIR/<sweep_id>/<figure>.{png,pdf} "
+                        "(default: <results>/figures)")
+    _figure_options(f)
+
+    r = sub.add_parser(
+        "report", help="self-contained HTML report per sweep plus index.html",
+        description="Write one self-contained HTML report per sweep (summary, failed trials, "
+                    "every table and figure, images embedded as data: URIs, no external "
+                    "resources) and index.html linking every report in the output directory. "
+                    "Prints the files written. Check a report with `l2l-analysis "
+                    "check-report`.")
+    _common(r, many=True)
+    r.add_argument("--out", metavar="DIR",
+                   help="output directory (default: <results>/report)")
+    _figure_options(r)
+
+    c = sub.add_parser(
+        "check-report", help="open a report in headless Chromium and check it renders",
+        description="Load an HTML report in a headless Chromium (chromium, google-chrome; "
+                    "install with e.g. `apt-get install chromium`) and check that every "
+                    "image decoded, every table is present and no error occurred. Exit code "
+                    "0 and one line when it did, else `error: ...` and 2.")
+    c.add_argument("report", metavar="FILE", help="HTML report to check")
+    c.add_argument("--screenshot", metavar="PNG", help="also save a screenshot of the page")
+    c.add_argument("--browser", metavar="PATH", help="browser executable (default: search)")
     return p
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # temp file in the same directory + rename, so readers never see a half-written table
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # open(..., "x") rather than mkstemp: keeps the umask permissions (mkstemp makes 0600)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _table(args) -> int:
+def _load(args, many: bool = False):
+    """(rows of the chosen sweeps, sweep ids)."""
     results = Path(args.results)
-    sweep_id = args.sweep_id or latest_sweep_id(results)
-    text = to_markdown(load_rows(results, sweep_id))
-    out = Path(args.out) if args.out else results / "tables" / f"{sweep_id}.md"
-    try:
-        _write_atomic(out, text)
-    except OSError as e:
-        raise AnalysisError(f"cannot write {out}: {e.strerror or e}") from e
+    if args.sweep_id:
+        ids = args.sweep_id if many else [args.sweep_id]
+        rows = read_results(results, ids)
+    else:
+        rows = read_results(results)
+        ids = sorted(rows["sweep_id"].unique()) if many else [newest_sweep(rows)]
+        rows = rows if many else rows[rows["sweep_id"] == ids[0]]
+    missing = [s for s in ids if not (rows["sweep_id"] == s).any()]
+    if missing:
+        raise AnalysisError(f"sweep {missing[0]!r} has no readable result rows")
+    return rows, ids
+
+
+def _need_ok(rows, sweep: str) -> None:
+    if not (rows["status"] == "ok").any():
+        failed = rows["trial_id"].nunique()
+        raise AnalysisError(f"sweep {sweep!r} has no successful trial rows "
+                            f"({failed} failed trial(s))")
+
+
+def _table(args) -> list[str]:
+    from analysis.files import write_all
+    from analysis.table import to_markdown
+
+    rows, (sweep,) = _load(args)
+    text = to_markdown(rows)
+    out = Path(args.out) if args.out else Path(args.results) / "tables" / f"{sweep}.md"
+    write_all({out: text})
     sys.stdout.write(text)  # stdout is exactly the file content
     sys.stdout.flush()  # so the table comes before the stderr note in a terminal
-    print(f"table written to {out}", file=sys.stderr)
-    return 0
+    return [f"table written to {out}"]
+
+
+def _tables(args) -> list[str]:
+    from analysis.files import safe_name, write_all
+    from analysis.pivot import all_tables
+    from analysis.render import FORMATS
+
+    rows, (sweep,) = _load(args)
+    _need_ok(rows, sweep)
+    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    tables = all_tables(rows, args.metrics)
+    if not tables:
+        raise AnalysisError(f"no table applies to sweep {sweep!r} (metrics: "
+                            f"{', '.join(args.metrics)})")
+    outputs = {out / safe_name(sweep) / f"{t.name}.{fmt}": FORMATS[fmt](t)
+               for t in tables for fmt in args.format}
+    for path in write_all(outputs):
+        print(path)
+    return [f"{len(tables)} table(s) of sweep {sweep} written to {out / safe_name(sweep)}"]
+
+
+def _figures(args) -> list[str]:
+    from analysis.figures import all_figures
+    from analysis.files import safe_name, write_all
+
+    rows, (sweep,) = _load(args)
+    _need_ok(rows, sweep)
+    notes: list[str] = []
+    figs = all_figures(rows, args.results, args.metrics, args.tsne_max, notes)
+    out = Path(args.out) if args.out else Path(args.results) / "figures"
+    outputs = {}
+    for fig in figs:
+        outputs[out / safe_name(sweep) / f"{fig.name}.png"] = fig.png
+        outputs[out / safe_name(sweep) / f"{fig.name}.pdf"] = fig.pdf
+    for path in write_all(outputs):
+        print(path)
+    return [f"warning: {n}" for n in notes] + [
+        f"{len(figs)} figure(s) of sweep {sweep} written to {out / safe_name(sweep)}"
+        if figs else f"no figure applies to sweep {sweep}"]
+
+
+def _report(args) -> list[str]:
+    from analysis.files import write_all
+    from analysis.report import build_reports
+
+    rows, ids = _load(args, many=True)
+    out = Path(args.out) if args.out else Path(args.results) / "report"
+    pages = build_reports(rows, args.results, out, ids, metrics=args.metrics,
+                          tsne_max=args.tsne_max)
+    for path in write_all(pages):
+        print(path)
+    return [f"{len(ids)} report(s) and index.html written to {out}"]
+
+
+def _check(args) -> list[str]:
+    from analysis.browser import check_report
+
+    print(check_report(args.report, browser=args.browser, screenshot=args.screenshot))
+    return [f"screenshot written to {args.screenshot}"] if args.screenshot else []
+
+
+COMMANDS = {"table": _table, "tables": _tables, "figures": _figures, "report": _report,
+            "check-report": _check}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _table(args)
-    except AnalysisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResultFileWarning)
+        try:
+            messages = COMMANDS[args.command](args)
+        except AnalysisError as e:
+            # one line, nothing else: warnings about skipped files are not shown on failure
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, ResultFileWarning) and str(w.message) not in seen:
+            seen.add(str(w.message))
+            print(f"warning: {w.message}", file=sys.stderr)
+    for m in messages:
+        print(m, file=sys.stderr)
+    return 0

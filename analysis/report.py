@@ -1,0 +1,234 @@
+"""One self-contained HTML report per sweep, and an index across the reports of a directory.
+
+A report embeds everything it shows (CSS inline, figures as data: URIs, no external link or
+script), so it can be mailed, committed or opened offline. A small inline script records after
+loading how many images decoded and whether any error occurred, in `<body data-check=...>`,
+which `l2l-analysis check-report` reads back from a headless browser.
+Each report carries its summary as JSON (`<script id="l2l-summary">`); the index is built from
+the summaries of every report in the directory, so reports written at different times share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.figures import Figure, all_figures
+from analysis.files import safe_name
+from analysis.pivot import LEGEND, PAPER_METRICS, Table, all_tables, failed_trials, fmt_value
+from analysis.render import to_html
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1500px;
+padding:0 1.5em 3em;color:#1d1d1f}
+h1{font-size:1.6em;margin:.8em 0 .2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
+.meta{color:#555}.scroll{overflow-x:auto}
+table{border-collapse:collapse;margin:.4em 0 .2em;font-size:12.5px}
+th,td{padding:3px 7px;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
+thead th{text-align:center;border-bottom:1px solid #999;background:#f6f6f6}
+tbody th{text-align:left;font-weight:normal}
+tr.group th{text-align:left;font-style:italic;background:#fafafa;font-weight:600}
+tr.reference th{color:#555}td.missing{color:#aaa;text-align:center}
+.n{color:#888;font-size:.85em}strong{color:#000}
+figure{margin:1.2em 0}figcaption{font-weight:600;margin-bottom:.3em}
+figure img{max-width:100%;height:auto;border:1px solid #eee}
+.note{color:#555;font-size:.9em;margin:.2em 0}.warn{color:#8a4b00}
+table.facts td,table.facts th{text-align:left}
+nav ul{columns:2;font-size:.9em}
+"""
+
+CHECK_SCRIPT = """
+window.__l2lErrors=[];
+window.addEventListener('error',function(e){window.__l2lErrors.push(String(e.message||
+(e.target&&e.target.tagName)||e.type));},true);
+window.addEventListener('load',function(){
+var imgs=Array.prototype.slice.call(document.images);
+var ok=imgs.filter(function(i){return i.complete&&i.naturalWidth>0;}).length;
+document.body.setAttribute('data-check','images='+ok+'/'+imgs.length+' tables='+
+document.querySelectorAll('table').length+' errors='+window.__l2lErrors.length);});
+"""
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
+
+
+def _img(png: bytes, alt: str) -> str:
+    return (f'<img alt="{_esc(alt)}" src="data:image/png;base64,'
+            f'{base64.b64encode(png).decode("ascii")}">')
+
+
+def summary(rows: pd.DataFrame, sweep_id: str) -> dict:
+    """Key facts of one sweep's rows, JSON-serialisable (also what the index shows)."""
+    trials = rows.drop_duplicates(["sweep_id", "trial_id"])
+    ok = trials[trials["status"] == "ok"]
+    created = rows["created_at"].dropna()
+
+    def values(col, frame=trials):
+        return sorted({fmt_value(v) for v in frame[col] if not pd.isna(v)})
+
+    hits = ok["pretrain_cache_hit"].dropna()
+    return {
+        "sweep_id": sweep_id, "families": values("family"), "generators": values("generator"),
+        "methods": values("method"), "datasets": values("dataset"),
+        "trials": int(len(trials)), "ok": int(len(ok)), "failed": int(len(trials) - len(ok)),
+        "rows": int(len(rows)),
+        "first": created.min().isoformat() if len(created) else None,
+        "last": created.max().isoformat() if len(created) else None,
+        "code_versions": values("code_version"), "devices": values("device"),
+        "unlearn_hours": round(float(ok["unlearn_seconds"].fillna(0).sum()) / 3600, 3),
+        "peak_memory_mb": None if ok["peak_memory_mb"].dropna().empty
+        else float(ok["peak_memory_mb"].max()),
+        "pretrain_cache": None if hits.empty else f"{int(hits.sum())} read / "
+                                                  f"{int((~hits.astype(bool)).sum())} trained",
+        "schema_versions": sorted({int(v) for v in rows["schema_version"].dropna()}),
+    }
+
+
+def _facts(s: dict) -> str:
+    items = [("trials", f"{s['trials']} ({s['ok']} ok, {s['failed']} failed); {s['rows']} rows"),
+             ("family", ", ".join(s["families"])), ("data sets", ", ".join(s["datasets"])),
+             ("generators", ", ".join(s["generators"])), ("methods", ", ".join(s["methods"])),
+             ("finished", f"{s['first']} … {s['last']}"),
+             ("unlearning time", f"{s['unlearn_hours']} h in total"),
+             ("peak memory", "–" if s["peak_memory_mb"] is None
+              else f"{s['peak_memory_mb']:.0f} MB (largest trial)"),
+             ("original models", s["pretrain_cache"] or "–"),
+             ("code", ", ".join(s["code_versions"])), ("devices", ", ".join(s["devices"])),
+             ("schema versions", ", ".join(map(str, s["schema_versions"])))]
+    return ('<table class="facts"><tbody>' + "".join(
+        f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items) + "</tbody></table>")
+
+
+def _trial_list(rows: pd.DataFrame) -> str:
+    trials = rows.drop_duplicates(["sweep_id", "trial_id"]).sort_values("trial_id")
+    cols = ["trial_id", "status", "generator", "method", "alpha", "retain_mode", "forget_set",
+            "seed", "unlearn_seconds", "peak_memory_mb", "pretrain_cache_hit"]
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(fmt_value(None if pd.isna(v) else v))}</td>"
+                                    for v in r) + "</tr>"
+                   for r in trials[cols].itertuples(index=False))
+    return (f"<details><summary>{len(trials)} trials</summary><div class=\"scroll\">"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+            "</details>")
+
+
+def sweep_html(rows: pd.DataFrame, sweep_id: str, tables: list[Table], figures: list[Figure],
+               notes: list[str], generated: str) -> tuple[str, dict]:
+    """The report page of one sweep and its summary."""
+    s = summary(rows, sweep_id)
+    failed = failed_trials(rows)
+    parts = [f"<h1>Sweep {_esc(sweep_id)}</h1>",
+             f'<p class="meta">Generated {_esc(generated)} by <code>l2l-analysis report</code> '
+             f"from the sweep's Parquet result files. {_esc(LEGEND)}.</p>"]
+    toc = [f'<li><a href="#table-{_esc(t.name)}">{_esc(t.title)}</a></li>' for t in tables]
+    toc += [f'<li><a href="#figure-{_esc(f.name)}">{_esc(f.title)}</a></li>' for f in figures]
+    parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
+    parts += ['<h2 id="summary">Summary</h2>', _facts(s), _trial_list(rows)]
+    if notes or len(failed):
+        parts.append('<h2 id="notes">Notes</h2>')
+        parts += [f'<p class="note warn">{_esc(n)}</p>' for n in notes]
+        if len(failed):
+            parts.append(f'<p class="note warn">{len(failed)} failed trial(s), excluded from '
+                         f"every table and figure:</p>")
+            parts.append("<div class=\"scroll\"><table><thead><tr><th>trial</th><th>method</th>"
+                         "<th>generator</th><th>error</th></tr></thead><tbody>" + "".join(
+                             f"<tr><td>{_esc(r.trial_id)}</td><td>{_esc(r.method)}</td>"
+                             f"<td>{_esc(r.generator)}</td><td style=\"text-align:left\">"
+                             f"{_esc(str(r.error)[:300])}</td></tr>"
+                             for r in failed.itertuples(index=False)) + "</tbody></table></div>")
+    parts.append('<h2 id="tables">Tables</h2>')
+    parts += [to_html(t) for t in tables] or ["<p>No successful trials: no tables.</p>"]
+    parts.append('<h2 id="figures">Figures</h2>')
+    parts += [f'<figure id="figure-{_esc(f.name)}"><figcaption>{_esc(f.title)}</figcaption>'
+              f'{_img(f.png, f.title)}<p class="note">{_esc(f.caption)}</p></figure>'
+              for f in figures] or ["<p>No figures apply to this sweep.</p>"]
+    body = "\n".join(parts)
+    return _page(f"Sweep {sweep_id}", body, s), s
+
+
+def _page(title: str, body: str, data: dict | None = None) -> str:
+    tables = len(re.findall(r"<table[\s>]", body))
+    images = len(re.findall(r"<img[\s>]", body))
+    blob = ""
+    if data is not None:  # `</` would end the script element early
+        blob = ('<script type="application/json" id="l2l-summary">'
+                + json.dumps(data, sort_keys=True).replace("</", "<\\/") + "</script>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_esc(title)}</title><style>{CSS}</style><script>{CHECK_SCRIPT}</script>"
+            f'{blob}</head>\n<body data-expected-images="{images}" '
+            f'data-expected-tables="{tables}">\n{body}\n</body></html>\n')
+
+
+_SUMMARY = re.compile(r'<script type="application/json" id="l2l-summary">(.*?)</script>', re.S)
+
+
+def read_summary(text: str) -> dict | None:
+    m = _SUMMARY.search(text)
+    try:
+        return json.loads(m.group(1).replace("<\\/", "</")) if m else None
+    except ValueError:
+        return None
+
+
+def index_html(summaries: dict[str, dict], generated: str) -> str:
+    """Links to every report (file name -> summary), newest sweep first."""
+    order = sorted(summaries.items(), key=lambda kv: (kv[1].get("last") or "", kv[0]),
+                   reverse=True)
+    head = ("<tr><th>sweep</th><th>family</th><th>generators</th><th>methods</th>"
+            "<th>trials</th><th>failed</th><th>finished</th><th>code</th></tr>")
+    body = "".join(
+        f'<tr><th><a href="{_esc(name)}">{_esc(s["sweep_id"])}</a></th>'
+        f'<td>{_esc(", ".join(s.get("families", [])))}</td>'
+        f'<td>{_esc(", ".join(s.get("generators", [])))}</td>'
+        f'<td style="text-align:left;white-space:normal">{_esc(", ".join(s.get("methods", [])))}'
+        f'</td><td>{s.get("trials", "")}</td><td>{s.get("failed", "")}</td>'
+        f'<td>{_esc(s.get("last") or "–")}</td>'
+        f'<td>{_esc(", ".join(s.get("code_versions", [])))}</td></tr>'
+        for name, s in order)
+    page = (f"<h1>Sweep reports</h1><p class=\"meta\">{len(summaries)} sweep(s); index "
+            f"generated {_esc(generated)} by <code>l2l-analysis report</code>.</p>"
+            f'<div class="scroll"><table><thead>{head}</thead><tbody>{body}</tbody></table>'
+            "</div>")
+    return _page("Sweep reports", page)
+
+
+def build_reports(rows: pd.DataFrame, results_dir, out_dir, sweep_ids: list[str], *,
+                  metrics=PAPER_METRICS, tsne_max: int = 100) -> dict[Path, str]:
+    """{path: html} for each sweep's report and the index (not yet written). The index also
+    lists reports already in `out_dir` that these sweeps do not replace. Files skipped while
+    reading (`rows.attrs["skipped"]`) are named in the report of their sweep."""
+    out_dir = Path(out_dir)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    pages: dict[Path, str] = {}
+    summaries: dict[str, dict] = {}
+    if out_dir.is_dir():
+        for old in sorted(out_dir.glob("*.html")):
+            if old.name != "index.html":
+                s = read_summary(old.read_text(encoding="utf-8", errors="replace"))
+                if s:
+                    summaries[old.name] = s
+    for sweep in sweep_ids:
+        part = rows[rows["sweep_id"] == sweep]
+        notes = [f"skipped {f}: {why}" for f, why in rows.attrs.get("skipped", [])
+                 if f"sweep_id={sweep}" in Path(f).parts]
+        old_versions = sorted({int(v) for v in part["schema_version"].dropna()} - {2})
+        if old_versions:
+            notes.append(f"rows of schema version {', '.join(map(str, old_versions))} were "
+                         "read and migrated: family 'i2i', setting 'class'; columns added "
+                         "since (peak memory, cache hits, artifacts) are empty")
+        tables = all_tables(part, metrics)
+        figures = all_figures(part, results_dir, metrics, tsne_max, notes)
+        text, s = sweep_html(part, sweep, tables, figures, notes, generated)
+        name = f"{safe_name(sweep)}.html"
+        pages[out_dir / name] = text
+        summaries[name] = s
+    pages[out_dir / "index.html"] = index_html(summaries, generated)
+    return pages

@@ -1,0 +1,261 @@
+"""Table cells, bolding and missing cells of every table, in every format, on synthetic result
+files whose means and standard deviations are known."""
+
+import csv
+import io
+import math
+import re
+import statistics
+
+import pandas as pd
+import pytest
+
+from analysis import all_tables, load
+from analysis.render import to_csv, to_html, to_latex, to_markdown
+from analysis.synthetic import trial_rows, write_trial
+
+# retain FID of l2l and max_loss differ in the 4th decimal only: both print as 12.34
+L2L_RETAIN_FID = [12.3312, 12.3412, 12.3512]      # mean 12.3412, std 0.01
+MAXLOSS_RETAIN_FID = [12.3336, 12.3436, 12.3536]  # mean 12.3436, std 0.01
+L2L_FORGET_FID = [100.0, 110.0, 120.0]            # mean 110, std 10
+MAXLOSS_FORGET_FID = [200.0, 220.0, 240.0]        # mean 220, std 20
+L2L_COSINE = [0.9, 0.8, 0.7]                      # mean 0.8, std 0.1
+
+
+def by_name(tables):
+    return {t.name: t for t in tables}
+
+
+def cell(table, row_label, header):
+    """(text of the Markdown cell, bold?) for a row label and a column header."""
+    r = next(i for i, row in enumerate(table.rows) if row.labels[0] == row_label)
+    c = next(i for i, col in enumerate(table.columns) if col.header == header)
+    return table.cells.get((r, c)), (r, c) in table.best()
+
+
+@pytest.fixture
+def i2i(tmp_path):
+    r = tmp_path / "results"
+    for seed in range(3):
+        write_trial(r, trial_rows("l2l", seed, {
+            ("retain", "fid"): L2L_RETAIN_FID[seed], ("forget", "fid"): L2L_FORGET_FID[seed],
+            ("retain", "cosine"): L2L_COSINE[seed]}, alpha=0.25))
+        write_trial(r, trial_rows("max_loss", seed, {
+            ("retain", "fid"): MAXLOSS_RETAIN_FID[seed],
+            ("forget", "fid"): MAXLOSS_FORGET_FID[seed]}, alpha=0.25))
+        write_trial(r, trial_rows("l2l", seed, {("retain", "fid"): 40.0 + seed,
+                                                ("forget", "fid"): 90.0},
+                                  alpha=0.25, generator="vqgan"))
+    # the original: best retain FID, but a reference, never bold
+    write_trial(r, trial_rows("original", 0, {("retain", "fid"): 5.0, ("forget", "fid"): 6.0}))
+    write_trial(r, trial_rows("l2l", 9, {}, alpha=0.25, status="error"))
+    return r
+
+
+def test_main_table_layout_cells_bold_and_missing(i2i):
+    t = by_name(all_tables(load(i2i)))["i2i_main"]
+    assert [c.header for c in t.columns] == [  # paper order: VQ-GAN before MAE; retain first
+        "VQ-GAN retain FID ↓", "VQ-GAN forget FID ↑",
+        "MAE retain FID ↓", "MAE retain CLIP-cos ↑", "MAE forget FID ↑"]
+    assert [r.labels[0] for r in t.rows] == ["original", "max_loss", "l2l"]
+    assert t.row_header == ("method",)
+
+    stat, bold = cell(t, "l2l", "MAE retain FID ↓")
+    assert stat.mean == pytest.approx(statistics.fmean(L2L_RETAIN_FID), abs=1e-12)
+    assert stat.std == pytest.approx(0.01) and stat.n == 3 and bold
+    stat, bold = cell(t, "max_loss", "MAE retain FID ↓")
+    assert stat.mean == pytest.approx(12.3436) and not bold  # same text, worse unrounded mean
+    assert cell(t, "original", "MAE retain FID ↓")[1] is False  # reference: best but not bold
+    assert cell(t, "max_loss", "MAE forget FID ↑")[1] is True   # higher is better on forget
+    assert cell(t, "l2l", "VQ-GAN retain FID ↓")[1] is False  # a single competitor
+    assert cell(t, "max_loss", "VQ-GAN retain FID ↓")[0] is None  # never run: missing
+
+    md = to_markdown(t)
+    assert ("| l2l | 41.00 ± 1.00 (n=3) | 90.00 ± 0.00 (n=3) | **12.34 ± 0.01** (n=3) | "
+            "0.8000 ± 0.1000 (n=3) | 110.00 ± 10.00 (n=3) |") in md
+    assert ("| max_loss | – | – | 12.34 ± 0.01 (n=3) | – | **220.00 ± 20.00** (n=3) |") in md
+    assert "| original | – | – | 5.00 (n=1) | – | 6.00 (n=1) |" in md
+    assert md.count("**") == 4  # two bold cells
+    cells = [c.strip() for line in md.splitlines() if line.startswith("| ")
+             for c in line.split("|")[1:-1]]
+    assert cells.count("–") == 6 and not any(re.fullmatch(r"0(\.0+)?", c) for c in cells)
+
+
+def test_error_trials_are_excluded(i2i):
+    rows = load(i2i)
+    assert (rows["status"] == "error").sum() == 1
+    t = by_name(all_tables(rows))["i2i_main"]
+    assert cell(t, "l2l", "MAE retain FID ↓")[0].n == 3  # seed 9 failed: not a replicate
+
+
+def test_latex_booktabs(i2i):
+    t = by_name(all_tables(load(i2i)))["i2i_main"]
+    tex = to_latex(t)
+    lines = tex.splitlines()
+    order = [lines.index(x) for x in (r"\toprule", r"\midrule", r"\bottomrule")]
+    assert order == sorted(order)
+    assert r"\begin{tabular}{@{}lrrrrr@{}}" in tex
+    assert r"\multicolumn{2}{c}{VQ-GAN} & \multicolumn{3}{c}{MAE} \\" in tex
+    assert r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}" in tex
+    assert r"\multicolumn{1}{c}{retain} & \multicolumn{1}{c}{forget} & " \
+           r"\multicolumn{2}{c}{retain} & \multicolumn{1}{c}{forget} \\" in tex
+    assert r"method & FID $\downarrow$ & FID $\uparrow$ & FID $\downarrow$ & " \
+           r"CLIP-cos $\uparrow$ & FID $\uparrow$ \\" in tex
+    assert tex.count(r"\mathbf{") == 2
+    assert r"$\mathbf{12.34 \pm 0.01}$~{\scriptsize (n=3)}" in tex
+    assert r"$12.34 \pm 0.01$~{\scriptsize (n=3)}" in tex  # max_loss, not bold
+    body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
+    assert all(line.count(" & ") == 5 and line.endswith(r"\\") for line in body)
+    assert "original & -- & -- & " in tex  # missing cells
+    assert "\\label{tab:i2i_main}" in tex and "needs \\usepackage{booktabs}" in tex
+
+
+def test_csv_numbers_unrounded_and_missing_empty(i2i):
+    t = by_name(all_tables(load(i2i)))["i2i_main"]
+    df = pd.read_csv(io.StringIO(to_csv(t)))
+    assert list(df.columns[:5]) == ["method", "VQ-GAN retain FID ↓ mean", "VQ-GAN retain FID ↓ std",
+                                    "VQ-GAN retain FID ↓ n", "VQ-GAN retain FID ↓ best"]
+    df = df.set_index("method")
+    col = "MAE retain FID ↓"
+    assert df[f"{col} mean"].dtype == float and df[f"{col} std"].dtype == float
+    assert df.loc["l2l", f"{col} mean"] == pytest.approx(12.3412, abs=1e-12)
+    assert df.loc["max_loss", f"{col} mean"] == pytest.approx(12.3436, abs=1e-12)
+    assert df.loc["l2l", f"{col} n"] == 3
+    assert bool(df.loc["l2l", f"{col} best"]) and not bool(df.loc["max_loss", f"{col} best"])
+    assert math.isnan(df.loc["original", f"{col} std"])  # one seed: no std, not 0
+    assert df["VQ-GAN retain FID ↓ mean"].isna().tolist() == [True, True, False]
+    raw = list(csv.reader(io.StringIO(to_csv(t))))
+    assert raw[2][1:5] == ["", "", "", ""]  # max_loss on VQ-GAN: empty, never 0
+
+
+def test_html_matches_markdown(i2i):
+    t = by_name(all_tables(load(i2i)))["i2i_main"]
+    page = to_html(t)
+    assert page.count("<strong>") == 2
+    assert "<strong>12.34 ± 0.01</strong>" in page and "<strong>220.00 ± 20.00</strong>" in page
+    assert page.count('class="missing"') == 6
+    assert 'colspan="2" scope="colgroup">VQ-GAN' in page
+
+
+def test_metrics_table_groups_generators_and_drops_empty_columns(i2i):
+    t = by_name(all_tables(load(i2i)))["i2i_metrics"]
+    assert [g for g, _ in t.groups()] == ["VQ-GAN", "MAE"]
+    md = to_markdown(t)
+    vq = md.split("**VQ-GAN**")[1].split("**MAE**")[0]
+    assert "CLIP-cos" not in vq  # VQ-GAN has no cosine: the column is left out there
+
+
+def test_ablations_appear_only_when_varied(tmp_path):
+    r = tmp_path / "results"
+    proxy = dict(retain_mode="proxy", retain_fraction=0.0, proxy_source="digits", proxy_size=1.0)
+    for seed in (0, 1):
+        for alpha, fid in ((0.1, 50.0), (0.5, 80.0)):
+            write_trial(r, trial_rows("l2l", seed, {("forget", "fid"): fid + seed,
+                                                    ("retain", "fid"): 10.0}, alpha=alpha))
+        write_trial(r, trial_rows("l2l", seed, {("forget", "fid"): 70.0, ("retain", "fid"): 9.0},
+                                  alpha=0.1, trial_id=f"proxy{seed}", **proxy))
+        for forget, k in (("[1]", 1), ("[1, 2]", 2)):
+            write_trial(r, trial_rows("original", seed, {("forget", "fid"): 5.0 * k},
+                                      forget_set=forget, forget_k=k, trial_id=f"o{k}{seed}"))
+    tables = by_name(all_tables(load(r)))
+    assert set(tables) == {"i2i_main", "i2i_metrics", "i2i_alpha", "i2i_retain", "i2i_forget"}
+
+    alpha = tables["i2i_alpha"]
+    assert alpha.row_header == ("method", "alpha")
+    labels = [r.labels for r in alpha.rows]
+    assert ("l2l [retain=full]", "0.1") in labels and ("l2l [retain=full]", "0.5") in labels
+    stat, bold = cell(alpha, "l2l [retain=full]", "MAE forget FID ↑")
+    assert stat.mean == 50.5  # the first row with that label: alpha 0.1
+    hi = alpha.rows.index(next(r for r in alpha.rows if r.labels[1] == "0.5"))
+    c = [col.header for col in alpha.columns].index("MAE forget FID ↑")
+    assert (hi, c) in alpha.best() and alpha.cells[(hi, c)].mean == 80.5
+
+    retain = tables["i2i_retain"]
+    assert retain.row_header == ("method", "retain set")
+    assert [r.labels for r in retain.rows] == [  # alpha varies too: part of the label
+        ("original [forget=[1, 2]]", "full"), ("original [forget=[1]]", "full"),
+        ("l2l (alpha=0.1)", "full"),
+        ("l2l (alpha=0.1)", "proxy digits x1"), ("l2l (alpha=0.5)", "full")]
+
+    forget = tables["i2i_forget"]
+    assert [g for g, _ in forget.groups()] == [
+        "forget set [1] (k=1)", "forget set [1, 2] (k=2)", "forget set [5, 7, 9] (k=3)"]
+    assert [forget.rows[i].labels[0] for i in forget.groups()[2][1]] == [
+        "l2l (alpha=0.1) [retain=full]", "l2l (alpha=0.1) [retain=proxy digits x1]",
+        "l2l (alpha=0.5) [retain=full]"]
+
+    # a sweep without those axes gets none of the ablations
+    r2 = tmp_path / "plain"
+    write_trial(r2, trial_rows("l2l", 0, {("forget", "fid"): 1.0}, alpha=0.1))
+    assert set(by_name(all_tables(load(r2)))) == {"i2i_main", "i2i_metrics"}
+
+
+def test_replicates_across_sweeps_and_nan_values(tmp_path):
+    r = tmp_path / "results"
+    write_trial(r, trial_rows("l2l", 0, {("forget", "fid"): 10.0}, sweep="a"))
+    write_trial(r, trial_rows("l2l", 0, {("forget", "fid"): 20.0}, sweep="b"))  # same seed
+    write_trial(r, trial_rows("l2l", 1, {("forget", "fid"): float("nan")}, sweep="b"))
+    t = by_name(all_tables(load(r)))["i2i_main"]
+    stat = t.cells[(0, 0)]
+    assert (stat.mean, stat.n) == (15.0, 1)  # one seed, averaged; a NaN value is no value
+
+
+def test_direction_comes_from_the_rows(tmp_path):
+    r = tmp_path / "results"
+    for method, v in (("max_loss", 1.0), ("l2l", 2.0)):
+        rows = trial_rows(method, 0, {("forget", "fid"): v, ("forget", "is"): v})
+        for row in rows:  # FID said to be better low on forget; IS directions disagree
+            row["higher_is_better"] = False if row["metric"] == "fid" else method == "l2l"
+        write_trial(r, rows)
+    t = by_name(all_tables(load(r)))["i2i_main"]
+    assert [c.header for c in t.columns] == ["MAE forget FID ↓", "MAE forget IS"]
+    assert t.best() == {(0, 0)}  # max_loss has the lower FID; IS (mixed) is not ranked
+
+
+@pytest.fixture
+def gan(tmp_path):
+    r = tmp_path / "results"
+    secs = {"retrain": [100.0, 120.0, None], "cascade": [2.0, 4.0, 3.0],
+            "finetune_retain": [10.0, 10.0, None], "original": [0.0, 0.0, None]}
+    epochs = {"retrain": 20.0, "cascade": 1.0, "finetune_retain": 2.0, "original": 0.0}
+    for method, per_seed in secs.items():
+        for seed, s in enumerate(per_seed):
+            if s is None:
+                continue
+            for setting, k, forget in (("item", 64, '{"random": 64}'), ("class", 1, "[3]")):
+                fid = {"cascade": 21.0, "finetune_retain": 25.0}.get(method, 30.0) + seed
+                write_trial(r, trial_rows(
+                    method, seed, {("all", "fid"): fid, ("all", "epochs"): epochs[method]},
+                    family="gan", generator="dcgan", setting=setting, forget_k=k,
+                    forget_set=forget, unlearn_seconds=s, task=None, mask_ratio=None,
+                    trial_id=f"{setting}-{method}-{seed}"))
+    write_trial(r, trial_rows("cascade", 5, {}, family="gan", generator="dcgan",
+                              status="error", trial_id="broken"))
+    return r
+
+
+def test_gan_table_speedup_matched_per_seed(gan):
+    tables = by_name(all_tables(load(gan)))
+    assert set(tables) == {"gan"}
+    t = tables["gan"]
+    assert [g for g, _ in t.groups()] == [
+        "class unlearning, k=1, forget set [3]", 'item unlearning, k=64, forget set {"random": 64}']
+    assert [c.header for c in t.columns] == [
+        "FID ↓", "unlearn s ↓", "speedup ↑", "epochs ↓", "retrain epochs"]
+    md = to_markdown(t)
+    item = md.split("**item unlearning")[1]
+    # cascade: seeds 0, 1 match a retrain trial (100/2, 120/4), seed 2 does not
+    assert "| cascade | **22.00 ± 1.00** (n=3) | **3.0 ± 1.0** (n=3) | **40.0 ± 14.1** (n=2) | " \
+           "**1.0 ± 0.0** (n=3) | 20.0 ± 0.0 (n=2) |" in item
+    assert "| finetune_retain | 25.50 ± 0.71 (n=2) | 10.0 ± 0.0 (n=2) | 11.0 ± 1.4 (n=2) | " \
+           "2.0 ± 0.0 (n=2) | 20.0 ± 0.0 (n=2) |" in item
+    # the original unlearns in 0 s: no speedup rather than infinity or 0
+    assert "| original | 30.50 ± 0.71 (n=2) | 0.0 ± 0.0 (n=2) | – | 0.0 ± 0.0 (n=2) | " \
+           "20.0 ± 0.0 (n=2) |" in item
+    assert re.search(r"\| retrain \| 30\.50 ± 0\.71 \(n=2\) \| 110\.0 ± 14\.1 \(n=2\) \| "
+                     r"1\.0 ± 0\.0 \(n=2\) \|", item)
+    assert "epochs behind both times" in md
+    stat = t.cells[(t.rows.index(next(r for r in t.rows if r.group.startswith("item")
+                                      and r.labels[0] == "cascade")),
+                    [c.header for c in t.columns].index("speedup ↑"))]
+    assert stat.mean == pytest.approx(40.0) and stat.std == pytest.approx(math.sqrt(200))
