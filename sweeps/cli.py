@@ -1,11 +1,18 @@
-"""`l2l-sweep`: validate and run sweep specs.
+"""`l2l-sweep`: validate, run and resume sweep specs.
 
-    l2l-sweep run sweeps/specs/quickstart.yaml        # local Ray, sqlite MLflow, ./results
-    l2l-sweep validate sweeps/specs/quickstart.yaml   # check a spec; starts nothing
+    l2l-sweep validate sweeps/specs/quickstart.yaml          # check a spec; starts nothing
+    l2l-sweep run sweeps/specs/quickstart.yaml --dry-run     # trials, resources, cost
+    l2l-sweep run sweeps/specs/quickstart.yaml               # local Ray, sqlite MLflow, ./results
+    l2l-sweep resume quickstart-20261123T101500Z             # continue an interrupted sweep
+
+Every bad spec or argument is refused before any work with one line,
+`error: <field>: <what is allowed>`, and exit code 2. `run` and `resume` exit with 0 when every
+trial finished, 1 when some failed, 130 when the sweep was interrupted (resume it).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -13,14 +20,25 @@ from pathlib import Path
 
 from sweeps.spec import SpecError, SweepSpec, load_spec
 
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one `error: ...` line and exit code 2."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="l2l-sweep",
         description="Run unlearning sweeps from a YAML spec on Ray Tune. Each trial writes its "
                     "metric rows to <results>/sweep_id=<id>/<trial>.parquet and an MLflow child "
                     "run. A spec is validated completely before Ray starts.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
     v = sub.add_parser("validate", help="check a spec and list its trials; starts nothing")
     v.add_argument("spec", help="path to a sweep spec (YAML)")
@@ -30,11 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default="results", type=Path,
                    help="directory of the Parquet results (default: %(default)s)")
     r.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a sqlite file "
-                        "mlflow.db in the current directory); 'none' disables MLflow")
+                   help="MLflow tracking URI: sqlite:///FILE or http://HOST:PORT of an mlflow "
+                        "server (default: $MLFLOW_TRACKING_URI, else a sqlite file mlflow.db in "
+                        "the current directory); 'none' disables MLflow")
     r.add_argument("--experiment", help="MLflow experiment (default: the spec's name)")
     r.add_argument("--storage", default="ray_results", type=Path,
-                   help="Tune experiment directory (default: %(default)s)")
+                   help="Tune experiment directory, where `resume` finds the sweep "
+                        "(default: %(default)s; shared storage on a cluster)")
     r.add_argument("--sweep-id", help="sweep id (default: <spec name>-<UTC time>)")
     r.add_argument("--cache-dir", type=Path,
                    help="model cache shared by trials (default: $L2L_CACHE_DIR or ~/.cache/l2l)")
@@ -45,14 +65,31 @@ def _parser() -> argparse.ArgumentParser:
                    help="torch device of every trial (default: the spec's, else auto)")
     r.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    r.add_argument("--max-failures", type=int, metavar="N",
+                   help="retries of a failed trial (default: the spec's max_failures, else 0)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the trials, their resources and an estimated cost; start and "
+                        "write nothing")
+
+    s = sub.add_parser("resume", help="continue an interrupted sweep where it stopped")
+    s.add_argument("sweep", help="a sweep id (looked up under --storage) or a Tune experiment "
+                                 "directory")
+    s.add_argument("--storage", default="ray_results", type=Path,
+                   help="where the sweep's Tune experiment lives (default: %(default)s)")
+    s.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     return p
 
 
 def _runtime(args) -> dict:
     """Trial fields that depend on the machine, not on the experiment."""
-    from l2l.cache import default_cache_dir
+    if args.cache_dir:
+        cache = args.cache_dir
+    else:
+        from l2l.cache import default_cache_dir  # (imports torch: only when needed)
 
-    rt = {"cache_dir": str((args.cache_dir or default_cache_dir()).resolve())}
+        cache = default_cache_dir()
+    rt = {"cache_dir": str(cache.resolve())}
     if args.data_root:
         rt["data_root"] = str(args.data_root.resolve())
     if args.device:
@@ -60,14 +97,30 @@ def _runtime(args) -> dict:
     return rt
 
 
-def _describe(spec: SweepSpec) -> str:
+def describe(spec: SweepSpec) -> str:
+    if spec.search:
+        s = spec.search
+        c = spec.trials[0].config
+        res = spec.resources_for(c.generator.name)
+        lines = [f"spec {spec.name}: search ({s.algorithm}), {s.num_samples} points x "
+                 f"{len(s.seeds)} seeds = at most {s.num_samples * len(s.seeds)} trials",
+                 f"  objective: {s.objective_text()}",
+                 f"  space: {'; '.join(p.describe() for p in s.space)}",
+                 f"  seeds: {list(s.seeds)}; at most {s.max_concurrent} points at a time"
+                 + (f"; ASHA over seeds (grace period {s.asha['grace_period']}, reduction "
+                    f"factor {s.asha['reduction_factor']:g})" if s.asha else "; no early stopping"),
+                 f"  a point at the space's low ends: "
+                 f"{c.generator.name}/{getattr(c.generator, 'size', '')} "
+                 f"{c.method} (cpu {res['cpu']:g}, gpu {res['gpu']:g})"]
+        return "\n".join(lines)
     lines = [f"spec {spec.name}: {len(spec.trials)} trials"]
     for t in spec.trials:
         c = t.config
         res = spec.resources_for(c.generator.name)
-        alpha = f" alpha={c.alpha:g}" if c.alpha is not None else ""
-        lines.append(f"  {t.trial_id}: {c.generator.name}/{c.generator.size} {c.method}{alpha} "
-                     f"forget={list(c.forget_classes)} seed={c.seed} "
+        alpha = f" alpha={c.alpha:g}" if getattr(c, "alpha", None) is not None else ""
+        forget = getattr(c, "forget_classes", None)
+        lines.append(f"  {t.trial_id}: {c.generator.name}/{getattr(c.generator, 'size', '')} "
+                     f"{c.method}{alpha} forget={list(forget) if forget else '-'} seed={c.seed} "
                      f"(cpu {res['cpu']:g}, gpu {res['gpu']:g})")
     return "\n".join(lines)
 
@@ -76,34 +129,80 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":
-            print(_describe(load_spec(args.spec)))
+            print(describe(load_spec(args.spec)))
             return 0
-        spec = load_spec(args.spec, _runtime(args))
+        if args.command == "resume":
+            return _resume(args)
+        # A dry run leaves the cache out: it does not change what a trial is.
+        spec = load_spec(args.spec, {} if args.dry_run else _runtime(args))
+        if args.max_failures is not None:
+            if args.max_failures < 0:
+                raise SpecError("--max-failures: expected an integer >= 0, "
+                                f"got {args.max_failures}")
+            spec = dataclasses.replace(spec, max_failures=args.max_failures)
+        if args.dry_run:
+            from sweeps.plan import dry_run
+
+            print(dry_run(spec, args.results, args.address))
+            return 0
         sweep_id = args.sweep_id or f"{spec.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
-        if "/" in sweep_id or sweep_id.startswith("."):
-            raise SpecError(f"--sweep-id: must not contain '/' or start with '.', got {sweep_id!r}")
+        if "/" in sweep_id or sweep_id.startswith(".") or "'" in sweep_id:
+            raise SpecError(f"--sweep-id: must not contain '/' or a quote or start with '.', "
+                            f"got {sweep_id!r}")
         _check_writable(args.results, "--results")
         _check_writable(args.storage, "--storage")
+        if (args.storage / sweep_id).exists():
+            raise SpecError(f"--sweep-id: sweep {sweep_id} already exists in {args.storage}; "
+                            f"continue it with `l2l-sweep resume {sweep_id}` or pick another id")
+        uri = _mlflow_uri(args.mlflow_uri)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
     # Imported only now: validation must not pay for (or start) Ray.
-    from sweeps import tracking
     from sweeps.runner import SweepSettings, code_version, run_sweep
 
-    uri = args.mlflow_uri
-    if uri is None:
-        uri = tracking.default_tracking_uri(Path.cwd())
-    elif uri.lower() == "none":
-        uri = None
     local_store = uri is not None and uri.startswith("sqlite:")
     settings = SweepSettings(
         results_dir=args.results, storage_dir=args.storage, mlflow_uri=uri,
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
-        sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name)
-    failed = run_sweep(spec, settings, address=args.address)
-    return 1 if failed else 0
+        sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
+        address=args.address)
+    failed = run_sweep(spec, settings, address=args.address, runtime=_runtime(args),
+                       spec_path=str(Path(args.spec).resolve()))
+    return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
+
+
+def _mlflow_uri(uri: str | None) -> str | None:
+    if uri is None:
+        return f"sqlite:///{(Path.cwd() / 'mlflow.db').resolve()}"
+    if uri.lower() == "none":
+        return None
+    if not uri.startswith(("sqlite:///", "http://", "https://", "postgresql", "mysql",
+                           "databricks", "file:")):
+        raise SpecError(f"--mlflow-uri: expected sqlite:///FILE, http(s)://HOST:PORT, a database "
+                        f"URI or none, got {uri!r}")
+    return uri
+
+
+def _resume(args) -> int:
+    given, by_id = Path(args.sweep), args.storage / args.sweep
+    exp_dir = by_id if "/" not in args.sweep and by_id.is_dir() else given
+    if not exp_dir.is_dir():
+        raise SpecError(f"sweep: no sweep {args.sweep!r} in {args.storage} (give a sweep id and "
+                        "its --storage, or the Tune experiment directory)")
+    if not (exp_dir / "sweep.json").is_file():
+        raise SpecError(f"sweep: {exp_dir} has no sweep.json; it was not started by l2l-sweep")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(exp_dir.resolve())):
+        raise SpecError(f"sweep: {exp_dir} holds no Tune state to restore (it stopped before "
+                        "Tune saved any); start it again with `l2l-sweep run`")
+    from sweeps.runner import resume_sweep
+
+    failed = resume_sweep(exp_dir.resolve(), address=args.address)
+    return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 
 
 def _check_writable(path: Path, flag: str) -> None:

@@ -9,6 +9,7 @@ set". Every problem is reported as `SpecError("<field path>: <what is allowed>")
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -20,12 +21,21 @@ import yaml
 from l2l import experiment
 from l2l.errors import ConfigError
 
-SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials"}
+SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials",
+             "max_failures", "search"}
 # Trial fields of either family (l2l/experiment.py), less the runtime ones given on the CLI.
 TRIAL_KEYS = set(experiment.TRIAL_KEYS) - {"data_root", "cache_dir"}
 GENERATORS = tuple(g for gens in experiment.GENERATORS.values() for g in gens)
 RESOURCE_KEYS = {"cpu", "gpu"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+SEARCH_KEYS = {"algorithm", "num_samples", "max_concurrent", "metric", "mode", "space", "asha",
+               "seed"}
+DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+ASHA_KEYS = {"grace_period", "reduction_factor"}
+# Trial fields a search may not sample: seeds are their own axis (grid.seed), the rest are
+# runtime fields that do not change results.
+NOT_SEARCHABLE = {"seed", "family", "device", "data_root", "cache_dir"}
 
 
 class SpecError(ValueError):
@@ -39,13 +49,52 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One dimension of a search space: a dotted trial field and its distribution."""
+    name: str  # e.g. "alpha", "unlearn.lr"
+    kind: str  # loguniform | uniform | randint (both ends included) | choice
+    args: tuple  # (low, high) or the choices
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return f"{self.name} ~ choice{list(self.args)}"
+        return f"{self.name} ~ {self.kind}({self.args[0]:g}, {self.args[1]:g})"
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """An Optuna search: `num_samples` points of `space`, each run once per seed."""
+    base: dict[str, Any]  # the trial fields every point shares (no seed)
+    space: tuple[Param, ...]
+    seeds: tuple[int, ...]
+    objective: dict[tuple[str, str], float]  # (split, metric) -> weight
+    mode: str  # max | min
+    num_samples: int
+    max_concurrent: int
+    asha: dict[str, float] | None  # grace_period, reduction_factor; rungs are seeds
+    sampler_seed: int = 0
+    algorithm: str = "optuna"
+
+    def objective_text(self) -> str:
+        terms = " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {sp}_{m}"
+                         for (sp, m), w in self.objective.items()).lstrip("+ ")
+        return f"{self.mode}imise {terms}, averaged over seeds"
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
-    trials: list[Trial]
+    trials: list[Trial]  # grid: every trial; search: the configs at the space's low ends
     resources: dict[str, dict[str, float]]  # generator name (or "default") -> {cpu, gpu}
     max_concurrent_trials: int | None = None
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)  # the spec as written
+    max_failures: int = 0  # retries of a failed trial (Tune's FailureConfig)
+    search: SearchSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        return "search" if self.search else "grid"
 
     def resources_for(self, generator: str) -> dict[str, float]:
         return self.resources.get(generator, self.resources["default"])
@@ -81,6 +130,10 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError("name: required; letters, digits, '_', '.', '-' (at most 64), "
                         f"got {name!r}")
+    resources = _resources(raw.get("resources"))
+    max_failures = _max_failures(raw.get("max_failures"))
+    if "search" in raw:
+        return _search_spec(raw, name, resources, max_failures, runtime)
     grid = _grid(raw.get("grid", {}))
     variants = _variants(raw.get("variants", [{}]), grid)
     base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
@@ -102,9 +155,10 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
         seen.add(cfg.config_hash)
         trials.append(Trial(f"t{len(trials):03d}-{cfg.config_hash[:8]}", cfg))
 
-    return SweepSpec(name=name, trials=trials, resources=_resources(raw.get("resources")),
+    return SweepSpec(name=name, trials=trials, resources=resources,
                      max_concurrent_trials=_max_concurrent(raw.get("max_concurrent_trials")),
-                     description=str(raw.get("description", "")), source=dict(raw))
+                     description=str(raw.get("description", "")), source=dict(raw),
+                     max_failures=max_failures)
 
 
 def _grid(grid: Any) -> dict[str, list[Any]]:
@@ -194,3 +248,217 @@ def _max_concurrent(v: Any) -> int | None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise SpecError(f"max_concurrent_trials: expected an integer >= 1, got {v!r}")
     return v
+
+
+def _max_failures(v: Any) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise SpecError(f"max_failures: expected an integer >= 0 (retries of a failed trial), "
+                        f"got {v!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------------------------
+# Searches
+
+
+def set_path(d: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of the trial dict `d` with a dotted field set (`unlearn.lr`: d["unlearn"]["lr"])."""
+    out = copy.deepcopy(dict(d))
+    *parents, leaf = dotted.split(".")
+    node = out
+    for p in parents:
+        child = node.get(p)
+        node[p] = dict(child) if isinstance(child, Mapping) else {}
+        node = node[p]
+    node[leaf] = value
+    return out
+
+
+def point_config(base: Mapping[str, Any], point: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The trial dict of one sampled point and one seed."""
+    d = dict(base)
+    for k in sorted(point):  # sorted: a parent field before its children
+        d = set_path(d, k, point[k])
+    return {**d, "seed": seed}
+
+
+def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int,
+                 runtime: Mapping[str, Any] | None) -> SweepSpec:
+    s = raw["search"]
+    if not isinstance(s, Mapping):
+        raise SpecError("search: expected a mapping with num_samples, metric and space")
+    for k in s:
+        if k not in SEARCH_KEYS:
+            raise SpecError(f"search.{k}: unknown field "
+                            f"(allowed: {', '.join(sorted(SEARCH_KEYS))})")
+    if "variants" in raw:
+        raise SpecError("variants: not allowed with search; a search samples search.space "
+                        "(run the variants as a grid spec)")
+    if "max_concurrent_trials" in raw:
+        raise SpecError("max_concurrent_trials: not used by a search; use search.max_concurrent")
+    algorithm = s.get("algorithm", "optuna")
+    if algorithm != "optuna":
+        raise SpecError(f"search.algorithm: unknown value {algorithm!r} (allowed: optuna)")
+    grid = _grid(raw.get("grid", {}))
+    for axis in grid:
+        if axis != "seed":
+            raise SpecError(f"grid.{axis}: a search takes only seed on its grid; give fixed "
+                            "fields at the top level and sampled ones in search.space")
+    base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
+    if "seed" in grid and "seed" in base:
+        raise SpecError("grid.seed: also given at the top level; give it in one place")
+    seeds = grid.get("seed", [base.pop("seed", 0)])
+    base.pop("seed", None)
+    for i, sd in enumerate(seeds):
+        if isinstance(sd, bool) or not isinstance(sd, int) or not 0 <= sd < 2**31:
+            raise SpecError(f"grid.seed[{i}]: expected an integer in 0..2147483647, got {sd!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f"grid.seed: repeated seed in {seeds}")
+    base.update(runtime or {})
+
+    num_samples = _pos_int(s.get("num_samples"), "search.num_samples", "the number of points "
+                           "to sample")
+    max_concurrent = _pos_int(s.get("max_concurrent", 2), "search.max_concurrent",
+                              "points evaluated at the same time")
+    sampler_seed = s.get("seed", 0)
+    if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or sampler_seed < 0:
+        raise SpecError(f"search.seed: expected an integer >= 0 (the sampler's seed), "
+                        f"got {sampler_seed!r}")
+    mode = s.get("mode", "max")
+    if mode not in ("max", "min"):
+        raise SpecError(f"search.mode: unknown value {mode!r} (allowed: max, min)")
+    objective = _objective(s.get("metric"))
+    space = _space(s.get("space"))
+    asha = _asha(s.get("asha"), len(seeds))
+
+    # Every value a point can take must make a valid trial: check both ends of each range
+    # (and every choice) with the other parameters at their low ends.
+    low = {p.name: p.args[0] for p in space}
+    example = _check_point(base, low, seeds[0], "search.space")
+    for p in space:
+        hashes = set()
+        for v in (p.args if p.kind == "choice" else p.args[:2]):
+            cfg = _check_point(base, {**low, p.name: v}, seeds[0], f"search.space.{p.name}",
+                               single=p.name)
+            hashes.add(cfg.config_hash)
+        if len(hashes) == 1:
+            raise SpecError(f"search.space.{p.name}: changes nothing in this trial (method "
+                            f"{example.method!r} ignores it); sample a field the trial uses")
+    for sd in seeds[1:]:
+        _check_point(base, low, sd, "grid.seed")
+    trials = [Trial(f"p-low-{i}", _check_point(base, low, sd, "grid.seed"))
+              for i, sd in enumerate(seeds)]
+    search = SearchSpec(base=base, space=space, seeds=tuple(seeds), objective=objective,
+                        mode=mode, num_samples=num_samples, max_concurrent=max_concurrent,
+                        asha=asha, sampler_seed=sampler_seed, algorithm=algorithm)
+    return SweepSpec(name=name, trials=trials, resources=resources,
+                     description=str(raw.get("description", "")), source=dict(raw),
+                     max_failures=max_failures, search=search)
+
+
+def _pos_int(v: Any, path: str, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise SpecError(f"{path}: expected an integer >= 1 ({what}), got {v!r}")
+    return v
+
+
+def _objective(m: Any) -> dict[tuple[str, str], float]:
+    """`{split: {metric: weight}}`, e.g. `{forget: {fid: 1.0}, retain: {fid: -1.0}}`."""
+    hint = "expected {split: {metric: weight}}, e.g. {forget: {fid: 1.0}, retain: {fid: -1.0}}"
+    if not isinstance(m, Mapping) or not m:
+        raise SpecError(f"search.metric: {hint}")
+    out = {}
+    for split, metrics in m.items():
+        if not isinstance(split, str) or not IDENT_RE.match(split):
+            raise SpecError(f"search.metric.{split}: a split name such as forget or retain")
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise SpecError(f"search.metric.{split}: {hint}")
+        for metric, w in metrics.items():
+            path = f"search.metric.{split}.{metric}"
+            if not isinstance(metric, str) or not IDENT_RE.match(metric):
+                raise SpecError(f"{path}: a metric name such as fid, is, cosine (lower case)")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w == 0:
+                raise SpecError(f"{path}: expected a non-zero number (the metric's weight), "
+                                f"got {w!r}")
+            out[(split, metric)] = float(w)
+    return out
+
+
+def _space(sp: Any) -> tuple[Param, ...]:
+    hint = ("expected {field: {loguniform: [low, high]}}; distributions: "
+            f"{', '.join(DISTRIBUTIONS)}")
+    if not isinstance(sp, Mapping) or not sp:
+        raise SpecError(f"search.space: {hint}")
+    out = []
+    for name, dist in sp.items():
+        path = f"search.space.{name}"
+        head = str(name).split(".")[0]
+        if head not in TRIAL_KEYS or head in NOT_SEARCHABLE:
+            allowed = ", ".join(sorted(TRIAL_KEYS - NOT_SEARCHABLE))
+            extra = " (seeds are grid.seed)" if head == "seed" else ""
+            raise SpecError(f"{path}: not a searchable trial field{extra} (allowed: {allowed}, "
+                            "and their sub-fields such as unlearn.lr)")
+        if not isinstance(dist, Mapping) or len(dist) != 1:
+            raise SpecError(f"{path}: {hint}")
+        (kind, args), = dist.items()
+        if kind not in DISTRIBUTIONS:
+            raise SpecError(f"{path}.{kind}: unknown distribution (allowed: "
+                            f"{', '.join(DISTRIBUTIONS)})")
+        if kind == "choice":
+            if not isinstance(args, list) or len(args) < 2:
+                raise SpecError(f"{path}.choice: expected a list of at least 2 values")
+            if not all(isinstance(a, (str, int, float, bool)) for a in args):
+                # Optuna's categorical values are scalars; sample a sub-field instead
+                raise SpecError(f"{path}.choice: expected numbers or strings (for a mapping, "
+                                "sample one of its fields, e.g. generator.name)")
+            out.append(Param(name, kind, tuple(args)))
+            continue
+        num = int if kind == "randint" else (int, float)
+        if (not isinstance(args, list) or len(args) != 2
+                or any(isinstance(a, bool) or not isinstance(a, num) for a in args)):
+            what = "integers" if kind == "randint" else "numbers"
+            raise SpecError(f"{path}.{kind}: expected [low, high], two {what}")
+        lo, hi = args
+        if not lo < hi:
+            raise SpecError(f"{path}.{kind}: low must be below high, got [{lo}, {hi}]")
+        if kind == "loguniform" and lo <= 0:
+            raise SpecError(f"{path}.loguniform: low must be > 0, got {lo}")
+        out.append(Param(name, kind, (lo, hi) if kind == "randint" else (float(lo), float(hi))))
+    return tuple(out)
+
+
+def _asha(a: Any, n_seeds: int) -> dict[str, float] | None:
+    if a is None:
+        return None
+    if not isinstance(a, Mapping):
+        raise SpecError("search.asha: expected a mapping (grace_period, reduction_factor) or "
+                        "leave it out")
+    for k in a:
+        if k not in ASHA_KEYS:
+            raise SpecError(f"search.asha.{k}: unknown field (allowed: "
+                            f"{', '.join(sorted(ASHA_KEYS))})")
+    if n_seeds < 2:
+        raise SpecError("search.asha: needs at least 2 seeds on grid.seed (its rungs are "
+                        "seeds: a poor point stops before its later seeds)")
+    grace = a.get("grace_period", 1)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace < n_seeds:
+        raise SpecError(f"search.asha.grace_period: expected an integer in 1..{n_seeds - 1} "
+                        f"(seeds before the first stop), got {grace!r}")
+    rf = a.get("reduction_factor", 2)
+    if isinstance(rf, bool) or not isinstance(rf, (int, float)) or rf <= 1:
+        raise SpecError(f"search.asha.reduction_factor: expected a number > 1, got {rf!r}")
+    return {"grace_period": grace, "reduction_factor": float(rf)}
+
+
+def _check_point(base: Mapping[str, Any], point: Mapping[str, Any], seed: int, where: str,
+                 single: str | None = None):
+    try:
+        return experiment.parse_config(point_config(base, point, seed))
+    except ConfigError as e:
+        if single and (e.path == single or e.path.startswith(single + ".")):
+            raise SpecError(f"search.space.{e.path}: {e.message} (a value the space allows)") \
+                from None
+        at = f" (at {single} = {point[single]!r})" if single else f" (at {dict(point)})"
+        raise SpecError(f"{where}: {e.path}: {e.message}{at}") from None

@@ -1,0 +1,250 @@
+"""What a sweep would do, without doing it: resources per trial after the GPU fallback, and an
+estimated cost. Used by `l2l-sweep run --dry-run` (which starts nothing and writes nothing) and,
+for the fallback, by the runner. No Ray, torch or MLflow import here.
+
+The estimate is rough by design: per-generator reference rates measured on the 2-core CPU of
+docs/benchmarks.md (tiny models), scaled by the trial's steps, batch size, evaluation images and
+pretraining budget; where `--results` already holds a trial with the same config hash, its
+measured seconds replace the reference.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from sweeps.spec import SweepSpec
+
+# Seconds on "cpu2" (docs/benchmarks.md, tiny size, 2 threads): pretraining per image-epoch,
+# unlearning per step of batch 64, evaluation per image.
+REFERENCE = {
+    "mae": {"pretrain": 20 / 16000, "step": 0.085, "eval": 1.0 / 700},
+    "vqgan": {"pretrain": 40 / 16000, "step": 0.18, "eval": 2.3 / 700},
+    "diffusion": {"pretrain": 21 / 16000, "step": 0.08, "eval": 2.9 / 700},
+}
+SIZE_FACTOR = {"tiny": 1.0, "small": 4.0, "base": 16.0}  # a guess: not measured
+CLASSIFIER_PER_IMAGE_EPOCH = 8.6 / 10000
+TRIAL_OVERHEAD = 6.0  # starting a Ray worker and importing torch (measured: 5 to 8 s)
+NO_REFERENCE = 60.0  # a trial of a family without reference rates
+REFERENCE_THREADS = 2
+
+
+def local_gpus() -> int:
+    """GPUs this machine would give Ray, found without starting Ray or importing torch:
+    $CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L`."""
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None:
+        return len([d for d in vis.split(",") if d.strip() and d.strip() != "-1"])
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for ln in out.stdout.splitlines() if ln.startswith("GPU "))
+
+
+def effective_resources(requested: dict[str, dict[str, float]], gpus: float,
+                        where: str = "the Ray cluster") -> tuple[dict[str, dict[str, float]],
+                                                                list[str]]:
+    """Per-generator resources; GPU requests become CPU-only, with a notice, where there are no
+    GPUs, so the same spec runs on a laptop. Returns (resources, notices)."""
+    out, notices = {}, []
+    for gen, res in requested.items():
+        if res["gpu"] > 0 and gpus == 0:
+            notices.append(f"notice: resources.{gen} asks for {res['gpu']:g} GPU but {where} "
+                           "has none; its trials run on the CPU")
+            res = {**res, "gpu": 0.0, "cpu": max(res["cpu"], 1.0)}
+        out[gen] = res
+    return out, notices
+
+
+def generator_of(config: dict[str, Any]) -> str:
+    return (config.get("generator") or {}).get("name", "default")
+
+
+def pick(resources: dict[str, dict[str, float]], generator: str) -> dict[str, float]:
+    return resources.get(generator, resources["default"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Cost
+
+
+@dataclass
+class Estimate:
+    trials: int
+    trial_seconds: list[float]  # one per trial
+    measured: int  # trials whose seconds came from earlier results
+    originals: int  # distinct original models (and retrained ones) to train unless cached
+    pretrain_seconds: float
+    classifier_seconds: float
+    unreferenced: set[str] = field(default_factory=set)  # generators without reference rates
+
+
+def _slowdown(res: dict[str, float] | None) -> float:
+    """The reference ran 2 torch threads; a CPU trial runs as many threads as it has CPUs."""
+    if res is None or res["gpu"] > 0:
+        return 1.0  # no GPU rates measured yet: the CPU figures stand in
+    return REFERENCE_THREADS / max(1.0, min(res["cpu"], REFERENCE_THREADS))
+
+
+def _trial_seconds(cfg, res=None) -> float:
+    ref = REFERENCE.get(cfg.generator.name)
+    if ref is None or getattr(cfg, "unlearn", None) is None:
+        return NO_REFERENCE
+    size = SIZE_FACTOR.get(getattr(cfg.generator, "size", "tiny"), 1.0) * _slowdown(res)
+    steps = 0 if cfg.method in ("original", "retrain") else cfg.unlearn.steps
+    unlearn = steps * ref["step"] * cfg.unlearn.batch_size / 64
+    n_classes = len(cfg.forget_classes) + len(cfg.retain_classes)
+    evaluate = ref["eval"] * cfg.eval.images_per_class * n_classes
+    return TRIAL_OVERHEAD + size * (unlearn + evaluate)
+
+
+def _pretrain_seconds(cfg, res=None) -> float:
+    ref = REFERENCE.get(cfg.generator.name)
+    if ref is None:
+        return NO_REFERENCE
+    size = SIZE_FACTOR.get(getattr(cfg.generator, "size", "tiny"), 1.0) * _slowdown(res)
+    return size * ref["pretrain"] * cfg.pretrain.images * cfg.pretrain.epochs
+
+
+def _measured(results_dir: Path | None) -> dict[str, float]:
+    """config hash -> median seconds of earlier successful trials with that config."""
+    if results_dir is None or not Path(results_dir).is_dir():
+        return {}
+    files = sorted(Path(results_dir).glob("sweep_id=*/*.parquet"))
+    if not files:
+        return {}
+    import pyarrow.parquet as pq
+
+    seen: dict[str, list[float]] = {}
+    cols = ["config_hash", "trial_id", "status", "unlearn_seconds", "eval_seconds"]
+    for f in files[-2000:]:
+        try:
+            t = pq.read_table(f, columns=cols).to_pylist()
+        except Exception:  # a file of another schema version: no estimate from it
+            continue
+        if t and t[0]["status"] == "ok" and t[0]["unlearn_seconds"] is not None:
+            r = t[0]
+            seen.setdefault(r["config_hash"], []).append(
+                TRIAL_OVERHEAD + r["unlearn_seconds"] + (r["eval_seconds"] or 0.0))
+    return {h: median(v) for h, v in seen.items()}
+
+
+def estimate(spec: SweepSpec, results_dir: Path | None = None,
+             resources: dict[str, dict[str, float]] | None = None) -> Estimate:
+    configs = [t.config for t in spec.trials]
+    if spec.search:  # every point runs every seed (ASHA may stop some earlier)
+        configs = configs * spec.search.num_samples
+    measured = _measured(results_dir)
+    resources = resources or spec.resources
+
+    def res_of(c):
+        return pick(resources, c.generator.name)
+
+    seconds, n_measured, unreferenced = [], 0, set()
+    for c in configs:
+        if c.config_hash in measured:
+            seconds.append(measured[c.config_hash])
+            n_measured += 1
+        else:
+            seconds.append(_trial_seconds(c, res_of(c)))
+            if c.generator.name not in REFERENCE:
+                unreferenced.add(c.generator.name)
+    # Original models are shared by every trial with the same data, generator, task and
+    # pretraining; `retrain` trains one more per forget set.
+    originals: dict[str, float] = {}
+    classifiers: dict[str, float] = {}
+    for c in configs:
+        d = c.to_dict()
+        key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
+        if c.method == "retrain":
+            key += repr(sorted(c.forget_classes))
+        if hasattr(c, "pretrain"):
+            originals[key] = _pretrain_seconds(c, res_of(c))
+        clf = getattr(c, "classifier", None)
+        if clf is not None and hasattr(clf, "images"):
+            classifiers[repr(d.get("classifier"))] = \
+                CLASSIFIER_PER_IMAGE_EPOCH * clf.images * clf.epochs
+    return Estimate(len(configs), seconds, n_measured, len(originals), sum(originals.values()),
+                    sum(classifiers.values()), unreferenced)
+
+
+def _fmt(s: float) -> str:
+    if s >= 5400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def dry_run(spec: SweepSpec, results_dir: Path | None, address: str | None) -> str:
+    """The text of `l2l-sweep run --dry-run`."""
+    lines = []
+    if spec.search:
+        s = spec.search
+        lines.append(f"dry run: spec {spec.name} (search): {s.num_samples} points x "
+                     f"{len(s.seeds)} seeds = at most {s.num_samples * len(s.seeds)} trials")
+    else:
+        lines.append(f"dry run: spec {spec.name} (grid): {len(spec.trials)} trials")
+    if address:
+        gpus, cpus = None, None
+        lines.append(f"resources per trial (cluster {address} is not queried in a dry run; "
+                     "GPU requests as the spec gives them):")
+        resources, notices = spec.resources, []
+    else:
+        gpus, cpus = local_gpus(), os.cpu_count() or 1
+        lines.append(f"resources per trial (this machine: {cpus} CPUs, "
+                     f"{gpus or 'no'} GPU{'s' if gpus != 1 else ''}):")
+        resources, notices = effective_resources(spec.resources, gpus, "this machine")
+    lines += [f"  {n}" for n in notices]
+
+    groups: dict[tuple, int] = {}
+    per = spec.search.num_samples if spec.search else 1
+    for t in spec.trials:
+        g = t.config.generator
+        key = (g.name, getattr(g, "size", ""))
+        groups[key] = groups.get(key, 0) + per
+    slots = math.inf
+    for (name, size), n in groups.items():
+        res, asked = pick(resources, name), spec.resources_for(name)
+        note = "" if res == asked else f"   (spec: cpu {asked['cpu']:g}, gpu {asked['gpu']:g})"
+        lines.append(f"  {n:4d} trials  {name}/{size}: cpu {res['cpu']:g}, gpu {res['gpu']:g}"
+                     f"{note}")
+        if cpus is not None:
+            fit = cpus // res["cpu"] if res["cpu"] > 0 else math.inf
+            if res["gpu"] > 0:
+                fit = min(fit, gpus // res["gpu"])
+            slots = min(slots, max(1, fit))
+    cap = spec.search.max_concurrent if spec.search else spec.max_concurrent_trials
+    if cap:
+        slots = min(slots, cap)
+    if slots != math.inf:
+        lines.append(f"  at most {int(slots)} at a time here")
+
+    est = estimate(spec, results_dir, resources)
+    total = sum(est.trial_seconds)
+    src = (f"{est.measured} of {est.trials} from earlier results in {results_dir}, the rest "
+           if est.measured else "")
+    lines.append(f"estimated cost (rough; {src}reference rates of docs/benchmarks.md: 2-core "
+                 "CPU, tiny models):")
+    for gen in sorted(est.unreferenced):
+        lines.append(f"  {gen}: no reference rates yet; {NO_REFERENCE:.0f} s a trial and an "
+                     "original model assumed (earlier results in --results replace it)")
+    lines.append(f"  {est.originals} original model{'s' if est.originals != 1 else ''} to "
+                 f"train unless cached: about {_fmt(est.pretrain_seconds)}; classifier about "
+                 f"{_fmt(est.classifier_seconds)}")
+    lines.append(f"  {est.trials} trials: about {_fmt(total)} of trial time "
+                 f"(median {_fmt(median(est.trial_seconds))} a trial)")
+    if slots != math.inf:
+        wall = est.pretrain_seconds + est.classifier_seconds + total / slots
+        lines.append(f"  wall clock: about {_fmt(wall)} with {int(slots)} at a time")
+    gpu_s = sum(s * pick(resources, t.config.generator.name)["gpu"]
+                for s, t in zip(est.trial_seconds, spec.trials * per))
+    lines.append(f"  GPU time: {'none' if not gpu_s else f'about {gpu_s / 3600:.2f} GPU-hours'}")
+    lines.append("nothing was started or written (dry run)")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""An interrupted sweep resumes where it stopped: after Ctrl-C (SIGINT) on a driver with its own
+local Ray, and after SIGKILL of a driver on a running cluster, `l2l-sweep resume` finishes the
+sweep; every trial's rows are in Parquet exactly once, every trial has exactly one finished
+MLflow run, and the interrupted driver left no process behind."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sweeps.cli import main as sweep_main
+
+
+TRIALS = 3
+
+
+@pytest.fixture(scope="module")
+def setup(ray_local, sweep_cache, tmp_path_factory):
+    from conftest import tiny_sweep_spec
+
+    root = tmp_path_factory.mktemp("resume")
+    # One trial at a time (one Ray worker, reused): once the first trial's file is there, at
+    # least one trial is still to run when the signal arrives.
+    spec = tiny_sweep_spec("tiny-resume", method="l2l", max_concurrent_trials=1,
+                           grid={"alpha": [0.1, 0.25, 0.5]})
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return root, f"sqlite:///{root / 'mlflow.db'}", sweep_cache
+
+
+def _start(root, uri, cache, sweep_id, address=None):
+    args = [sys.executable, "-m", "sweeps", "run", str(root / "spec.yaml"), "--results",
+            str(root / "results"), "--storage", str(root / "ray"), "--mlflow-uri", uri,
+            "--cache-dir", str(cache), "--sweep-id", sweep_id]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if address:
+        args += ["--address", address]
+    log = root / f"{sweep_id}.log"
+    proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
+                            cwd=root, start_new_session=True)
+    return proc, log
+
+
+def _wait_for_first_trial(root, sweep_id, proc, log, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if list((root / "results" / f"sweep_id={sweep_id}").glob("*.parquet")):
+            return
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no trial finished within {timeout} s: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+def test_an_interrupted_sweep_resumes_with_every_trial_once(how, setup, capsys):
+    from conftest import stop_session
+
+    root, uri, cache = setup
+    sweep_id = f"resume-{how}"
+    # SIGINT: a laptop run with its own local Ray. SIGKILL: a driver on a cluster that stays up
+    # (the test session's Ray), as when the head node's driver process dies.
+    address = None if how == "sigint" else ray_address()
+    proc, log = _start(root, uri, cache, sweep_id, address)
+    try:
+        _wait_for_first_trial(root, sweep_id, proc, log)
+        proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+        rc = proc.wait(120)
+    finally:
+        left = stop_session(proc)
+    out = log.read_text()
+    if how == "sigint":
+        assert rc == 130, out[-3000:]
+        assert "interrupted:" in out and f"l2l-sweep resume {sweep_id}" in out
+    else:
+        assert rc == -signal.SIGKILL
+    assert left == [], f"processes left behind by the driver: {left}"
+
+    assert sweep_main(["resume", sweep_id, "--storage", str(root / "ray")]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming sweep {sweep_id}:" in out
+    assert f"{TRIALS} of {TRIALS} trials finished, 0 failed" in out
+
+    files = sorted((root / "results" / f"sweep_id={sweep_id}").glob("*.parquet"))
+    rows = pd.concat(pd.read_parquet(f).assign(file=f.name) for f in files)
+    assert len(files) == TRIALS and set(rows.status) == {"ok"}
+    assert rows.groupby("trial_id").file.nunique().eq(1).all()
+    assert rows.groupby(["trial_id", "split", "metric"]).size().eq(1).all()  # exactly once
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("tiny-resume")
+    runs = client.search_runs([exp.experiment_id], f"tags.sweep_id = '{sweep_id}'")
+    parent = [r for r in runs if r.data.tags["kind"] == "sweep"]
+    children = [r for r in runs if r.data.tags["kind"] == "trial"]
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    assert sorted(c.data.tags["trial_id"] for c in children) == sorted(rows.trial_id.unique())
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert set(rows.mlflow_run_id) == {c.info.run_id for c in children}
+
+
+def ray_address() -> str:
+    import ray
+
+    return ray.get_runtime_context().gcs_address
+
+
+def test_resume_refuses_what_it_cannot_resume(setup, tmp_path, capsys):
+    root, _, _ = setup
+    assert sweep_main(["resume", "no-such-sweep", "--storage", str(root / "ray")]) == 2
+    assert "error: sweep: no sweep 'no-such-sweep'" in capsys.readouterr().err
+    (tmp_path / "bare").mkdir()
+    assert sweep_main(["resume", str(tmp_path / "bare")]) == 2
+    assert "has no sweep.json" in capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""The ablation and search specs in sweeps/specs parse and sweep what their headers say
+(parse only: no trial runs here)."""
+import json
+
+import pytest
+
+from sweeps.spec import load_spec
+
+
+def _spec(name):
+    return load_spec(f"sweeps/specs/{name}.yaml")
+
+
+def test_alpha_ablation():
+    spec = _spec("ablation_alpha")
+    l2l = [t.config for t in spec.trials if t.config.method == "l2l"]
+    assert sorted({c.alpha for c in l2l}) == [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0]
+    assert {t.config.seed for t in spec.trials} == {0, 1, 2}
+    assert sum(t.config.method == "original" for t in spec.trials) == 3  # once per seed
+
+
+def test_retain_ablation_covers_every_retain_availability():
+    spec = _spec("ablation_retain")
+    settings = {(c.retain.mode, c.retain.fraction, c.retain.source)
+                for c in (t.config for t in spec.trials) if c.method == "l2l"}
+    assert settings == {("full", None, None), ("fraction", 0.5, None), ("fraction", 0.1, None),
+                        ("fraction", 0.01, None), ("proxy", None, "fashion_mnist"),
+                        ("proxy", None, "digits"), ("none", None, None)}
+    assert {t.config.forget_classes for t in spec.trials} == {(5, 7, 9)}  # same forget set
+
+
+def test_forget_set_ablation_has_fixed_lists_and_random_draws():
+    spec = _spec("ablation_forget_set")
+    raw = spec.source["grid"]["forget_set"]
+    assert any("classes" in f for f in raw) and sum("random" in f for f in raw) >= 3
+    drawn = {t.config.forget_classes for t in spec.trials}
+    assert len(drawn) == len(raw)  # every entry is its own forget set
+    for c in (t.config for t in spec.trials):  # every other class is retained
+        assert sorted(c.forget_classes + c.retain_classes) == list(range(10))
+
+
+def test_mask_ratio_ablation():
+    spec = _spec("ablation_mask_ratio")
+    tasks = {(t.config.task.kind, t.config.task.mask_ratio) for t in spec.trials}
+    assert tasks == {("center_inpaint", 0.25), ("center_inpaint", 0.5),
+                     ("center_inpaint", 0.75), ("outpaint", 0.25)}
+
+
+def test_search_spec():
+    spec = _spec("search_l2l")
+    s = spec.search
+    assert s is not None and s.algorithm == "optuna" and s.num_samples >= 8
+    assert {p.name for p in s.space} == {"alpha", "unlearn.lr"}
+    assert s.seeds == (0, 1, 2) and s.asha and s.max_concurrent >= 1
+    assert s.objective == {("forget", "fid"): 1.0, ("retain", "fid"): -1.0}
+
+
+@pytest.mark.parametrize("name", ["ablation_alpha", "ablation_retain", "ablation_forget_set",
+                                  "ablation_mask_ratio", "search_l2l", "quickstart",
+                                  "i2i_table1", "i2i_table2"])
+def test_every_spec_asks_for_gpus_or_cpus_that_fall_back(name):
+    from sweeps.plan import effective_resources
+
+    spec = _spec(name)
+    res, _ = effective_resources(spec.resources, gpus=0)
+    assert all(r["gpu"] == 0 and r["cpu"] >= 1 for r in res.values())
+    json.dumps(spec.source)  # sweep.json can hold it
