@@ -1,0 +1,311 @@
+"""Frozen, validated config of one GAN-unlearning trial (the second paper, docs/gan.md).
+
+`GanTrialConfig.from_dict(d)` fills defaults, checks every field and raises
+`ConfigError("<field path>", "<what is allowed>")` on the first problem, before any work; the
+helpers are l2l/config.py's, so both families word their errors the same way.
+
+    family: gan
+    method: cascade                      # see METHOD_PARAMS
+    setting: class                       # class | item (inferred from forget_set when absent)
+    forget_set: {classes: [5]}           # class setting; item setting: {items: 64, seed: 0}
+    dataset: fashion_mnist               # fashion_mnist | digits
+    generator: {name: dcgan, size: tiny} # nz / ngf / ndf override the size preset
+    pretrain: {images, epochs, batch_size, lr, seed}
+    classifier: {images, epochs, batch_size, lr, seed}
+    unlearn: {rounds, batch_size, lr}    # null for original and retrain
+    cascade: {fake_target, substitute, d_steps, g_steps}   # cascade methods only
+    eval: {samples, batch_size, real_images, mia_images, downstream_epochs}
+    seed: 0
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from l2l.config import (ClassifierConfig, DEVICES, _choice, _classes, _float, _int, _lr,
+                        _mapping, _no_unknown, _opt_str, _pos, _section, _seed, content_hash)
+from l2l.errors import ConfigError
+
+FAMILY = "gan"
+DATASETS = {"fashion_mnist": 10, "digits": 10}  # name -> classes
+# Training images each data set offers (digits: scikit-learn's 1,797, less a fixed test split).
+TRAIN_SIZE = {"fashion_mnist": 60000, "digits": 1497}
+SETTINGS = ("class", "item")
+GENERATORS = ("dcgan",)
+# DCGAN size presets: size -> (nz, ngf, ndf); base is the paper's default (l2l/gan/models.py).
+SIZES = {"tiny": (32, 16, 16), "small": (64, 32, 32), "base": (100, 64, 64)}
+SUBSTITUTES = ("retain", "filtered", "nearest")
+FAKE_TARGET_MODES = ("mean_fake",)  # besides a number in [0, 1)
+# method -> the cascade options it uses; the others are None (and the whole `cascade` section
+# for methods without any) so that grids over them do not duplicate trials.
+METHOD_PARAMS: dict[str, tuple[str, ...]] = {
+    "original": (),
+    "retrain": (),
+    "finetune_retain": (),
+    "gradient_ascent": (),
+    "cascade": ("fake_target", "substitute", "d_steps", "g_steps"),
+    "cascade_no_fake_label": ("substitute", "d_steps", "g_steps"),
+    "cascade_no_substitution": ("fake_target", "d_steps", "g_steps"),
+    "cascade_d_only": ("fake_target", "substitute", "d_steps"),
+    "cascade_g_only": ("substitute", "g_steps"),
+}
+# Methods that change no weights by unlearning (retrain trains from scratch): no `unlearn`.
+NO_UNLEARN = ("original", "retrain")
+KEYS = {"family", "method", "setting", "forget_set", "dataset", "generator", "pretrain",
+        "classifier", "unlearn", "cascade", "eval", "seed", "device", "data_root", "cache_dir"}
+
+
+@dataclass(frozen=True)
+class ForgetSet:
+    """Class setting: `classes`; item setting: `items` training images drawn by `seed` from the
+    original model's training sample."""
+
+    classes: tuple[int, ...] | None = None
+    items: int | None = None
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.classes is not None:
+            return {"classes": list(self.classes)}
+        return {"items": self.items, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class DcganConfig:
+    name: str = "dcgan"
+    size: str = "tiny"
+    nz: int = SIZES["tiny"][0]  # latent size
+    ngf: int = SIZES["tiny"][1]  # generator width
+    ndf: int = SIZES["tiny"][2]  # discriminator width
+
+
+@dataclass(frozen=True)
+class GanPretrainConfig:
+    """Training the original GAN (and `retrain`): Adam (0.5, 0.999), the paper's optimiser."""
+
+    images: int = 20000
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 2e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GanUnlearnConfig:
+    rounds: int = 200  # cascade rounds (or steps of the other methods)
+    batch_size: int = 64
+    lr: float = 2e-4
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """The paper's open choices (docs/gan.md). A field a method does not use is None."""
+
+    fake_target: float | str | None = 0.0  # D's target for forget images; or "mean_fake"
+    substitute: str | None = "retain"  # retain | filtered | nearest
+    d_steps: int | None = 1  # discriminator steps a round
+    g_steps: int | None = 1  # generator steps a round
+
+
+@dataclass(frozen=True)
+class GanEvalConfig:
+    samples: int = 1000  # generated images every metric uses
+    batch_size: int = 256
+    real_images: int = 1000  # real test images: FID reference and downstream test set
+    mia_images: int = 256  # at most this many members and as many non-members
+    downstream_epochs: int = 3  # epochs of the classifier trained on generated samples
+
+
+@dataclass(frozen=True)
+class GanTrialConfig:
+    method: str
+    setting: str
+    forget_set: ForgetSet
+    dataset: str = "fashion_mnist"
+    generator: DcganConfig = field(default_factory=DcganConfig)
+    pretrain: GanPretrainConfig = field(default_factory=GanPretrainConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    unlearn: GanUnlearnConfig | None = field(default_factory=GanUnlearnConfig)
+    cascade: CascadeConfig | None = None
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+    seed: int = 0
+    # Where things run and live; they do not change results, so they are left out of the hash.
+    device: str = "auto"
+    data_root: str | None = None
+    cache_dir: str | None = None
+
+    family = FAMILY
+    RUNTIME_FIELDS = ("device", "data_root", "cache_dir")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "GanTrialConfig":
+        return _parse(d)
+
+    @property
+    def n_classes(self) -> int:
+        return DATASETS[self.dataset]
+
+    @property
+    def forget_classes(self) -> tuple[int, ...]:
+        """The forgotten classes (class setting); empty in the item setting."""
+        return self.forget_set.classes or ()
+
+    @property
+    def retain_classes(self) -> tuple[int, ...]:
+        return tuple(c for c in range(self.n_classes) if c not in self.forget_classes)
+
+    @property
+    def forget_k(self) -> int:
+        """Forgotten items (item setting) or classes (class setting)."""
+        return len(self.forget_classes) if self.setting == "class" else self.forget_set.items
+
+    @property
+    def pool_size(self) -> int:
+        """Training images of the original model."""
+        return min(self.pretrain.images, TRAIN_SIZE[self.dataset])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
+        d = dataclasses.asdict(self)
+        d["family"] = FAMILY
+        d["forget_set"] = self.forget_set.to_dict()
+        for k in ("unlearn", "cascade"):
+            if d[k] is None:
+                del d[k]
+        if "cascade" in d:
+            d["cascade"] = {k: v for k, v in d["cascade"].items() if v is not None}
+        for k in ("data_root", "cache_dir"):
+            if d[k] is None:
+                del d[k]
+        return d
+
+    def content_dict(self) -> dict[str, Any]:
+        """Everything that determines the trial's results (runtime fields removed)."""
+        d = self.to_dict()
+        for k in self.RUNTIME_FIELDS:
+            d.pop(k, None)
+        return d
+
+    @property
+    def config_hash(self) -> str:
+        return content_hash(self.content_dict())
+
+    def params(self) -> dict[str, Any]:
+        """The cascade options of this trial (and its rounds); {} for the other methods."""
+        if self.cascade is None:
+            return {}
+        out = {k: v for k, v in dataclasses.asdict(self.cascade).items() if v is not None}
+        out["rounds"] = self.unlearn.rounds
+        return out
+
+    def params_json(self) -> str:
+        return json.dumps(self.params(), sort_keys=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing with field paths in every error.
+
+def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
+    d = _mapping(d, "config")
+    _no_unknown(d, KEYS, "")
+    if d.get("family", FAMILY) != FAMILY:
+        raise ConfigError("family", f"expected {FAMILY!r} for a GAN trial, got {d['family']!r}")
+    for req in ("method", "forget_set"):
+        if req not in d:
+            raise ConfigError(req, "missing required field")
+    method = _choice(d["method"], "method", list(METHOD_PARAMS))
+    dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
+    generator = _generator(d.get("generator"))
+    pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
+        "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
+        "seed": _seed})
+    classifier = _section(ClassifierConfig, d.get("classifier"), "classifier", {
+        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    evalc = _section(GanEvalConfig, d.get("eval"), "eval", {
+        "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
+        "real_images": lambda v, p: _int(v, p, 2), "mia_images": lambda v, p: _int(v, p, 2),
+        "downstream_epochs": lambda v, p: _int(v, p, 0)})
+    pool = min(pretrain.images, TRAIN_SIZE[dataset])
+    setting, forget = _forget_set(d.get("setting"), d["forget_set"], DATASETS[dataset], pool)
+
+    unlearn = None
+    if method not in NO_UNLEARN:
+        unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
+            "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
+    elif d.get("unlearn") is not None:
+        _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {  # still refuse typos
+            "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
+    cascade = _cascade(d.get("cascade"), method)
+
+    return GanTrialConfig(
+        method=method, setting=setting, forget_set=forget, dataset=dataset, generator=generator,
+        pretrain=pretrain, classifier=classifier, unlearn=unlearn, cascade=cascade, eval=evalc,
+        seed=_seed(d.get("seed", 0), "seed"),
+        device=_choice(d.get("device", "auto"), "device", DEVICES),
+        data_root=_opt_str(d.get("data_root"), "data_root"),
+        cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
+    )
+
+
+def _generator(v: Any) -> DcganConfig:
+    g = {} if v is None else _mapping(v, "generator")
+    _no_unknown(g, {f.name for f in dataclasses.fields(DcganConfig)}, "generator")
+    name = _choice(g.get("name", "dcgan"), "generator.name", GENERATORS)
+    size = _choice(g.get("size", "tiny"), "generator.size", list(SIZES))
+    nz, ngf, ndf = SIZES[size]
+    # Explicit widths are resolved here, so `{size: tiny}` and `{size: tiny, nz: 32}` hash alike.
+    return DcganConfig(name, size,
+                       _int(g.get("nz", nz), "generator.nz", 1, 1024),
+                       _int(g.get("ngf", ngf), "generator.ngf", 1, 1024),
+                       _int(g.get("ndf", ndf), "generator.ndf", 1, 1024))
+
+
+def _forget_set(setting: Any, v: Any, n_classes: int, pool: int) -> tuple[str, ForgetSet]:
+    fs = _mapping(v, "forget_set")
+    _no_unknown(fs, {"classes", "items", "seed"}, "forget_set")
+    if setting is None:  # inferred: the forget set says which setting it is
+        setting = "item" if "items" in fs else "class"
+    setting = _choice(setting, "setting", SETTINGS)
+    if setting == "class":
+        if "classes" not in fs or set(fs) != {"classes"}:
+            raise ConfigError("forget_set", "setting 'class' needs {classes: [c, ...]} "
+                                            "(items and seed are for setting 'item')")
+        classes = _classes(fs["classes"], "forget_set.classes", n_classes)
+        if len(classes) == n_classes:
+            raise ConfigError("forget_set.classes", "forgets every class; nothing is left to "
+                                                    "retain")
+        return setting, ForgetSet(classes=classes)
+    if "items" not in fs or "classes" in fs:
+        raise ConfigError("forget_set", "setting 'item' needs {items: k, seed: s} (classes is "
+                                        "for setting 'class')")
+    k = _int(fs["items"], "forget_set.items", 1)
+    if k >= pool:
+        raise ConfigError("forget_set.items", f"must be less than the {pool} training images "
+                                              "of the original model (pretrain.images)")
+    return setting, ForgetSet(items=k, seed=_seed(fs.get("seed", 0), "forget_set.seed"))
+
+
+def _fake_target(v: Any, path: str) -> float | str:
+    if isinstance(v, str):
+        return _choice(v, path, FAKE_TARGET_MODES)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+        raise ConfigError(path, f"expected a number in [0, 1) (1 is the real label) or "
+                                f"'mean_fake', got {v!r}")
+    return float(v)
+
+
+def _cascade(v: Any, method: str) -> CascadeConfig | None:
+    checks = {
+        "fake_target": _fake_target,
+        "substitute": lambda x, p: _choice(x, p, SUBSTITUTES),
+        "d_steps": lambda x, p: _int(x, p, 1, 100),
+        "g_steps": lambda x, p: _int(x, p, 1, 100),
+    }
+    full = _section(CascadeConfig, v, "cascade", checks)  # validates what is given, any method
+    uses = METHOD_PARAMS[method]
+    if not uses:
+        return None
+    return CascadeConfig(**{k: getattr(full, k) if k in uses else None
+                            for k in checks})

@@ -1,0 +1,91 @@
+"""Data of a GAN trial: the original model's training sample, the forget and retain sets, and
+the held-out images evaluation compares against.
+
+Images stay in [0, 1] (the classifier's range, l2l/data.py); the GAN sees them as x * 2 - 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from l2l.data import ImageSet, load_digits_32, load_fashion_mnist, sample, sample_per_class
+from l2l.gan.config import TRAIN_SIZE, GanTrialConfig
+
+DIGITS_SPLIT_SEED = 0  # the fixed train/test split of scikit-learn's digits
+
+
+def to_gan(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1] (the generator's tanh range)."""
+    return x * 2 - 1
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1] (the classifier's range)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def load(cfg: GanTrialConfig, split: str, download_dir) -> ImageSet:
+    """The `train` or `test` split of the trial's data set, [N, 1, 32, 32] in [0, 1].
+    Digits have no official split: a fixed seeded permutation keeps the last 300 for testing."""
+    if cfg.dataset == "fashion_mnist":
+        return load_fashion_mnist(split, cfg.data_root, download_dir)
+    digits = load_digits_32()
+    perm = torch.randperm(len(digits), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
+    n = TRAIN_SIZE["digits"]
+    return digits.subset(perm[:n] if split == "train" else perm[n:])
+
+
+def dataset_key(cfg: GanTrialConfig) -> dict:
+    """What identifies the data set in cache keys (fashion_mnist matches l2l.data.dataset_key,
+    so both families share one classifier)."""
+    return {"dataset": cfg.dataset}
+
+
+def training_pool(cfg: GanTrialConfig, train: ImageSet) -> ImageSet:
+    """The original model's training images: `pretrain.images` drawn by `pretrain.seed`."""
+    return sample(train, cfg.pretrain.images, cfg.pretrain.seed)
+
+
+def forget_mask(cfg: GanTrialConfig, pool: ImageSet) -> torch.Tensor:
+    """[len(pool)] bool, True for the images to forget: a class's images, or `items` images
+    drawn by `forget_set.seed` (independent of the trial seed, so seeds share one forget set
+    and one retrained model)."""
+    if cfg.setting == "class":
+        return torch.isin(pool.y, torch.tensor(cfg.forget_classes))
+    g = torch.Generator().manual_seed(cfg.forget_set.seed)
+    mask = torch.zeros(len(pool), dtype=torch.bool)
+    mask[torch.randperm(len(pool), generator=g)[:cfg.forget_set.items]] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class GanSplits:
+    """`forget` and `retain` partition the training pool; the rest is held out (test split).
+    `eval_real` is the FID reference and the downstream test set (test images of the retained
+    classes); `heldout` are the membership attack's non-members (test images of the forget
+    classes, or of all classes in the item setting)."""
+
+    pool: ImageSet
+    forget: ImageSet
+    retain: ImageSet
+    eval_real: ImageSet
+    heldout: ImageSet
+
+
+def make_splits(cfg: GanTrialConfig, pool: ImageSet, test: ImageSet) -> GanSplits:
+    mask = forget_mask(cfg, pool)
+    forget, retain = pool.subset(torch.nonzero(mask).flatten()), \
+        pool.subset(torch.nonzero(~mask).flatten())
+    e = cfg.eval
+    # Evaluation draws depend on the trial seed only (offsets keep them independent).
+    per_class = -(-e.real_images // len(cfg.retain_classes))
+    eval_real = sample(sample_per_class(test, cfg.retain_classes, per_class, cfg.seed * 4 + 2),
+                       e.real_images, cfg.seed * 4 + 2)
+    if cfg.setting == "class":
+        same = test.subset(torch.nonzero(torch.isin(test.y, torch.tensor(cfg.forget_classes)))
+                           .flatten())
+        heldout = sample(same, e.mia_images, cfg.seed * 4 + 3)
+    else:
+        heldout = sample(test, e.mia_images, cfg.seed * 4 + 3)
+    return GanSplits(pool, forget, retain, eval_real, heldout)

@@ -1,0 +1,134 @@
+"""Every GAN method in both settings on a tiny DCGAN (a few hundred digits, a few steps), the
+result contract the sweep layer reads, determinism and what each ablation leaves alone."""
+import copy
+import json
+import math
+
+import pytest
+
+from l2l import experiment
+from l2l.gan.config import METHOD_PARAMS, GanTrialConfig
+from l2l.gan.trial import run_gan_trial
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMOKE = {
+    "family": "gan", "dataset": "digits",
+    "generator": {"name": "dcgan", "size": "tiny", "nz": 16, "ngf": 8, "ndf": 8},
+    "pretrain": {"images": 300, "epochs": 1, "batch_size": 32, "lr": 0.001, "seed": 0},
+    "classifier": {"images": 300, "epochs": 1},
+    "unlearn": {"rounds": 3, "batch_size": 16, "lr": 0.001},
+    "eval": {"samples": 64, "real_images": 64, "mia_images": 16, "downstream_epochs": 1},
+}
+SETTINGS = {"class": {"classes": [3]}, "item": {"items": 20, "seed": 1}}
+METRICS = {"class": {"fid", "is", "forget_class_share", "mia_auc", "nn_distance",
+                     "downstream_accuracy", "epochs", "samples_seen"},
+           "item": {"fid", "is", "mia_auc", "nn_distance", "downstream_accuracy", "epochs",
+                    "samples_seen"}}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, one_thread):
+    d = copy.deepcopy(SMOKE)
+    d["cache_dir"] = str(tmp_path_factory.mktemp("gan-cache"))
+    return d
+
+
+def _run(d, **kw):
+    return run_gan_trial(GanTrialConfig.from_dict({**d, **kw}))
+
+
+@pytest.fixture(scope="module")
+def results(smoke, tmp_path_factory):
+    """Every method in both settings: (setting, method) -> result."""
+    out = {}
+    art = tmp_path_factory.mktemp("gan-art")
+    for setting, fs in SETTINGS.items():
+        for method in METHOD_PARAMS:
+            cfg = GanTrialConfig.from_dict({**smoke, "method": method, "forget_set": fs})
+            out[setting, method] = experiment.run(cfg, artifact_dir=art / f"{setting}-{method}")
+    return out
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_every_method_gives_every_metric(results, setting):
+    for method in METHOD_PARAMS:
+        res = results[setting, method]
+        values = {m.metric: m.value for m in res.metrics}
+        assert set(values) == METRICS[setting], method
+        assert all(math.isfinite(v) for v in values.values()), (method, values)
+        assert {m.split for m in res.metrics} == {"all"}
+        assert 0.0 <= values["mia_auc"] <= 1.0
+        if method == "original":
+            assert values["epochs"] == values["samples_seen"] == res.unlearn_seconds == 0
+        else:
+            assert res.unlearn_seconds > 0, method
+            # generator-only learning sees real images only through substitutes, and a
+            # one-epoch model may have no forget-like samples to substitute
+            assert values["samples_seen"] > 0 or method == "cascade_g_only", method
+
+
+def test_rows_fit_the_result_schema(results, tmp_path):
+    import pyarrow.parquet as pq
+
+    from sweeps.results import SCHEMA, write_rows
+
+    rows = []
+    for res in results.values():
+        rows += [{**r, "sweep_id": "s", "trial_id": "t", "status": "ok"} for r in res.rows()]
+    path = write_rows(tmp_path / "x.parquet", rows)
+    table = pq.read_table(path)
+    assert table.schema.equals(SCHEMA)
+    row = results["item", "cascade"].rows()[0]
+    assert row["family"] == "gan" and row["setting"] == "item" and row["forget_k"] == 20
+    assert json.loads(row["forget_set"]) == {"items": 20, "seed": 1}
+    assert json.loads(row["params"])["substitute"] == "retain"
+    assert row["retain_mode"] == "full" and row["alpha"] is None and row["mask_ratio"] is None
+    assert isinstance(row["pretrain_cache_hit"], bool) and row["peak_memory_mb"] > 0
+    assert {r["higher_is_better"] for r in results["class", "cascade"].rows()
+            if r["metric"] == "forget_class_share"} == {False}
+
+
+def test_caches_and_artifacts(results):
+    first, later = results["class", "original"], results["item", "gradient_ascent"]
+    assert not first.caches["generator"]["hit"] and later.caches["generator"]["hit"]
+    assert first.caches["generator"]["key"] == later.caches["generator"]["key"]
+    assert set(first.caches) >= {"generator", "classifier"}
+    assert all(set(v) >= {"hit", "key", "path", "seconds"} for v in first.caches.values())
+    for res in results.values():
+        png = res.artifacts["samples.png"]
+        with open(png, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_retrain_reports_its_training_and_is_cached_per_forget_set(results, smoke):
+    a, b = results["class", "retrain"], results["item", "retrain"]
+    assert a.caches["retrain"]["key"] != b.caches["retrain"]["key"]
+    for res in (a, b):
+        values = {m.metric: m.value for m in res.metrics}
+        assert values["epochs"] == smoke["pretrain"]["epochs"]
+        meta_seconds = res.unlearn_seconds
+        again = _run(smoke, method="retrain", forget_set=SETTINGS[res.config.setting], seed=5)
+        assert again.caches["retrain"]["hit"]
+        assert again.unlearn_seconds == pytest.approx(meta_seconds)  # training time, not reading
+
+
+def test_ablations_leave_their_frozen_part_alone(results):
+    def v(method):
+        return {m.metric: m.value for m in results["class", method].metrics}
+
+    original = v("original")
+    d_only, g_only = v("cascade_d_only"), v("cascade_g_only")
+    # discriminator only: the generator's samples are the original's
+    for k in ("fid", "is", "forget_class_share", "nn_distance", "downstream_accuracy"):
+        assert d_only[k] == pytest.approx(original[k], rel=1e-6), k
+    # generator only: the discriminator (the membership attack's target) is the original's
+    assert g_only["mia_auc"] == pytest.approx(original["mia_auc"])
+
+
+def test_same_seed_same_numbers(smoke):
+    kw = dict(method="cascade", forget_set=SETTINGS["item"],
+              cascade={"substitute": "nearest", "fake_target": "mean_fake"}, seed=2)
+    first = {m.metric: m.value for m in _run(smoke, **kw).metrics}
+    again = {m.metric: m.value for m in _run(smoke, **kw).metrics}
+    assert again == first
