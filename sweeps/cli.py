@@ -118,9 +118,11 @@ def describe(spec: SweepSpec) -> str:
         c = t.config
         res = spec.resources_for(c.generator.name)
         alpha = f" alpha={c.alpha:g}" if getattr(c, "alpha", None) is not None else ""
-        forget = getattr(c, "forget_classes", None)
+        forget = getattr(c, "forget_classes", None) or getattr(c.forget_set, "classes", None)
+        items = getattr(getattr(c, "forget_set", None), "items", None)
+        forget = list(forget) if forget else f"{items} items" if items else "-"
         lines.append(f"  {t.trial_id}: {c.generator.name}/{getattr(c.generator, 'size', '')} "
-                     f"{c.method}{alpha} forget={list(forget) if forget else '-'} seed={c.seed} "
+                     f"{c.method}{alpha} forget={forget} seed={c.seed} "
                      f"(cpu {res['cpu']:g}, gpu {res['gpu']:g})")
     return "\n".join(lines)
 
