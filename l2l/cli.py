@@ -2,6 +2,7 @@
 
     l2l trial config.yaml                 # prints the metrics as a table
     l2l trial config.yaml --json out.json # and writes the tidy rows as JSON
+    l2l trial config.yaml --artifacts DIR # and the sample grids and embeddings
 
 The config holds the fields of one trial (the same fields as a sweep spec, without `grid`).
 """
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trial", help="run one trial from a YAML config and print its metrics")
     t.add_argument("config", type=Path, help="YAML file with one trial's fields")
     t.add_argument("--json", type=Path, help="also write the result rows to this JSON file")
+    t.add_argument("--artifacts", type=Path, help="write sample grids (PNG) and embeddings "
+                   "(embeddings.npz) to this directory")
     t.add_argument("--cache-dir", type=Path, help="model cache (default: $L2L_CACHE_DIR or "
                    "~/.cache/l2l)")
     t.add_argument("--data-root", type=Path, help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
@@ -45,6 +48,22 @@ def _load(path: Path) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("config", "expected a mapping of trial fields")
     return raw
+
+
+def format_metrics(metrics) -> str:
+    """One line per metric, one column pair (value, n) per split; the arrow is the direction
+    in which the value is better on that split."""
+    splits = list(dict.fromkeys(m.split for m in metrics))
+    by = {(m.split, m.metric): m for m in metrics}
+    lines = [f"{'metric':<19}" + "".join(f"{s:>14} {'n':>5}" for s in splits)]
+    for name in dict.fromkeys(m.metric for m in metrics):
+        cells = []
+        for s in splits:
+            m = by.get((s, name))
+            cells.append(f"{'':>14} {'':>5}" if m is None else
+                         f"{m.value:>12.4f} {'↑' if m.higher_is_better else '↓'} {m.n:>5}")
+        lines.append(f"{name:<19}" + "".join(cells))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,16 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        result = experiment.run(cfg)
+        result = experiment.run(cfg, artifact_dir=args.artifacts)
     except DataNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{'split':<8} {'metric':<11} {'value':>10} {'n':>5}")
-    for m in result.metrics:
-        arrow = "↑" if m.higher_is_better else "↓"
-        print(f"{m.split:<8} {m.metric:<11} {m.value:>10.4f} {m.n:>5}  {arrow}")
-    print(f"seconds: original model {result.pretrain_seconds:.1f}, unlearning "
-          f"{result.unlearn_seconds:.1f}, evaluation {result.eval_seconds:.1f} ({result.device})")
+    print(format_metrics(result.metrics))
+    cached = " (from the cache)" if getattr(result, "pretrain_cache_hit", False) else ""
+    memory = getattr(result, "peak_memory_mb", None)
+    print(f"seconds: original model {result.pretrain_seconds:.1f}{cached}, unlearning "
+          f"{result.unlearn_seconds:.1f}, evaluation {result.eval_seconds:.1f} ({result.device}"
+          + (f", peak memory {memory:.0f} MB)" if memory else ")"))
+    for name, path in getattr(result, "artifacts", {}).items():
+        print(f"artifact {name}: {path}")
     if args.json:
         tmp = args.json.with_name(f".{args.json.name}.tmp")
         tmp.write_text(json.dumps(result.rows(), indent=1))

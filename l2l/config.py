@@ -81,10 +81,32 @@ class UnlearnConfig:
     images_per_class: int = 500
 
 
+EXTRACTORS = ("classifier", "inception", "clip")  # l2l/features.py
+
+
 @dataclass(frozen=True)
 class EvalConfig:
-    images_per_class: int = 100
+    """How a trial is evaluated (l2l/metrics.py; every metric: docs/results-schema.md)."""
+
+    images_per_class: int = 100  # held-out test images of each forget / retain class
     batch_size: int = 256
+    # Feature extractor of fid, kid and is; `cosine_features` that of cosine and of the saved
+    # embeddings (None: the same). inception and clip read local weights: the file fields or
+    # $L2L_INCEPTION_WEIGHTS / $L2L_CLIP_WEIGHTS.
+    features: str = "classifier"
+    cosine_features: str | None = None
+    inception_weights: str | None = None
+    clip_weights: str | None = None
+    clip_model: str = "ViT-H-14"  # open_clip architecture of clip_weights (the paper's)
+    kid_subsets: int = 50
+    kid_subset_size: int = 1000  # capped at the number of images
+    # Membership inference (mia_auc): a loss-threshold attack on training-pool images of each
+    # split's classes against as many held-out ones.
+    mia: bool = True
+    # Compare with the model retrained without the forget classes (retrain_distance,
+    # mia_auc_retrain); trains and caches that model once when it is not cached yet.
+    retrain_reference: bool = True
+    grid_images: int = 8  # images per sample grid (artifacts)
 
 
 @dataclass(frozen=True)
@@ -291,8 +313,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
         "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,
         "images_per_class": _pos})
-    evalc = _section(EvalConfig, d.get("eval"), "eval", {
-        "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos})
+    evalc = _eval(d.get("eval"))
 
     forget, preset = _forget_set(d["forget_set"], n_classes)
     retain = _retain(d.get("retain", {}), forget, n_classes, preset)
@@ -317,6 +338,37 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         data_root=_opt_str(d.get("data_root"), "data_root"),
         cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
     )
+
+
+def _bool(v: Any, path: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(path, f"expected true or false, got {_type_name(v)} {v!r}")
+    return v
+
+
+def _eval(v: Any) -> EvalConfig:
+    def weights(v, p):
+        if _opt_str(v, p) is None:
+            return None
+        path = Path(v).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(p, f"file not found: {path}")
+        return str(path)
+
+    evalc = _section(EvalConfig, v, "eval", {
+        "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos,
+        "features": lambda v, p: _choice(v, p, EXTRACTORS),
+        "cosine_features": lambda v, p: None if v is None else _choice(v, p, EXTRACTORS),
+        "inception_weights": weights, "clip_weights": weights,
+        "clip_model": lambda v, p: _opt_str(v, p) or EvalConfig.clip_model,
+        "kid_subsets": _pos, "kid_subset_size": lambda v, p: _int(v, p, 2),
+        "mia": _bool, "retrain_reference": _bool,
+        "grid_images": lambda v, p: _int(v, p, 1, 64)})
+    for name in {evalc.features, evalc.cosine_features} & {"inception", "clip"}:
+        from l2l.features import weights_path  # the check the extractor makes, before any work
+
+        weights_path(name, getattr(evalc, f"{name}_weights"))
+    return evalc
 
 
 def _image_folder(v: Any, dataset: str) -> tuple[ImageFolderConfig | None, int]:

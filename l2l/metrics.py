@@ -1,29 +1,48 @@
-"""Evaluation of a generator on one split (forget or retain), with the cached classifier.
+"""Evaluation of an image-to-image generator on one split (forget or retain).
 
-Every metric compares each output with its own original image:
-  fid        Frechet distance of the classifier's 128-d embeddings (torchmetrics FID)
-  is         Inception Score on the classifier's 10-class softmax (torchmetrics IS, 1 split)
-  cosine     mean cosine similarity of output and original embeddings (the paper's CLIP column)
-  mse_masked mean squared error of the generated region
+Every metric is computed on the generator's composite outputs (visible input pixels plus the
+generated hidden region) against the originals of the same images; docs/results-schema.md gives
+each one's meaning, direction and n.
+
+  quality     fid, kid (+ kid_std), is                features of the `eval.features` extractor
+              cosine                                  each output vs its own original
+                                                      (`eval.cosine_features`)
+              psnr, ssim, mse_masked                  pixels of the hidden region
+  forgetting  mia_auc (+ mia_auc_retrain)             loss-threshold membership inference
+              retrain_distance                        outputs vs those of `retrain`'s model
+              forget_class_share                      outputs the classifier puts in a forget class
+
+Deterministic for a seed: sampling generators draw their noise from a generator seeded by it,
+KID's subsets and the attack's member sample are drawn under it.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
 
+from l2l import scores
+from l2l.data import ImageSet
+from l2l.features import Extractor, cached_tensors, extract, reference_features, tensor_sha256
 from l2l.tasks import pixel_mask
 
-METRICS = ("fid", "is", "cosine", "mse_masked")
-# Direction on the retain split; on the forget split each one flips (we want it worse there).
-_HIGHER_ON_RETAIN = {"fid": False, "is": True, "cosine": True, "mse_masked": False}
+METRICS = ("fid", "kid", "kid_std", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc",
+           "mia_auc_retrain", "retrain_distance", "forget_class_share")
+# Quality: direction on the retain split; on the forget split it flips (we want it worse there).
+_HIGHER_ON_RETAIN = {"fid": False, "kid": False, "is": True, "cosine": True, "psnr": True,
+                     "ssim": True, "mse_masked": False}
+# Forgetting (and kid_std, a spread): the same direction on both splits. mia_auc is best at 0.5
+# (no membership signal); below 0.5 is rare, so lower is the usable direction.
+_SAME_ON_BOTH = {"kid_std": False, "mia_auc": False, "mia_auc_retrain": False,
+                 "retrain_distance": False, "forget_class_share": False}
+FORMAT = 1  # bump when what a cached retrain output is changes
 
 
 def higher_is_better(split: str, metric: str) -> bool:
+    if metric in _SAME_ON_BOTH:
+        return _SAME_ON_BOTH[metric]
     return _HIGHER_ON_RETAIN[metric] if split == "retain" else not _HIGHER_ON_RETAIN[metric]
 
 
@@ -39,15 +58,50 @@ class MetricValue:
         return higher_is_better(self.split, self.metric)
 
 
-class _Precomputed(nn.Module):
-    """Lets torchmetrics take embeddings we already computed (they also feed the cosine)."""
+@dataclass
+class Evaluator:
+    """What evaluating any model of a trial needs, built once per trial."""
 
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
+    mask: torch.Tensor  # the task's token mask [L]
+    patch: int  # pixels per token side
+    device: torch.device
+    features: Extractor  # fid, kid, is
+    cosine_features: Extractor  # cosine, saved embeddings
+    classifier: Extractor  # forget_class_share; is when `features` has no logits
+    forget_classes: tuple[int, ...]
+    batch_size: int = 256
+    seed: int = 0
+    kid_subsets: int = 50
+    kid_subset_size: int = 1000
+    cache_dir: Path | None = None  # reference features and retrain outputs are cached here
+    dataset: dict = field(default_factory=dict)  # l2l.data.dataset_key, for cache keys
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return feats
+    @property
+    def pmask(self) -> torch.Tensor:
+        """[1, 1, H, W] float, 1 = hidden (generated)"""
+        return pixel_mask(self.mask.cpu(), self.patch)
+
+
+@dataclass
+class RetrainReference:
+    """The model retrained without the forget classes, for retrain_distance and
+    mia_auc_retrain. `key` identifies it (cache key and sampling steps); `same` when the model
+    evaluated is this very model (the `retrain` method), whose distance is 0 by definition."""
+
+    model: nn.Module
+    key: str
+    same: bool = False
+
+
+@dataclass
+class SplitResult:
+    metrics: list[MetricValue]
+    images: torch.Tensor  # originals [N, C, H, W] in [0, 1]
+    outputs: torch.Tensor  # composites [N, C, H, W] in [0, 1]
+    labels: torch.Tensor  # [N]
+    embedding_output: torch.Tensor  # [N, D] (cosine_features)
+    embedding_original: torch.Tensor  # [N, D]
+    cache_hits: dict[str, bool] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -56,41 +110,118 @@ def generate(model, x: torch.Tensor, mask: torch.Tensor, device, batch_size: int
     """Composite outputs for all of x: [N, C, H, W] on the CPU. Sampling generators draw their
     noise from a generator seeded by `seed`, so evaluation is deterministic."""
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([model.reconstruct(x[i:i + batch_size].to(device), mask, g).cpu()
+    return torch.cat([model.reconstruct(x[i:i + batch_size].to(device), mask.to(device), g).cpu()
                       for i in range(0, len(x), batch_size)])
 
 
-@torch.no_grad()
-def _embed(classifier, x: torch.Tensor, device, batch_size: int):
-    feats, logits = [], []
-    for i in range(0, len(x), batch_size):
-        f = classifier.embed(x[i:i + batch_size].to(device))
-        feats.append(f.cpu())
-        logits.append(classifier.head(f).cpu())
-    return torch.cat(feats), torch.cat(logits)
+def masked_mse(out: torch.Tensor, ref: torch.Tensor, pmask: torch.Tensor) -> torch.Tensor:
+    """Per-image mean squared error over the hidden pixels: [N]."""
+    err = ((out.double() - ref.double()) ** 2 * pmask.double()).sum(dim=(1, 2, 3))
+    return err / (pmask.sum() * out.shape[1])
+
+
+def membership_sets(candidates: ImageSet, heldout: ImageSet, seed: int,
+                    ) -> tuple[ImageSet, torch.Tensor]:
+    """Members and non-members of equal size per class, for the attack: per class of `heldout`,
+    k = min(its held-out images, its candidates) candidates (training images) drawn by `seed`,
+    and the first k held-out images (already a random sample). Returns (members, indices of the
+    non-members in `heldout`)."""
+    g = torch.Generator().manual_seed(seed)
+    member_idx, nonmember_idx = [], []
+    for c in torch.unique(heldout.y).tolist():
+        cand = torch.nonzero(candidates.y == c).flatten()
+        held = torch.nonzero(heldout.y == c).flatten()
+        k = min(len(cand), len(held))
+        member_idx.append(cand[torch.randperm(len(cand), generator=g)[:k]])
+        nonmember_idx.append(held[:k])
+    return candidates.subset(torch.cat(member_idx)), torch.cat(nonmember_idx)
+
+
+def _to_signed(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images -> [-1, 1], the extractors' input range"""
+    return x * 2 - 1
 
 
 @torch.no_grad()
-def evaluate(model, classifier, images: torch.Tensor, mask: torch.Tensor, split: str, device,
-             batch_size: int = 256, seed: int = 0) -> list[MetricValue]:
-    """All metrics of `model` on `images` ([N, C, H, W], the originals) for one split."""
-    n = len(images)
-    out = generate(model, images, mask, device, batch_size, seed)
-    f_out, logits_out = _embed(classifier, out, device, batch_size)
-    f_orig, _ = _embed(classifier, images, device, batch_size)
+def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
+             membership: tuple[ImageSet, torch.Tensor] | None = None,
+             reference: RetrainReference | None = None) -> SplitResult:
+    """All metrics of `model` on the originals `data` for one split. `membership` (from
+    `membership_sets`: training images of the split's classes and the indices of as many
+    held-out images in `data`) adds mia_auc; `reference` adds retrain_distance and, with
+    membership, mia_auc_retrain."""
+    x, n, pm, bs = data.x, len(data), ev.pmask, ev.batch_size
+    if membership is not None and len(membership[0]) == 0:  # no training image of these classes
+        membership = None
+    out = generate(model, x, ev.mask, ev.device, bs, ev.seed)
+    hits = {}
 
-    fid = FrechetInceptionDistance(feature=_Precomputed(f_out.shape[1]))
-    fid.update(f_orig, real=True)
-    fid.update(f_out, real=False)
-    with warnings.catch_warnings():
-        # one split by design: no std across splits, and the logits buffer is small
-        warnings.filterwarnings("ignore", ".*(will save all extracted features|degrees of freedom)")
-        inception = InceptionScore(feature=nn.Identity(), splits=1)
-        inception.update(logits_out)
-        is_value = inception.compute()[0]
-    cosine = nn.functional.cosine_similarity(f_out, f_orig, dim=1).mean()
-    pm = pixel_mask(mask.cpu(), model.patch)
-    mse = (((out - images) ** 2) * pm).sum() / (pm.sum() * n * images.shape[1])
-    values = {"fid": fid.compute(), "is": is_value, "cosine": cosine,
-              "mse_masked": mse}
-    return [MetricValue(split, k, float(v), n) for k, v in values.items()]
+    f_out, logits_out = extract(ev.features, _to_signed(out), bs, ev.device)
+    f_orig, _, hits["features"] = reference_features(ev.features, _to_signed(x), bs, ev.device,
+                                                     ev.cache_dir, ev.dataset)
+    if ev.cosine_features is ev.features:
+        c_out, c_orig = f_out, f_orig
+    else:
+        c_out, _ = extract(ev.cosine_features, _to_signed(out), bs, ev.device)
+        c_orig, _, hits["cosine_features"] = reference_features(
+            ev.cosine_features, _to_signed(x), bs, ev.device, ev.cache_dir, ev.dataset)
+    clf_logits = logits_out if ev.classifier is ev.features else \
+        extract(ev.classifier, _to_signed(out), bs, ev.device)[1]
+
+    kid_mean, kid_std = scores.kid(f_orig, f_out, ev.kid_subsets, ev.kid_subset_size, ev.seed)
+    loss = masked_mse(out, x, pm)  # [N]
+    values = {
+        "fid": (scores.fid(f_orig, f_out), n),
+        "kid": (kid_mean, n),
+        "is": (scores.inception_score(logits_out if logits_out is not None else clf_logits), n),
+        "cosine": (scores.cosine(c_out, c_orig), n),
+        "psnr": (float(scores.psnr_per_image(out, x, pm, data_range=1.0).mean()), n),
+        "ssim": (scores.ssim(out, x, pm, data_range=1.0), n),
+        "mse_masked": (float(loss.mean()), n),
+        "forget_class_share": (scores.class_share(clf_logits, ev.forget_classes), n),
+    }
+
+    if min(ev.kid_subset_size, n) < n:  # with one subset of all images there is no spread
+        values["kid_std"] = (kid_std, n)
+    m_loss = None
+    if membership is not None:
+        members, nonmember_idx = membership
+        m_loss = masked_mse(generate(model, members.x, ev.mask, ev.device, bs, ev.seed),
+                            members.x, pm)
+        # Score = -loss: a model that remembers its training images reconstructs them better.
+        values["mia_auc"] = (scores.roc_auc(-m_loss, -loss[nonmember_idx]),
+                             len(m_loss) + len(nonmember_idx))
+    if reference is not None:
+        if reference.same:
+            ref_out, ref_m_loss = out, m_loss
+        else:
+            ref = _retrain_outputs(reference, x, None if m_loss is None else members.x, ev)
+            ref_out, ref_m_loss = ref["outputs"], ref.get("member_loss")
+            hits["retrain_outputs"] = ref["hit"]
+        values["retrain_distance"] = (float(masked_mse(out, ref_out, pm).mean()), n)
+        if m_loss is not None:
+            ref_loss = masked_mse(ref_out, x, pm)
+            values["mia_auc_retrain"] = (scores.roc_auc(-ref_m_loss, -ref_loss[nonmember_idx]),
+                                         len(ref_m_loss) + len(nonmember_idx))
+
+    metrics = [MetricValue(split, k, float(v), int(cnt)) for k, (v, cnt) in values.items()]
+    return SplitResult(metrics, x, out, data.y, c_out, c_orig, hits)
+
+
+def _retrain_outputs(ref: RetrainReference, x: torch.Tensor, member_x: torch.Tensor | None,
+                     ev: Evaluator) -> dict:
+    """The retrain model's outputs on x and its per-image loss on the members, cached per
+    (model, images, mask, seed, batch size) so that the trials of a sweep generate them once."""
+    key = {"format": FORMAT, "model": ref.key, "images": tensor_sha256(x),
+           "members": None if member_x is None else tensor_sha256(member_x),
+           "mask": ev.mask.int().tolist(), "seed": ev.seed, "batch_size": ev.batch_size}
+
+    def build():
+        state = {"outputs": generate(ref.model, x, ev.mask, ev.device, ev.batch_size, ev.seed)}
+        if member_x is not None:
+            m_out = generate(ref.model, member_x, ev.mask, ev.device, ev.batch_size, ev.seed)
+            state["member_loss"] = masked_mse(m_out, member_x, ev.pmask)
+        return state
+
+    state, hit = cached_tensors(ev.cache_dir, "retrain_outputs", key, build)
+    return {**state, "hit": hit}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,9 @@ from l2l.cache import CacheHit, default_cache_dir
 from l2l.classifier import get_classifier
 from l2l.config import TrialConfig
 from l2l.data import dataset_key, load_split, make_splits, sample
+from l2l.features import get_extractor
 from l2l.methods import METHODS, UnlearnContext
-from l2l.metrics import MetricValue, evaluate
+from l2l.metrics import Evaluator, MetricValue, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original
 from l2l.tasks import task_mask
 from l2l.training import resolve_device
@@ -37,12 +40,16 @@ class TrialResult:
     eval_seconds: float
     device: str
     caches: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> hit, key, seconds
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path (with artifact_dir)
+    peak_memory_mb: float = 0.0  # CUDA: max allocated; CPU: the process's peak RSS
+    pretrain_cache_hit: bool = False  # the original model was read from the cache
 
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows: one per metric value, with the config columns of the result schema."""
         base = {**config_columns(self.config), "pretrain_seconds": self.pretrain_seconds,
                 "unlearn_seconds": self.unlearn_seconds, "eval_seconds": self.eval_seconds,
-                "device": self.device}
+                "device": self.device, "peak_memory_mb": self.peak_memory_mb,
+                "pretrain_cache_hit": self.pretrain_cache_hit}
         return [{**base, "split": m.split, "metric": m.metric, "value": m.value, "n": m.n,
                  "higher_is_better": m.higher_is_better} for m in self.metrics]
 
@@ -69,8 +76,24 @@ def _cache_info(hit: CacheHit) -> dict[str, Any]:
     return {"hit": hit.hit, "key": hit.key, "path": str(hit.path), "seconds": round(hit.seconds, 2)}
 
 
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the most memory torch allocated on the device since the trial started. CPU: the
+    process's peak resident set size (ru_maxrss), which in a long-lived worker process also
+    covers earlier trials."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, else KiB
+
+
 def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult:
     device = resolve_device(cfg.device)
+    _reset_peak_memory(device)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     train = load_split(cfg, "train", cache_dir / "data")
     test = load_split(cfg, "test", cache_dir / "data")
@@ -98,13 +121,69 @@ def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult
     if "retrain" in ctx.caches:  # a cached retrain costs its training time, not the read
         unlearn_seconds = float(ctx.caches["retrain"].meta.get("train_seconds", unlearn_seconds))
 
-    t0 = time.perf_counter()
-    metrics = []
-    for split, data in (("forget", splits.eval_forget), ("retain", splits.eval_retain)):
-        metrics += evaluate(model, classifier, data.x, mask, split, device, cfg.eval.batch_size,
-                            seed=cfg.seed)
-    eval_seconds = time.perf_counter() - t0
     caches = {"classifier": _cache_info(clf_hit), "generator": _cache_info(gen_hit),
               **{k: _cache_info(v) for k, v in ctx.caches.items()}}
+    t0 = time.perf_counter()
+    reference, reference_seconds = None, 0.0
+    if cfg.eval.retrain_reference:
+        if "retrain" in ctx.caches:  # this trial's model is the retrain model
+            reference = RetrainReference(model, _reference_key(cfg, ctx.caches["retrain"]), True)
+        else:
+            t1 = time.perf_counter()
+            retrained, ref_hit = get_original(cfg, pool, device, cache_dir,
+                                              exclude_classes=cfg.forget_classes)
+            reference_seconds = time.perf_counter() - t1
+            log.info("retrain reference: %s %s (%.1f s)", "loaded from cache" if ref_hit.hit
+                     else "trained and cached", ref_hit.path, reference_seconds)
+            reference = RetrainReference(retrained, _reference_key(cfg, ref_hit))
+            caches["retrain_reference"] = _cache_info(ref_hit)
+    ev = _evaluator(cfg, classifier, clf_hit, original.patch, mask, device, cache_dir)
+    results = {}
+    for i, (split, data) in enumerate((("forget", splits.eval_forget),
+                                       ("retain", splits.eval_retain))):
+        membership = None
+        if cfg.eval.mia:
+            # Members: the images unlearning was told to forget (forget split), the original
+            # model's training images of the retain classes (retain split).
+            candidates = splits.forget if split == "forget" else pool.subset(torch.nonzero(
+                torch.isin(pool.y, torch.tensor(cfg.retain_classes))).flatten())
+            membership = membership_sets(candidates, data, seed=cfg.seed * 2 + i + 7919)
+        results[split] = evaluate(model, data, split, ev, membership, reference)
+    metrics = [m for r in results.values() for m in r.metrics]
+    artifacts = {}
+    if artifact_dir is not None:
+        from l2l.artifacts import write_trial_artifacts
+
+        artifacts = write_trial_artifacts(Path(artifact_dir), results, ev.pmask,
+                                          cfg.eval.grid_images)
+    # Getting the retrain reference (training it, the first time) is not evaluation work.
+    eval_seconds = time.perf_counter() - t0 - reference_seconds
+    for kind in ("features", "cosine_features", "retrain_outputs"):
+        found = [r.cache_hits[kind] for r in results.values() if kind in r.cache_hits]
+        if found:
+            caches[kind] = {"hit": all(found)}
     return TrialResult(cfg, metrics, pretrain_seconds, unlearn_seconds, eval_seconds, str(device),
-                       caches)
+                       caches, artifacts, peak_memory_mb(device), gen_hit.hit)
+
+
+def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:
+    """The retrain model's identity for cached outputs: its weights and how it samples."""
+    return f"{hit.key}:steps={cfg.generator.sampling_steps}"
+
+
+def _evaluator(cfg: TrialConfig, classifier, clf_hit: CacheHit, patch: int, mask, device,
+               cache_dir: Path) -> Evaluator:
+    e = cfg.eval
+
+    def extractor(name):
+        return get_extractor(name, weights=getattr(e, f"{name}_weights", None),
+                             classifier=classifier, classifier_key=clf_hit.key,
+                             clip_model=e.clip_model, device=device)
+
+    clf = extractor("classifier")
+    features = clf if e.features == "classifier" else extractor(e.features)
+    cosine = features if e.cosine_features in (None, e.features) else \
+        clf if e.cosine_features == "classifier" else extractor(e.cosine_features)
+    return Evaluator(mask, patch, device, features, cosine, clf, tuple(cfg.forget_classes),
+                     e.batch_size, cfg.seed, e.kid_subsets, e.kid_subset_size, cache_dir,
+                     dataset_key(cfg))
