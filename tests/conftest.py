@@ -24,7 +24,10 @@ TINY = {
     "forget_set": {"classes": [5, 7, 9]},
     "retain": {"mode": "full", "classes": [0, 1, 2, 3]},
     "unlearn": {"steps": 100, "batch_size": 64, "lr": 0.001, "images_per_class": 500},
-    "eval": {"images_per_class": 100},
+    # The optional extras (membership inference, a retrained reference model per generator)
+    # are switched off here: test_evaluation covers them, and they would train a retrain model
+    # for every generator the effect tests use.
+    "eval": {"images_per_class": 100, "mia": False, "retrain_reference": False},
     "noise": "normal",
 }
 

@@ -40,8 +40,12 @@ def test_a_trial_runs_from_the_command_line_without_ray(tiny, tmp_path):
     import json
 
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert len(rows) == 8 and {r["split"] for r in rows} == {"forget", "retain"}
-    assert all(r["method"] == "l2l" and r["n"] in (60, 80) for r in rows)
+    assert {r["split"] for r in rows} == {"forget", "retain"}
+    assert {"fid", "kid", "ssim", "mia_auc", "retrain_distance"} <= {r["metric"] for r in rows}
+    n = {(r["split"], r["metric"]): r["n"] for r in rows}
+    assert n["forget", "fid"] == 60 and n["retain", "fid"] == 80
+    assert n["forget", "mia_auc"] == 120 and n["retain", "mia_auc"] == 160  # members + held out
+    assert all(r["method"] == "l2l" for r in rows)
 
 
 def test_trial_cli_rejects_a_bad_config(tmp_path):
