@@ -44,7 +44,7 @@ def test_trials_reuse_the_cached_original_and_report_sizes(original_and_l2l):
     _, _, r0, r1 = original_and_l2l
     assert r1.caches["generator"]["hit"]
     assert r0.caches["generator"]["key"] == r1.caches["generator"]["key"]
-    assert r0.unlearn_seconds < 0.1 < r1.unlearn_seconds
+    assert r0.unlearn_seconds == 0.0 < r1.unlearn_seconds  # original: nothing unlearned
     ns = {(m.split, m.metric): m.n for m in r1.metrics}
     assert ns[("forget", "fid")] == 300 and ns[("retain", "fid")] == 400
 
