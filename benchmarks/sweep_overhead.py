@@ -1,0 +1,158 @@
+"""Benchmark 1: what a Ray Tune sweep costs over a plain loop, for the same trials, in one run.
+
+The same N l2l trials (the tiny MAE of tests/conftest.py, different alphas) run twice, each as a
+command a user would type, timed from process start to exit:
+
+  plain loop   `python` + imports + `l2l.experiment.run(cfg)` for each trial, nothing written
+  sweep        `l2l-sweep run SPEC`: a local Ray, Tune, one Parquet file and one MLflow run
+               (sqlite) a trial
+
+Both run one trial at a time on one thread (the sweep: `cpu: 1`, `max_concurrent_trials: 1`;
+Ray sets one thread in a 1-CPU trial) and read the same warm cache (the original model, the
+classifier and the evaluation features are built first, untimed), so the difference is what
+the sweep adds: starting Ray and a worker process, Tune's bookkeeping, Parquet and MLflow.
+
+    python benchmarks/sweep_overhead.py                       # 4 trials, 100 steps: ~3 min
+    python benchmarks/sweep_overhead.py --trials 8 --mlflow none
+    python benchmarks/sweep_overhead.py --steps 10 --eval-images 30   # overhead-dominated trials
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The calibrated tiny config of tests/conftest.py (TINY)
+TINY = {
+    "dataset": "fashion_mnist",
+    "task": {"kind": "center_inpaint", "mask_ratio": 0.5},
+    "generator": {"name": "mae", "size": "tiny"},
+    "pretrain": {"images": 2000, "epochs": 8, "batch_size": 64, "lr": 0.002, "seed": 0},
+    "classifier": {"images": 10000, "epochs": 1},
+    "forget_set": {"classes": [5, 7, 9]},
+    "retain": {"mode": "full", "classes": [0, 1, 2, 3]},
+    "unlearn": {"steps": 100, "batch_size": 64, "lr": 0.001, "images_per_class": 500},
+    "eval": {"images_per_class": 100},
+    "noise": "normal",
+}
+
+
+def make_spec(n: int, steps: int, eval_images: int) -> dict:
+    spec = copy.deepcopy(TINY)
+    spec["unlearn"]["steps"] = steps
+    # no membership inference or retrained reference: they add a second model, not overhead
+    spec["eval"] = {"images_per_class": eval_images, "mia": False, "retrain_reference": False}
+    alphas = [round(0.05 * (i + 1), 4) for i in range(n)]
+    return {**spec, "name": "bench-overhead", "method": "l2l", "grid": {"alpha": alphas},
+            "resources": {"cpu": 1}, "max_concurrent_trials": 1}
+
+
+def loop(spec_path: str, cache: str) -> None:
+    """The plain loop (run in its own process): every trial of the spec, one after another."""
+    import torch
+
+    torch.set_num_threads(1)  # as in a 1-CPU Ray trial
+    from l2l import experiment
+    from sweeps.spec import load_spec
+
+    seconds = []
+    for t in load_spec(spec_path, {"cache_dir": cache}).trials:
+        t0 = time.perf_counter()
+        r = experiment.run(t.config)
+        seconds.append({"wall": time.perf_counter() - t0, "pretrain": r.pretrain_seconds,
+                        "unlearn": r.unlearn_seconds, "eval": r.eval_seconds})
+    print("LOOP " + json.dumps(seconds), flush=True)
+
+
+def timed(cmd: list[str], cwd: Path, log: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    secs = time.perf_counter() - t0
+    if rc != 0:
+        sys.exit(f"error: {' '.join(cmd[:4])} ... exited with {rc}; see {log}")
+    return secs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=4, help="trials (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=100, help="unlearning steps a trial")
+    p.add_argument("--eval-images", type=int, default=100, help="evaluation images a class")
+    p.add_argument("--mlflow", choices=("sqlite", "none"), default="sqlite",
+                   help="the sweep's MLflow store (default: a sqlite file, as by default)")
+    p.add_argument("--cache-dir", help="model cache (default: a fresh one, warmed first)")
+    p.add_argument("--workdir", help="keep the logs and results here (default: a temp dir)")
+    p.add_argument("--_loop", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._loop:
+        return loop(*args._loop)
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="l2l-bench-overhead-")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    cache = Path(args.cache_dir or work / "cache").resolve()
+    spec = make_spec(args.trials, args.steps, args.eval_images)
+    spec_path = work / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+
+    import torch
+
+    from l2l import experiment
+    from sweeps.spec import load_spec
+
+    trials = load_spec(spec_path, {"cache_dir": str(cache)}).trials
+    print(f"{len(trials)} trials: mae tiny, l2l, {args.steps} unlearning steps, "
+          f"{args.eval_images * 7} evaluation images each; one trial at a time, one thread; "
+          f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+    t0 = time.perf_counter()
+    torch.set_num_threads(1)
+    experiment.run(trials[0].config)  # warm the caches: original model, classifier, features
+    print(f"warm-up (untimed): {time.perf_counter() - t0:.1f} s")
+
+    loop_s = timed([sys.executable, __file__, "--_loop", str(spec_path), str(cache)], work,
+                   work / "loop.log")
+    per = json.loads(next(ln for ln in (work / "loop.log").read_text().splitlines()
+                          if ln.startswith("LOOP "))[5:])
+    loop_in = sum(x["wall"] for x in per)
+
+    uri = "none" if args.mlflow == "none" else f"sqlite:///{work / 'mlflow.db'}"
+    sweep_s = timed([sys.executable, "-m", "sweeps", "run", str(spec_path), "--results",
+                     str(work / "results"), "--storage", str(work / "ray_results"),
+                     "--mlflow-uri", uri, "--cache-dir", str(cache), "--sweep-id", "overhead"],
+                    ROOT, work / "sweep.log")
+    import pandas as pd
+
+    rows = pd.concat(pd.read_parquet(f) for f in
+                     (work / "results" / "sweep_id=overhead").glob("*.parquet"))
+    per_trial = rows.groupby("trial_id")[["pretrain_seconds", "unlearn_seconds",
+                                          "eval_seconds"]].first()
+    sweep_in = float(per_trial.sum().sum())
+    loop_work = sum(x["pretrain"] + x["unlearn"] + x["eval"] for x in per)
+
+    ray_s = timed([sys.executable, "-c", "import ray; ray.init(num_cpus=2, "
+                   "include_dashboard=False); ray.shutdown()"], work, work / "ray.log")
+    n = len(trials)
+    print(f"plain loop  (process, imports, {n} trials):            {loop_s:6.1f} s "
+          f"(trials {loop_in:.1f} s, of which model work {loop_work:.1f} s)")
+    print(f"Ray Tune sweep (l2l-sweep run, Parquet, MLflow {args.mlflow}): {sweep_s:6.1f} s "
+          f"(model work in the trials {sweep_in:.1f} s)")
+    print(f"ratio sweep / loop: {sweep_s / loop_s:.2f}; overhead {sweep_s - loop_s:.1f} s in all, "
+          f"{(sweep_s - loop_s) / n:.1f} s a trial; a bare ray.init + shutdown takes "
+          f"{ray_s:.1f} s, so beyond starting Ray {(sweep_s - loop_s - ray_s) / n:.1f} s a trial")
+    print(f"logs and results: {work}")
+
+
+if __name__ == "__main__":
+    main()
