@@ -9,7 +9,7 @@ The same small sweep (the tiny MAE of tests/conftest.py, N l2l trials, two at a 
                  that needs it meanwhile waits on its lock) and the others read it
   shared, warm   the same cache again, as in the second sweep of a study
 
-    python benchmarks/cache_savings.py                    # 4 trials: ~4 min on 2 cores
+    python benchmarks/cache_savings.py                    # 4 trials: ~9 min on 2 busy cores
     python benchmarks/cache_savings.py --trials 6 --pretrain-epochs 4
 
 Ray is started once before the first variant (untimed) so that every variant pays the same.

@@ -18,7 +18,7 @@ Without a GPU it runs the same measurement on the CPU, says that no GPU was foun
 the GPU figures out; the model quality does not matter here, so the originals are trained
 briefly (--pretrain-images x --pretrain-epochs).
 
-    python benchmarks/gpu_throughput.py                          # CPU: ~2 min; GPU: ~1 min
+    python benchmarks/gpu_throughput.py                          # CPU: ~2 min
     python benchmarks/gpu_throughput.py --size small --batch 256 --steps 200   # on a GPU
 """
 from __future__ import annotations
@@ -167,7 +167,7 @@ def main() -> None:
               f"{torch.version.cuda}")
     else:
         why = "--cpu given" if args.cpu else "no GPU found (torch.cuda.is_available() is False)"
-        print(f"{why}: CPU figures only, {torch.get_num_threads()} threads, "
+        print(f"{why}: CPU figures only, {torch.get_num_threads()} thread(s), "
               f"{platform.machine()} {os.cpu_count()} CPUs; torch {torch.__version__}")
     results = []
     for name in args.generators:

@@ -12,7 +12,7 @@ Ray sets one thread in a 1-CPU trial) and read the same warm cache (the original
 classifier and the evaluation features are built first, untimed), so the difference is what
 the sweep adds: starting Ray and a worker process, Tune's bookkeeping, Parquet and MLflow.
 
-    python benchmarks/sweep_overhead.py                       # 4 trials, 100 steps: ~3 min
+    python benchmarks/sweep_overhead.py                       # 4 trials, 100 steps: ~4.5 min
     python benchmarks/sweep_overhead.py --trials 8 --mlflow none
     python benchmarks/sweep_overhead.py --steps 10 --eval-images 30   # overhead-dominated trials
 """

@@ -11,7 +11,7 @@ Samples seen: l2l sees `steps x batch_size` forget images plus as many retain im
 sees `pretrain.epochs x` the retained share of the original's training images; the GAN trial
 reports its own `samples_seen` metric (real and substitute images; generated ones not counted).
 
-    python benchmarks/unlearn_vs_retrain.py                  # all four: ~6 min on 2 cores
+    python benchmarks/unlearn_vs_retrain.py                  # all four: ~7 min on 2 cores
     python benchmarks/unlearn_vs_retrain.py --models mae gan --threads 2
     python benchmarks/unlearn_vs_retrain.py --models mae --pretrain-images 20000 --pretrain-epochs 4
 """
