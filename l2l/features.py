@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -117,9 +118,14 @@ class InceptionFeatures(Extractor):
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-        self.net = FeatureExtractorInceptionV3(
-            "inception-v3-compat", ["2048", "logits_unbiased"],
-            feature_extractor_weights_path=str(weights))
+        # torch_fidelity reads the file with torch.load(weights_only=False), which would run any
+        # code pickled into it: read it safely here and hand it a copy of the plain tensors.
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(state, Path(tmp) / "inception.pth")
+            self.net = FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048", "logits_unbiased"],
+                feature_extractor_weights_path=str(Path(tmp) / "inception.pth"))
         self.identity = f"inception:{file_sha256(weights)}"
 
     def _forward(self, x):

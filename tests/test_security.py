@@ -188,11 +188,6 @@ def test_yaml_with_a_python_tag_is_refused_and_its_payload_never_runs(where, tmp
         yaml.safe_load(text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "l2l/features.py InceptionFeatures hands the user's weights file to torch_fidelity's "
-    "FeatureExtractorInceptionV3, which calls torch.load(path, weights_only=False): a crafted "
-    "file runs code. Fix (in the report): load it with weights_only=True first and pass "
-    "torch_fidelity a re-saved copy of the plain state dict."))
 def test_an_inception_weights_file_with_a_pickled_object_is_refused(tmp_path):
     pytest.importorskip("torch_fidelity")
     from l2l.features import InceptionFeatures
@@ -216,7 +211,8 @@ def test_clip_weights_go_through_open_clips_weights_only_loader():
     assert inspect.signature(factory.load_checkpoint).parameters["weights_only"].default is True
     assert inspect.signature(open_clip.create_model).parameters["weights_only"].default is True
     tree = ast.parse((ROOT / "l2l" / "features.py").read_text())
-    clip = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "ClipFeatures")
+    clip = next(n for n in ast.walk(tree)
+                if isinstance(n, ast.ClassDef) and n.name == "ClipFeatures")
     overrides = [n.lineno for _, n in _calls(clip) if _kw(n, "weights_only") is not None]
     assert overrides == []
 
