@@ -1,7 +1,9 @@
 """The cluster path: cluster.yaml passes Ray's own cluster-config validation, the KubeRay
 manifests agree with it and with the pins, and a real two-node Ray cluster on this machine
 (`ray start --head` plus a worker on 127.0.0.1) runs a sweep whose trials land on both nodes,
-with results on shared local storage and runs in a real `mlflow server` over HTTP."""
+with results on shared local storage and runs in a real `mlflow server` over HTTP; and when a
+worker node is killed mid-trial, its trial is rescheduled on another node and the sweep
+completes."""
 import copy
 import re
 import subprocess

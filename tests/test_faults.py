@@ -62,7 +62,8 @@ def test_a_real_trial_detects_and_rebuilds_a_corrupt_original_model(sweep_cache,
     assert f"cache entry {gen} is corrupt (weights hash mismatch); rebuilding" in caplog.text
     assert {m.split for m in result.metrics} == {"forget", "retain"}  # the trial finished
     assert cache._read(gen) is not None  # valid again: the next trial reads it
-    assert json.loads((gen / cache.META).read_text())["sha256"] == cache._sha256(gen / cache.WEIGHTS)
+    meta = json.loads((gen / cache.META).read_text())
+    assert meta["sha256"] == cache._sha256(gen / cache.WEIGHTS)
     assert not [p for p in (cache_dir / "generator").iterdir() if p.name.startswith(".")]
 
 
