@@ -24,20 +24,7 @@ import platform
 import tempfile
 import time
 
-# The calibrated tiny config of tests/conftest.py (TINY)
-TINY = {
-    "dataset": "fashion_mnist",
-    "task": {"kind": "center_inpaint", "mask_ratio": 0.5},
-    "generator": {"name": "mae", "size": "tiny"},
-    "pretrain": {"images": 2000, "epochs": 8, "batch_size": 64, "lr": 0.002, "seed": 0},
-    "classifier": {"images": 10000, "epochs": 1},
-    "forget_set": {"classes": [5, 7, 9]},
-    "retain": {"mode": "full", "classes": [0, 1, 2, 3]},
-    "unlearn": {"steps": 100, "batch_size": 64, "lr": 0.001, "images_per_class": 500},
-    "eval": {"images_per_class": 10, "mia": False, "retrain_reference": False},
-    "noise": "normal",
-    "alpha": 0.25,
-}
+from _tiny import TINY  # noqa: E402  (scripts run from benchmarks/)
 # The DCGAN of sweeps/specs/gan_class_small.yaml, with a smaller original model
 GAN = {
     "family": "gan", "dataset": "fashion_mnist", "setting": "class",
