@@ -52,13 +52,22 @@ def _figure_options(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one `error: ...` line and exit code 2."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="l2l-analysis",
         description="Turn sweep results (tidy Parquet rows, docs/results-schema.md) into "
                     "tables, figures and HTML reports. Reads nothing but the result files "
                     "and the trials' artifact directories.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
     t = sub.add_parser(
         "table", help="paper-style Markdown table of one sweep (every metric, per generator)",

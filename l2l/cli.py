@@ -17,13 +17,15 @@ from pathlib import Path
 
 import yaml
 
+from l2l.argparsing import OneLineParser
 from l2l.errors import ConfigError, DataNotFoundError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="l2l", description="Machine unlearning for image-to-image "
-                                "generators: run one trial without Ray.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = OneLineParser(prog="l2l", description="Machine unlearning for image-to-image "
+                      "generators: run one trial without Ray.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=OneLineParser)
     t = sub.add_parser("trial", help="run one trial from a YAML config and print its metrics")
     t.add_argument("config", type=Path, help="YAML file with one trial's fields")
     t.add_argument("--json", type=Path, help="also write the result rows to this JSON file")
@@ -48,6 +50,15 @@ def _load(path: Path) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("config", "expected a mapping of trial fields")
     return raw
+
+
+def _check_writable_dir(path: Path, flag: str) -> None:
+    """A directory we could create or write, checked before any work (nothing is created)."""
+    p = path.resolve()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK):
+        raise ConfigError(flag, f"{path} is not a writable directory")
 
 
 def format_metrics(metrics) -> str:
@@ -82,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             parent = args.json.resolve().parent
             if not parent.is_dir() or not os.access(parent, os.W_OK):
                 raise ConfigError("--json", f"cannot write to {parent}")
+        for flag, path in (("--artifacts", args.artifacts), ("--cache-dir", args.cache_dir)):
+            if path is not None:
+                _check_writable_dir(path, flag)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,31 +14,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
 
+from l2l.argparsing import OneLineParser
 from sweeps.spec import SpecError, SweepSpec, load_spec
 
 EXIT_INTERRUPTED = 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors as one `error: ...` line and exit code 2."""
-
-    def error(self, message):
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="l2l-sweep",
         description="Run unlearning sweeps from a YAML spec on Ray Tune. Each trial writes its "
                     "metric rows to <results>/sweep_id=<id>/<trial>.parquet and an MLflow child "
                     "run. A spec is validated completely before Ray starts.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                           parser_class=_Parser)
+                           parser_class=OneLineParser)
 
     v = sub.add_parser("validate", help="check a spec and list its trials; starts nothing")
     v.add_argument("spec", help="path to a sweep spec (YAML)")
@@ -195,6 +189,13 @@ def _resume(args) -> int:
                         "its --storage, or the Tune experiment directory)")
     if not (exp_dir / "sweep.json").is_file():
         raise SpecError(f"sweep: {exp_dir} has no sweep.json; it was not started by l2l-sweep")
+    try:
+        record = json.loads((exp_dir / "sweep.json").read_text())
+        if not isinstance(record, dict) or not {"spec", "runtime", "settings"} <= set(record):
+            raise ValueError("it lacks spec, runtime or settings")
+    except (OSError, ValueError) as e:
+        raise SpecError(f"sweep: {exp_dir / 'sweep.json'} is corrupt ({e}); it cannot be "
+                        "resumed") from None
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from ray import tune
 

@@ -73,22 +73,6 @@ def _trial(text: str) -> dict[str, str]:
     return {"trial.yaml": text}
 
 
-# Known bugs elsewhere, with the fix handed to the lead: each such case is a strict xfail, so
-# it starts failing (XPASS) the moment the fix lands; then delete its marker.
-ARGPARSE_L2L = pytest.mark.xfail(
-    strict=True, reason="l2l/cli.py uses plain argparse: usage errors are a usage block plus "
-                        "'l2l: error: ...' (fix: the _Parser of sweeps/cli.py)")
-ARGPARSE_ANALYSIS = pytest.mark.xfail(
-    strict=True, reason="analysis/cli.py uses plain argparse: usage errors are a usage block "
-                        "plus 'l2l-analysis ...: error: ...' (fix: the _Parser of sweeps/cli.py)")
-L2L_OUTPUT_DIRS = pytest.mark.xfail(
-    strict=True, reason="l2l/cli.py checks only --json before the trial; --artifacts and "
-                        "--cache-dir under a file fail after the whole trial has run")
-SWEEP_JSON = pytest.mark.xfail(
-    strict=True, reason="sweeps/cli.py _resume does not check that sweep.json parses: a corrupt "
-                        "one ends in a JSONDecodeError traceback from runner.read_sweep_file")
-
-
 def C(case_id: str, command: str, argv: list[str], files, expected: str, mark=None):
     """One case: the command (sweep, l2l, analysis), its arguments, the input files to create
     and the text its one error line must contain."""
@@ -224,7 +208,7 @@ CASES = [
       {"ray/s1/sweep.json": '{"spec": {}, "runtime": {}, "settings": {}}'},
       "holds no Tune state to restore"),
     C("resume with a corrupt sweep.json", "sweep", ["resume", "s1", "--storage", "ray"],
-      {"ray/s1/sweep.json": "{not json", "ray/s1/tuner.pkl": ""}, "sweep.json", SWEEP_JSON),
+      {"ray/s1/sweep.json": "{not json", "ray/s1/tuner.pkl": ""}, "sweep.json"),
     # ---- l2l trial
     C("trial config missing", "l2l", ["trial", "nope.yaml"], {}, "config: file not found"),
     C("trial yaml syntax", "l2l", ["trial", "trial.yaml"], _trial(TRIAL + "alpha: [\n"),
@@ -255,13 +239,13 @@ CASES = [
     C("trial json under a file", "l2l", ["trial", "trial.yaml", "--json", "afile/rows.json"],
       {**_trial(TRIAL), "afile": ""}, "--json: cannot write to"),
     C("trial artifacts under a file", "l2l", ["trial", "trial.yaml", "--artifacts", "afile/a"],
-      {**_trial(TRIAL), "afile": ""}, "--artifacts", L2L_OUTPUT_DIRS),
+      {**_trial(TRIAL), "afile": ""}, "--artifacts"),
     C("trial cache dir under a file", "l2l", ["trial", "trial.yaml", "--cache-dir", "afile/c"],
-      {**_trial(TRIAL), "afile": ""}, "--cache-dir", L2L_OUTPUT_DIRS),
+      {**_trial(TRIAL), "afile": ""}, "--cache-dir"),
     C("trial unknown device", "l2l", ["trial", "trial.yaml", "--device", "tpu"], _trial(TRIAL),
-      "argument --device: invalid choice", ARGPARSE_L2L),
+      "argument --device: invalid choice"),
     C("trial unknown flag", "l2l", ["trial", "trial.yaml", "--fast"], _trial(TRIAL),
-      "unrecognized arguments", ARGPARSE_L2L),
+      "unrecognized arguments"),
     # ---- l2l-analysis
     C("analysis results missing (table)", "analysis", ["table", "--results", "nothing"], {},
       "no Parquet result files under nothing"),
@@ -282,9 +266,9 @@ CASES = [
     C("analysis report missing", "analysis", ["check-report", "nope.html"], {},
       "no such report: nope.html"),
     C("analysis unknown format", "analysis", ["tables", "--format", "pdf"], "RESULTS",
-      "unknown format 'pdf'", ARGPARSE_ANALYSIS),
+      "unknown format 'pdf'"),
     C("analysis bad number", "analysis", ["figures", "--tsne-max", "many"], "RESULTS",
-      "invalid int value", ARGPARSE_ANALYSIS),
+      "invalid int value"),
 ]
 
 MAINS = {"sweep": sweep_main, "l2l": l2l_main, "analysis": analysis_main}
