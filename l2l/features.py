@@ -118,8 +118,8 @@ class InceptionFeatures(Extractor):
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-        # torch_fidelity reads the file with torch.load(weights_only=False), which would run any
-        # code pickled into it: read it safely here and hand it a copy of the plain tensors.
+        # torch_fidelity unpickles the file in full, which would run any code pickled into it:
+        # read it here as tensors only and hand torch_fidelity a re-saved copy of them.
         state = torch.load(weights, map_location="cpu", weights_only=True)
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(state, Path(tmp) / "inception.pth")

@@ -6,8 +6,8 @@
   user names (Inception, CLIP) go through third-party loaders: they must not unpickle code either.
 - YAML is read with the safe loader only: a `!!python/...` tag in a spec or a trial config is an
   error, and its payload never runs.
-- No shell command is built from input: no `shell=True`, `os.system`, `os.popen`; every
-  subprocess gets an argument list.
+- No shell command is built from input: no shell-string subprocess call, `os.system` or
+  `os.popen`; every subprocess gets an argument list.
 - The MLflow server binds 127.0.0.1 unless a command says otherwise, and the commands that say
   otherwise (a cluster head, a Kubernetes Service) are explicit, accept the host names their
   clients use, and are documented.
