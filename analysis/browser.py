@@ -14,6 +14,7 @@ from analysis.load import AnalysisError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 _CHECK = re.compile(r'data-check="images=(\d+)/(\d+) tables=(\d+) errors=(\d+)"')
+_EXPECTED = {k: re.compile(rf'data-expected-{k}="(\d+)"') for k in ("images", "tables")}
 
 
 def find_browser(explicit: str | None = None) -> str | None:
@@ -34,19 +35,31 @@ def _run(browser: str, args: list[str], timeout: float) -> subprocess.CompletedP
             raise AnalysisError(f"{browser} did not finish within {timeout:.0f} s") from e
 
 
+def _expected(path: Path) -> tuple[int, int]:
+    """(images, tables) that the report says it holds; AnalysisError if it is no report."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # a report is UTF-8
+        text = ""
+    except OSError as e:
+        raise AnalysisError(f"cannot read {path}: {e.strerror or e}") from e
+    counts = [_EXPECTED[k].search(text) for k in ("images", "tables")]
+    if None in counts:
+        raise AnalysisError(f"{path} is not an l2l-analysis report")
+    return tuple(int(m.group(1)) for m in counts)
+
+
 def check_report(path, *, browser: str | None = None, screenshot=None,
                  timeout: float = 120) -> str:
     """One line saying what rendered; AnalysisError when anything is missing or failed."""
     path = Path(path)
     if not path.is_file():
         raise AnalysisError(f"no such report: {path}")
+    want_img, want_tab = _expected(path)  # before the browser: a wrong file needs none
     exe = find_browser(browser)
     if exe is None:
         raise AnalysisError(f"no headless browser found ({browser or ', '.join(BROWSERS)}); "
                             "install one, e.g. apt-get install chromium")
-    text = path.read_text(encoding="utf-8")
-    want_img = int(re.search(r'data-expected-images="(\d+)"', text).group(1))
-    want_tab = int(re.search(r'data-expected-tables="(\d+)"', text).group(1))
     url = path.resolve().as_uri()
     res = _run(exe, ["--dump-dom", url], timeout)
     m = _CHECK.search(res.stdout)

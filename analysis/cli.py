@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 
 from analysis.load import AnalysisError, ResultFileWarning, newest_sweep, read_results
+from analysis.pivot import PAPER_METRICS
+from analysis.render import FORMATS
 
 RESULTS_HELP = "results directory holding sweep_id=<id>/*.parquet (default: %(default)s)"
 
@@ -20,16 +22,17 @@ RESULTS_HELP = "results directory holding sweep_id=<id>/*.parquet (default: %(de
 def _metrics(text: str) -> tuple[str, ...]:
     names = tuple(m.strip() for m in text.split(",") if m.strip())
     if not names:
-        raise argparse.ArgumentTypeError("give at least one metric name, e.g. fid,is,cosine")
+        raise argparse.ArgumentTypeError("give at least one metric name, e.g. "
+                                         + ",".join(PAPER_METRICS))
     return names
 
 
 def _formats(text: str) -> tuple[str, ...]:
     names = tuple(f.strip() for f in text.split(",") if f.strip())
-    bad = [f for f in names if f not in ("md", "tex", "csv")]
+    bad = [f for f in names if f not in FORMATS]
     if bad or not names:
         raise argparse.ArgumentTypeError(f"unknown format {bad[0] if bad else text!r} "
-                                         "(allowed: md, tex, csv)")
+                                         f"(allowed: {', '.join(FORMATS)})")
     return names
 
 
@@ -44,9 +47,9 @@ def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
 
 
 def _figure_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metrics", type=_metrics, default=("fid", "is", "cosine"), metavar="LIST",
+    p.add_argument("--metrics", type=_metrics, default=PAPER_METRICS, metavar="LIST",
                    help="comma-separated metrics of the image-to-image main table, ablations "
-                        "and alpha curves (default: fid,is,cosine, the paper's)")
+                        f"and alpha curves (default: {','.join(PAPER_METRICS)}, the paper's)")
     p.add_argument("--tsne-max", type=int, default=100, metavar="N",
                    help="T-SNE: at most N points of each of the four embedding sets "
                         "(default: %(default)s)")
@@ -93,11 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("--out", metavar="DIR",
                     help="output directory; files go to DIR/<sweep_id>/<table>.<format> "
                          "(default: <results>/tables)")
-    ts.add_argument("--format", type=_formats, default=("md", "tex", "csv"), metavar="LIST",
-                    help="comma-separated formats among md, tex, csv (default: all three)")
-    ts.add_argument("--metrics", type=_metrics, default=("fid", "is", "cosine"),
+    ts.add_argument("--format", type=_formats, default=tuple(FORMATS), metavar="LIST",
+                    help=f"comma-separated formats among {', '.join(FORMATS)} (default: all)")
+    ts.add_argument("--metrics", type=_metrics, default=PAPER_METRICS,
                     metavar="LIST", help="metrics of the main and ablation tables "
-                                         "(default: fid,is,cosine)")
+                                         f"(default: {','.join(PAPER_METRICS)})")
 
     f = sub.add_parser(
         "figures", help="figures of one sweep as PNG and PDF",
@@ -160,12 +163,13 @@ def _need_ok(rows, sweep: str) -> None:
 
 
 def _table(args) -> list[str]:
-    from analysis.files import write_all
+    from analysis.files import safe_name, write_all
     from analysis.table import to_markdown
 
     rows, (sweep,) = _load(args)
     text = to_markdown(rows)
-    out = Path(args.out) if args.out else Path(args.results) / "tables" / f"{sweep}.md"
+    out = (Path(args.out) if args.out
+           else Path(args.results) / "tables" / f"{safe_name(sweep)}.md")
     write_all({out: text})
     sys.stdout.write(text)  # stdout is exactly the file content
     sys.stdout.flush()  # so the table comes before the stderr note in a terminal
@@ -175,7 +179,6 @@ def _table(args) -> list[str]:
 def _tables(args) -> list[str]:
     from analysis.files import safe_name, write_all
     from analysis.pivot import all_tables
-    from analysis.render import FORMATS
 
     rows, (sweep,) = _load(args)
     _need_ok(rows, sweep)

@@ -149,7 +149,9 @@ def _trials(rows: pd.DataFrame) -> list[dict]:
 
 
 def _note(notes: list, text: str) -> None:
-    if text not in notes:  # grids and T-SNE meet the same missing artifacts
+    # several slices (data set, task, mask ratio) and both families can give the same text,
+    # and grids and T-SNE can both find a row's artifacts unreadable for the same reason
+    if text not in notes:
         notes.append(text)
 
 
@@ -186,6 +188,21 @@ def _representatives(trials: list[dict], groups: tuple, notes: list) -> dict:
     return out
 
 
+def artifact_candidates(rows: pd.DataFrame, notes: list) -> dict:
+    """The trials whose artifacts the grids and T-SNE show, worked out once for both:
+    {"i2i": [(slice suffix, {(generator,): items})], "gan": [(slice suffix, {(setting,
+    forget_k, forget_set): items})]}, items being [(row label, candidate trials)] in table
+    order. Image-to-image slices are (data set, task, mask ratio), GAN slices data sets."""
+    trials = _trials(rows)
+    i2i = [t for t in trials if t["family"] == "i2i"]
+    gan = [t for t in trials if t["family"] == "gan"]
+    return {"i2i": [(suffix, _representatives(part, ("generator",), notes))
+                    for suffix, part in _slices(i2i, ("dataset", "task", "mask_ratio"))],
+            "gan": [(suffix, _representatives(part, ("setting", "forget_k", "forget_set"),
+                                              notes))
+                    for suffix, part in _slices(gan, ("dataset",))]}
+
+
 def _pick(results: Path, group: tuple, label: str, candidates: list[dict], loader,
           what: str, notes: list):
     """(trial, data) of the first candidate whose artifacts `loader(dir)` can read (it returns
@@ -218,15 +235,14 @@ def _grid_pair(d: Path):
     return (None, ", ".join(bad)) if bad else ([img for img, _ in pair], None)
 
 
-def sample_grids(rows: pd.DataFrame, results_dir, notes: list) -> list[Figure]:
+def sample_grids(candidates: dict, results_dir, notes: list) -> list[Figure]:
     """i2i: per slice and generator, one row per table row (first seed), forget and retain
-    grids side by side. GAN: per data set and forget set, `samples.png` of each method."""
+    grids side by side. GAN: per data set and forget set, `samples.png` of each method.
+    `candidates`: artifact_candidates(rows, notes)."""
     results = Path(results_dir)
     out = []
-    trials = _trials(rows)
-    i2i = [t for t in trials if t["family"] == "i2i"]
-    for suffix, part in _slices(i2i, ("dataset", "task", "mask_ratio")):
-        for (gen,), items in _representatives(part, ("generator",), notes).items():
+    for suffix, reps in candidates["i2i"]:
+        for (gen,), items in reps.items():
             imgs = []
             for label, cands in items:
                 got = _pick(results, (gen,), label, cands, _grid_pair, "sample grids", notes)
@@ -252,9 +268,7 @@ def sample_grids(rows: pd.DataFrame, results_dir, notes: list) -> list[Figure]:
             title = f"{_gen_name(gen)}: sample grids"
             out.append(_render(fig, f"grids_{gen}{tag}", title,
                                f"{title}, first seed with artifacts of each row of the table."))
-    gan = [t for t in trials if t["family"] == "gan"]
-    for suffix, part in _slices(gan, ("dataset",)):
-        reps = _representatives(part, ("setting", "forget_k", "forget_set"), notes)
+    for suffix, reps in candidates["gan"]:
         for gi, (group, items) in enumerate(reps.items()):
             imgs = []
             for label, cands in items:
@@ -331,14 +345,14 @@ _STYLE = {"forget_output": ("tab:red", "o", "forget output"),
           "retain_original": ("tab:blue", "x", "retain original")}
 
 
-def tsne(rows: pd.DataFrame, results_dir, notes: list, max_points: int = 100) -> list[Figure]:
+def tsne(candidates: dict, results_dir, notes: list, max_points: int = 100) -> list[Figure]:
     """Per slice and generator: one T-SNE panel per table row (first seed): outputs (dots)
-    and originals (crosses), forget (red) and retain (blue)."""
+    and originals (crosses), forget (red) and retain (blue). `candidates`:
+    artifact_candidates(rows, notes)."""
     results = Path(results_dir)
     out = []
-    i2i = [t for t in _trials(rows) if t["family"] == "i2i"]
-    for suffix, part in _slices(i2i, ("dataset", "task", "mask_ratio")):
-        for (gen,), items in _representatives(part, ("generator",), notes).items():
+    for suffix, reps in candidates["i2i"]:
+        for (gen,), items in reps.items():
             panels = []
             for label, cands in items:
                 got = _pick(results, (gen,), label, cands, _embeddings, "embeddings", notes)
@@ -370,10 +384,11 @@ def tsne(rows: pd.DataFrame, results_dir, notes: list, max_points: int = 100) ->
 
 # ---------------------------------------------------------------- speedup
 
-def speedup_bars(rows: pd.DataFrame) -> list[Figure]:
+def speedup_bars(speed: list[dict]) -> list[Figure]:
     """Per GAN data set: speedup over retraining (mean ± std over seeds) per method, grouped
-    by setting and forget set; log scale when the bars span more than a factor 20."""
-    recs = [r for r in speedup_records(rows) if r["metric"] == "speedup"
+    by setting and forget set; log scale when the bars span more than a factor 20.
+    `speed`: speedup_records(rows)."""
+    recs = [r for r in speed if r["metric"] == "speedup"
             and r["method"] not in REFERENCE_METHODS]
     out = []
     for suffix, part in _slices(recs, ("dataset",)):
@@ -417,12 +432,18 @@ def speedup_bars(rows: pd.DataFrame) -> list[Figure]:
 
 
 def all_figures(rows: pd.DataFrame, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
-                notes: list | None = None) -> list[Figure]:
-    """Every figure that applies to these rows; problems with artifacts go to `notes`."""
+                notes: list | None = None, *, records: list[dict] | None = None,
+                speed: list[dict] | None = None) -> list[Figure]:
+    """Every figure that applies to these rows; problems with artifacts go to `notes`.
+    `records` and `speed`: aggregate(rows) and speedup_records(rows) when the caller already
+    has them (computed here otherwise)."""
     notes = [] if notes is None else notes
-    return (alpha_tradeoff(aggregate(rows), metrics) + sample_grids(rows, results_dir, notes)
-            + tsne(rows, results_dir, notes, tsne_max) + speedup_bars(rows))
+    records = aggregate(rows) if records is None else records
+    speed = speedup_records(rows) if speed is None else speed
+    candidates = artifact_candidates(rows, notes)
+    return (alpha_tradeoff(records, metrics) + sample_grids(candidates, results_dir, notes)
+            + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speed))
 
 
-__all__ = ["Figure", "all_figures", "alpha_tradeoff", "sample_grids", "speedup_bars",
-           "tsne", "tsne_points"]
+__all__ = ["Figure", "all_figures", "alpha_tradeoff", "artifact_candidates", "sample_grids",
+           "speedup_bars", "tsne", "tsne_points"]

@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 METHOD_ORDER = (
@@ -212,24 +213,46 @@ def _key_of(r) -> dict:
     return {k: _norm(getattr(r, k)) for k in KEYS}
 
 
+def _codes(column: pd.Series) -> tuple[np.ndarray, list]:
+    """Integer codes of a column's values after `_norm`, which runs once per distinct value
+    instead of once per row (the row loop was most of a large table's time)."""
+    raw, uniques = pd.factorize(column, use_na_sentinel=True)  # missing -> -1
+    values: list = []
+    index: dict = {}
+    remap = np.empty(len(uniques) + 1, dtype=np.int64)
+    for i, u in enumerate([*uniques, None]):  # the last slot is where -1 points
+        v = _norm(u)
+        if v not in index:  # 1 and 1.0, None and NaN: one key, as in a dict of raw values
+            index[v] = len(values)
+            values.append(v)
+        remap[i] = index[v]
+    return remap[raw], values
+
+
 def aggregate(rows: pd.DataFrame) -> list[dict]:
     """One record per setting x split x metric: the KEYS, `split`, `metric`, `stat` (over
     replicates, each replicate's duplicates averaged first) and `hib` (None when the rows
-    disagree). Only `status == 'ok'` rows with a value count."""
+    disagree). Only `status == 'ok'` rows with a value count. Records come in the order in
+    which their cells first appear in `rows`."""
     ok = _with_keys(rows)
-    per_rep: dict = defaultdict(list)
-    hib: dict = defaultdict(set)
-    for r in ok.itertuples(index=False):
-        key = tuple(_key_of(r).values())
-        cell = (key, r.split, r.metric)
-        per_rep[(cell, (_norm(r.pretrain_seed), _norm(r.seed)))].append(float(r.value))
-        hib[cell].add(_norm(r.higher_is_better))
-    values: dict = defaultdict(list)
-    for (cell, _), vals in per_rep.items():
-        values[cell].append(statistics.fmean(vals))
-    return [{**dict(zip(KEYS, key)), "split": split, "metric": metric,
-             "stat": _mean_std(vals), "hib": _direction(hib[(key, split, metric)])}
-            for (key, split, metric), vals in values.items()]
+    if ok.empty:
+        return []
+    cell_cols = [*KEYS, "split", "metric"]
+    coded, values = {}, {}
+    for c in [*cell_cols, "pretrain_seed", "seed", "higher_is_better"]:
+        coded[c], values[c] = _codes(ok[c])
+    frame = pd.DataFrame(coded)
+    frame["value"] = ok["value"].astype(float).to_numpy()
+    # Each replicate's duplicates averaged first, then statistics over the replicates.
+    per_rep = frame.groupby([*cell_cols, "pretrain_seed", "seed"], sort=False)["value"]
+    reps = per_rep.mean().reset_index() if per_rep.ngroups < len(frame) else frame
+    hibs = frame.groupby(cell_cols, sort=False)["higher_is_better"].unique().to_dict()
+    out = []
+    for cell, group in reps.groupby(cell_cols, sort=False)["value"]:
+        named = {c: values[c][code] for c, code in zip(cell_cols, cell)}
+        out.append({**named, "stat": _mean_std(group.tolist()),
+                    "hib": _direction({values["higher_is_better"][h] for h in hibs[cell]})})
+    return out
 
 
 def failed_trials(rows: pd.DataFrame) -> pd.DataFrame:
@@ -486,10 +509,15 @@ def gan_tables(records: list[dict], speed: list[dict]) -> list[Table]:
     return [t for t in out if t is not None]
 
 
+def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS) -> list[Table]:
+    """Every table that applies, from `aggregate(rows)` and `speedup_records(rows)` of the
+    same rows (for callers that also use them elsewhere, e.g. for figures)."""
+    return i2i_tables(records, metrics) + gan_tables(records, speed)
+
+
 def all_tables(rows: pd.DataFrame, metrics=PAPER_METRICS) -> list[Table]:
     """Every table that applies to these rows (ok rows only; failures are not averaged)."""
-    records = aggregate(rows)
-    return i2i_tables(records, metrics) + gan_tables(records, speedup_records(rows))
+    return tables_from(aggregate(rows), speedup_records(rows), metrics)
 
 
 def params_text(params) -> str:

@@ -21,7 +21,9 @@ import pandas as pd
 
 from analysis.figures import Figure, all_figures
 from analysis.files import safe_name
-from analysis.pivot import LEGEND, PAPER_METRICS, Table, all_tables, failed_trials, fmt_value
+from analysis.load import NEWEST_SCHEMA
+from analysis.pivot import (LEGEND, PAPER_METRICS, Table, aggregate, failed_trials, fmt_value,
+                            speedup_records, tables_from)
 from analysis.render import to_html
 
 CSS = """
@@ -219,13 +221,16 @@ def build_reports(rows: pd.DataFrame, results_dir, out_dir, sweep_ids: list[str]
         part = rows[rows["sweep_id"] == sweep]
         notes = [f"skipped {f}: {why}" for f, why in rows.attrs.get("skipped", [])
                  if f"sweep_id={sweep}" in Path(f).parts]
-        old_versions = sorted({int(v) for v in part["schema_version"].dropna()} - {2})
+        old_versions = sorted({int(v) for v in part["schema_version"].dropna()}
+                              - {NEWEST_SCHEMA})
         if old_versions:
             notes.append(f"rows of schema version {', '.join(map(str, old_versions))} were "
                          "read and migrated: family 'i2i', setting 'class'; columns added "
                          "since (peak memory, cache hits, artifacts) are empty")
-        tables = all_tables(part, metrics)
-        figures = all_figures(part, results_dir, metrics, tsne_max, notes)
+        records, speed = aggregate(part), speedup_records(part)  # shared by tables and figures
+        tables = tables_from(records, speed, metrics)
+        figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
+                              speed=speed)
         text, s = sweep_html(part, sweep, tables, figures, notes, generated)
         name = f"{safe_name(sweep)}.html"
         pages[out_dir / name] = text

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.load import AnalysisError, newest_sweep, read_results
-from analysis.pivot import Table, aggregate, fmt_stat, gan_tables, pivot, speedup_records
-from analysis.render import MISSING, markdown_rows
+from analysis.pivot import (Table, aggregate, failed_trials, fmt_stat, gan_tables, pivot,
+                            speedup_records)
+from analysis.render import MISSING, _sections, markdown_rows
 from analysis.render import to_markdown as table_markdown
 
 LEGEND = "↑ higher is better, ↓ lower is better; mean ± std over seeds, n = seeds"
@@ -31,15 +32,16 @@ def latest_sweep_id(results_dir) -> str:
     return newest_sweep(read_results(results_dir))
 
 
-def generator_table(rows: pd.DataFrame) -> Table | None:
-    """Rows of non-GAN trials: methods x (split, metric), one group per generator."""
-    records = [r for r in aggregate(rows) if r["family"] != "gan"]
+def generator_table(records: list[dict]) -> Table | None:
+    """The non-GAN records (as from pivot.aggregate): methods x (split, metric), one group
+    per generator."""
+    records = [r for r in records if r["family"] != "gan"]
     return pivot(records, name="paper", title="paper table", groups=("generator",),
                  group_label=lambda r: str(r["generator"]))
 
 
 def _failed(rows: pd.DataFrame) -> list[str]:
-    return sorted(set(rows.loc[rows["status"] != "ok", "trial_id"]))
+    return sorted(set(failed_trials(rows)["trial_id"]))
 
 
 def paper_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +50,7 @@ def paper_table(rows: pd.DataFrame) -> pd.DataFrame:
     Cells are `mean ± std (n=K)` over seeds (`–` when missing); only `status == 'ok'` rows are
     used, and the ids of failed trials are in `.attrs["failed_trials"]`.
     """
-    table = generator_table(rows)
+    table = generator_table(aggregate(rows))
     if table is None:
         out = pd.DataFrame(columns=["generator", "method"])
     else:
@@ -69,19 +71,18 @@ def to_markdown(rows: pd.DataFrame) -> str:
     """Markdown for result rows (as from load_rows): the paper table, one section per
     generator when there are several, GAN tables, a note on failed trials and a footer."""
     lines: list[str] = []
-    table = generator_table(rows)
+    records = aggregate(rows)
+    table = generator_table(records)
     if table is not None:
         best = table.best()
-        groups = table.groups()
-        for gen, idx in groups:
-            if len(groups) > 1:
+        sections = _sections(table)
+        for gen, idx, cols in sections:
+            if len(sections) > 1:
                 lines += [f"### {gen}", ""]
-            cols = [c for c in range(len(table.columns)) if any((r, c) in table.cells
-                                                                 for r in idx)]
             lines += markdown_rows(table, idx, cols, best) + [""]
         if best:
             lines += [BOLD, ""]
-    for gan in gan_tables(aggregate(rows), speedup_records(rows)):
+    for gan in gan_tables(records, speedup_records(rows)):
         lines += [table_markdown(gan, heading="###")]
     if not lines:
         lines += ["(no successful trials)", ""]

@@ -1,9 +1,12 @@
-"""Benchmark 4: a paper table from the result store, DuckDB on Parquet against MLflow.
+"""Benchmark 4: a paper table from the result store: DuckDB, l2l-analysis and MLflow.
 
 The same synthetic trials (schema-v2 rows: 10 metrics x 2 splits per trial) are written once
 as Parquet files (one per trial, as sweeps do) and once as MLflow runs (one run per trial, the
 metrics as `<split>_<metric>`). The table is the Table-1 aggregate: mean and std over seeds of
-every (generator, method, split, metric).
+every (generator, method, split, metric). Besides a hand-written DuckDB query, the project's
+own path is timed on the same files: what `l2l-analysis tables` does (analysis.load's
+read_results with pyarrow, every file read whole and checked, then analysis.pivot.all_tables
+rendered as Markdown, LaTeX and CSV).
 
     python benchmarks/analyst_queries.py                    # 1,000,000 rows; MLflow 2,000 runs
     python benchmarks/analyst_queries.py --rows 200000 --mlflow-runs 500
@@ -32,6 +35,7 @@ METRICS = ("fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc"
            "retrain_distance", "forget_class_share")
 SPLITS = ("forget", "retain")
 ROWS_PER_TRIAL = len(METRICS) * len(SPLITS)
+HIGHER_IS_BETTER = ("is", "cosine", "psnr", "ssim")  # on retain; the other way on forget
 
 TABLE_SQL = """
     WITH per_seed AS (
@@ -67,6 +71,11 @@ def write_parquet(root: Path, specs, trials_per_file: int) -> None:
             "split": [s for _ in chunk for s in SPLITS for _m in METRICS],
             "metric": [m for _ in chunk for _s in SPLITS for m in METRICS],
             "value": rng.normal(size=n),
+            # what else l2l-analysis needs to place a row (DuckDB's query ignores them)
+            "higher_is_better": [(m in HIGHER_IS_BETTER) == (s == "retain")
+                                 for _ in chunk for s in SPLITS for m in METRICS],
+            "family": ["i2i"] * n, "dataset": ["fashion_mnist"] * n,
+            "task": ["center_inpaint"] * n, "mask_ratio": [0.5] * n,
             "created_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
         }
         d = root / "sweep_id=bench"
@@ -81,6 +90,32 @@ def duckdb_table(root: Path) -> tuple[float, int]:
     con = duckdb.connect()
     df = con.execute(TABLE_SQL, {"glob": str(root / "**" / "*.parquet")}).df()
     return time.perf_counter() - t0, len(df)
+
+
+def analysis_tables(root: Path) -> tuple[float, float, int, int]:
+    """What `l2l-analysis tables` does before writing: (seconds reading the rows with
+    analysis.load.read_results, seconds building every table and rendering each as md, tex
+    and csv, tables, cells)."""
+    from analysis.load import newest_sweep, read_results
+    from analysis.pivot import all_tables
+    from analysis.render import FORMATS
+
+    t0 = time.perf_counter()
+    rows = read_results(root)
+    rows = rows[rows["sweep_id"] == newest_sweep(rows)]
+    t1 = time.perf_counter()
+    tables = all_tables(rows)
+    rendered = [render(t) for t in tables for render in FORMATS.values()]
+    t2 = time.perf_counter()
+    assert all(rendered)
+    return t1 - t0, t2 - t1, len(tables), sum(len(t.cells) for t in tables)
+
+
+def report_analysis(what: str, root: Path) -> float:
+    read_s, table_s, n_tables, cells = analysis_tables(root)
+    print(f"l2l-analysis (pyarrow + pandas), {what}: {n_tables} tables ({cells} cells, md/tex/"
+          f"csv) in {read_s + table_s:.2f} s: reading {read_s:.2f} s, tables {table_s:.2f} s")
+    return read_s + table_s
 
 
 def log_mlflow(uri: str, specs) -> float:
@@ -139,12 +174,15 @@ def main() -> None:
         secs, cells = duckdb_table(tmp / "big")
         print(f"DuckDB, {len(big) * ROWS_PER_TRIAL:,} rows: paper table ({cells} cells) in "
               f"{secs:.2f} s")
+        report_analysis(f"{len(big) * ROWS_PER_TRIAL:,} rows", tmp / "big")
 
         small = trials(args.mlflow_runs)
         write_parquet(tmp / "small", small, 1)  # one file per trial, as a sweep writes them
         duck_s, cells = duckdb_table(tmp / "small")
         print(f"DuckDB, {len(small):,} trial files ({len(small) * ROWS_PER_TRIAL:,} rows): "
               f"{duck_s:.2f} s")
+        report_analysis(f"{len(small):,} trial files ({len(small) * ROWS_PER_TRIAL:,} rows)",
+                        tmp / "small")
         uri = f"sqlite:///{tmp / 'mlflow.db'}"
         log_s = log_mlflow(uri, small)
         print(f"MLflow: logged {len(small):,} runs in {log_s:.1f} s "

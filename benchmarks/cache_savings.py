@@ -25,9 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from _tiny import TINY  # noqa: E402  (scripts run from benchmarks/)
+from _tiny import TINY  # scripts run from benchmarks/
 
 
 def make_spec(n: int, epochs: int, concurrent: int) -> dict:

@@ -24,6 +24,7 @@ briefly (--pretrain-images x --pretrain-epochs).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import platform
@@ -113,9 +114,11 @@ def measure(name: str, args, device: str, cache: str) -> dict:
     gpu = device == "cuda"
     if gpu:
         torch.cuda.synchronize()
+        # free and reserved at the same moment: what is neither is the CUDA context
         free0, total = torch.cuda.mem_get_info()
+        reserved0 = torch.cuda.memory_reserved()
         torch.cuda.reset_peak_memory_stats()
-    with Utilisation() if gpu else _Null() as util:
+    with Utilisation() if gpu else contextlib.nullcontext() as util:
         r = experiment.run(experiment.parse_config({**cfg, "method": "l2l"}))
     n_eval = sum(m.n for m in r.metrics if m.metric == "fid")  # forget + retain images
     out = {"name": f"{name}/{args.size}",
@@ -125,18 +128,10 @@ def measure(name: str, args, device: str, cache: str) -> dict:
     if gpu:
         peak_alloc = torch.cuda.max_memory_allocated()
         reserved = torch.cuda.max_memory_reserved()
-        context = max(0, total - free0 - torch.cuda.memory_reserved())  # CUDA context, roughly
+        context = max(0, total - free0 - reserved0)  # CUDA context, roughly
         out.update(total=total, need=reserved + context, peak_alloc=peak_alloc,
                    reserved=reserved, context=context)
     return out
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
 
 
 def main() -> None:

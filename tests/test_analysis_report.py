@@ -89,7 +89,7 @@ def test_figures_command_writes_png_and_pdf(results, tmp_path, capsys):
     assert all(files[f"{s}.png"].startswith(b"\x89PNG") and len(files[f"{s}.png"]) > 1000
                for s in stems)
     assert all(files[f"{s}.pdf"].startswith(b"%PDF") for s in stems)
-    assert "warning: l2l-0.5-0" not in err  # another seed had the files: nothing left out
+    assert "l2l-0.5-0" not in err  # another seed had the files: nothing left out
 
     code, _, err = run(capsys, "figures", "--results", results, "--sweep-id", "gan",
                        "--out", out)
@@ -172,6 +172,19 @@ def test_bad_input_one_line_exit_2_nothing_written(results, tmp_path, capsys, ar
     assert code == 2 and stdout == ""
     assert err.startswith(message) and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [
+    b"<!DOCTYPE html><html><head><title>x</title></head><body><p>hi</p></body></html>",
+    b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary, not UTF-8",
+])
+def test_check_report_refuses_a_file_that_is_no_report(tmp_path, capsys, content):
+    page = tmp_path / "page.html"
+    page.write_bytes(content)
+    # a browser that does not exist: the file is judged before any browser is looked for
+    code, stdout, err = run(capsys, "check-report", page, "--browser", tmp_path / "no-browser")
+    assert code == 2 and stdout == ""
+    assert err == f"error: {page} is not an l2l-analysis report\n"
 
 
 def test_help_explains_each_command(capsys):

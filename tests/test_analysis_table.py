@@ -147,6 +147,14 @@ def test_cli_writes_what_it_prints(results, capsys):
     assert custom.read_text(encoding="utf-8") == capsys.readouterr().out
 
 
+def test_cli_default_file_name_is_safe(tmp_path, capsys):
+    # as the other commands: a sweep id with characters unfit for file names is made safe
+    r = tmp_path / "results"
+    write(r, trial("original", 0, {("retain", "fid"): 5.0}, sweep="run:1"), sweep="run:1")
+    assert main(["table", "--results", str(r)]) == 0
+    assert (r / "tables" / "run_1.md").read_text(encoding="utf-8") == capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, message", [
     (["--sweep-id", "nope"], "error: unknown sweep id 'nope'; known: s-a"),
     (["--out", "{blocker}/t.md"], "error: cannot write"),
