@@ -28,8 +28,6 @@ from l2l.data import ImageSet
 from l2l.features import Extractor, cached_tensors, extract, reference_features, tensor_sha256
 from l2l.tasks import pixel_mask
 
-METRICS = ("fid", "kid", "kid_std", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc",
-           "mia_auc_retrain", "retrain_distance", "forget_class_share")
 # Quality: direction on the retain split; on the forget split it flips (we want it worse there).
 _HIGHER_ON_RETAIN = {"fid": False, "kid": False, "is": True, "cosine": True, "psnr": True,
                      "ssim": True, "mse_masked": False}

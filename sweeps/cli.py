@@ -112,9 +112,8 @@ def describe(spec: SweepSpec) -> str:
         c = t.config
         res = spec.resources_for(c.generator.name)
         alpha = f" alpha={c.alpha:g}" if getattr(c, "alpha", None) is not None else ""
-        forget = getattr(c, "forget_classes", None) or getattr(c.forget_set, "classes", None)
-        items = getattr(getattr(c, "forget_set", None), "items", None)
-        forget = list(forget) if forget else f"{items} items" if items else "-"
+        items = getattr(getattr(c, "forget_set", None), "items", None)  # GAN item setting
+        forget = list(c.forget_classes) if c.forget_classes else f"{items} items" if items else "-"
         lines.append(f"  {t.trial_id}: {c.generator.name}/{getattr(c.generator, 'size', '')} "
                      f"{c.method}{alpha} forget={forget} seed={c.seed} "
                      f"(cpu {res['cpu']:g}, gpu {res['gpu']:g})")
@@ -130,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "resume":
             return _resume(args)
         # A dry run leaves the cache out: it does not change what a trial is.
-        spec = load_spec(args.spec, {} if args.dry_run else _runtime(args))
+        runtime = {} if args.dry_run else _runtime(args)
+        spec = load_spec(args.spec, runtime)
         if args.max_failures is not None:
             if args.max_failures < 0:
                 raise SpecError("--max-failures: expected an integer >= 0, "
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
         sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
         address=args.address)
-    failed = run_sweep(spec, settings, address=args.address, runtime=_runtime(args),
+    failed = run_sweep(spec, settings, address=args.address, runtime=runtime,
                        spec_path=str(Path(args.spec).resolve()))
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 

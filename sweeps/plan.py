@@ -158,14 +158,14 @@ def estimate(spec: SweepSpec, results_dir: Path | None = None,
             if c.generator.name not in REFERENCE:
                 unreferenced.add(c.generator.name)
     # Original models are shared by every trial with the same data, generator, task and
-    # pretraining; `retrain` trains one more per forget set.
+    # pretraining; `retrain` trains one more per forget set (classes, or the items drawn).
     originals: dict[str, float] = {}
     classifiers: dict[str, float] = {}
     for c in configs:
         d = c.to_dict()
         key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
         if c.method == "retrain":
-            key += repr(sorted(c.forget_classes))
+            key += repr(d.get("forget_set"))
         if hasattr(c, "pretrain"):
             originals[key] = _pretrain_seconds(c, res_of(c))
         clf = getattr(c, "classifier", None)

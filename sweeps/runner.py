@@ -124,6 +124,17 @@ def _maybe_fail(ctx: dict[str, Any], unit: str) -> None:
         raise RuntimeError(f"injected failure of {unit} (attempt {attempt} of {n} that fail)")
 
 
+def error_row(cfg, meta: dict[str, Any], msg: str) -> dict[str, Any]:
+    """The one row of a trial that failed: its config's columns, no metric value."""
+    return {**experiment.columns(cfg), **meta, "status": "error", "error": msg,
+            "metric": "error", "created_at": _now()}
+
+
+def seed_trial_id(point_id: str, cfg) -> str:
+    """The trial id of one seed of a search point (the same on every retry of the point)."""
+    return f"{point_id}-{cfg.config_hash[:8]}"
+
+
 def run_unit(ctx: dict[str, Any], trial_id: str, config: dict[str, Any],
              parent_run_id: str | None, tags: dict[str, str] | None = None,
              unit: str | None = None) -> tuple[dict[str, float], Any, str | None]:
@@ -153,8 +164,7 @@ def run_unit(ctx: dict[str, Any], trial_id: str, config: dict[str, Any],
     except Exception as e:
         # Record the failure where analysts look, then let Tune retry or mark the trial errored.
         msg = f"{type(e).__name__}: {e}"
-        write_rows(path, [{**experiment.columns(cfg), **meta, "status": "error", "error": msg,
-                           "metric": "error", "created_at": _now()}])
+        write_rows(path, [error_row(cfg, meta, msg)])
         if uri:
             tracking.set_tags(uri, run_id, {"error": msg})
             tracking.end_run(uri, run_id, ok=False)
@@ -165,19 +175,17 @@ def run_unit(ctx: dict[str, Any], trial_id: str, config: dict[str, Any],
     write_rows(path, rows)
     metrics = {f"{m.split}_{m.metric}": m.value for m in result.metrics}
     for k in ("pretrain_seconds", "unlearn_seconds", "eval_seconds", "peak_memory_mb"):
-        if getattr(result, k, None) is not None:
+        if getattr(result, k) is not None:
             metrics[k] = getattr(result, k)
     if uri:
-        files = [Path(p) for p in (getattr(result, "artifacts", None) or {}).values()]
-        if not files and art.is_dir():  # older results without `.artifacts`: what l2l wrote
-            files = sorted(p for p in art.iterdir() if p.is_file())
+        files = [Path(p) for p in result.artifacts.values()]
         tracking.log_trial(uri, run_id, cfg.to_dict(), metrics, [*files, path])
         tracking.end_run(uri, run_id, ok=True)
     return metrics, result, run_id
 
 
 def _cache_metrics(result) -> dict[str, Any]:
-    caches = getattr(result, "caches", None) or {}
+    caches = result.caches
     out = {}
     for kind in ("generator", "classifier"):
         if kind in caches:
@@ -244,7 +252,7 @@ def search_point(config: dict[str, Any]) -> None:
         return
     for seed in seeds[len(done):]:
         cfg_dict = point_config(config["base"], point, seed)
-        trial_id = f"{point_id}-{experiment.parse_config(cfg_dict).config_hash[:8]}"
+        trial_id = seed_trial_id(point_id, experiment.parse_config(cfg_dict))
         try:
             metrics, _, _ = run_unit(ctx, trial_id, cfg_dict, point_run,
                                      tags={"point_id": point_id}, unit=f"{point_id}/seed={seed}")
@@ -325,18 +333,17 @@ class Finalizer(tune.Callback):
             if done >= len(seeds):
                 return
             unit_cfg = point_config(cfg["base"], cfg["point"], seeds[done])
-            trial_id = f"{trial_label(trial)}-{experiment.parse_config(unit_cfg).config_hash[:8]}"
+            trial_id = seed_trial_id(trial_label(trial), experiment.parse_config(unit_cfg))
             key = {"sweep_id": ctx["sweep_id"], "kind": "point", "point_id": trial_label(trial)}
         else:
             unit_cfg, trial_id = cfg["trial"]["config"], cfg["trial"]["trial_id"]
             key = {"sweep_id": ctx["sweep_id"], "kind": "trial", "trial_id": trial_id}
         path = trial_path(ctx["results_dir"], ctx["sweep_id"], trial_id)
         if not path.exists():  # the worker died before it could write its error row
-            c = experiment.parse_config(unit_cfg)
-            write_rows(path, [{**experiment.columns(c), "sweep_id": ctx["sweep_id"],
-                               "trial_id": trial_id, "code_version": ctx["code_version"],
-                               "status": "error", "error": msg, "metric": "error",
-                               "created_at": _now()}])
+            meta = {"sweep_id": ctx["sweep_id"], "trial_id": trial_id,
+                    "code_version": ctx["code_version"], "mlflow_run_id": None,
+                    "artifact_dir": None}
+            write_rows(path, [error_row(experiment.parse_config(unit_cfg), meta, msg)])
         if uri:
             for k in ([key] + ([{"sweep_id": ctx["sweep_id"], "kind": "trial",
                                  "trial_id": trial_id}] if self.search else [])):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from l2l import experiment
+from l2l import experiment, metric_names
 from l2l.errors import ConfigError
 
 SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials",
@@ -346,10 +346,9 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
         if len(hashes) == 1:
             raise SpecError(f"search.space.{p.name}: changes nothing in this trial (method "
                             f"{example.method!r} ignores it); sample a field the trial uses")
-    for sd in seeds[1:]:
-        _check_point(base, low, sd, "grid.seed")
     trials = [Trial(f"p-low-{i}", _check_point(base, low, sd, "grid.seed"))
               for i, sd in enumerate(seeds)]
+    _check_objective_names(objective, experiment.family(example))
     search = SearchSpec(base=base, space=space, seeds=tuple(seeds), objective=objective,
                         mode=mode, num_samples=num_samples, max_concurrent=max_concurrent,
                         asha=asha, sampler_seed=sampler_seed, algorithm=algorithm)
@@ -384,6 +383,18 @@ def _objective(m: Any) -> dict[tuple[str, str], float]:
                                 f"got {w!r}")
             out[(split, metric)] = float(w)
     return out
+
+
+def _check_objective_names(objective: Mapping[tuple[str, str], float], family: str) -> None:
+    """A misspelt metric would otherwise surface only after each point's first trial ran."""
+    known = metric_names.BY_FAMILY[family]
+    for split, metric in objective:
+        if split not in known:
+            raise SpecError(f"search.metric.{split}: unknown split for {family} trials "
+                            f"(allowed: {', '.join(known)})")
+        if metric not in known[split]:
+            raise SpecError(f"search.metric.{split}.{metric}: unknown metric for {family} "
+                            f"trials (allowed: {', '.join(known[split])})")
 
 
 def _space(sp: Any) -> tuple[Param, ...]:

@@ -28,10 +28,6 @@ PARENT_TAG = "mlflow.parentRunId"
 RUNTIME_PARAMS = ("cache_dir", "data_root")
 
 
-def default_tracking_uri(directory: Path) -> str:
-    return f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-
-
 def start_sweep(uri: str, experiment: str, sweep_id: str, tags: dict[str, str],
                 artifact_root: Path | None, source: dict[str, Any] | None = None
                 ) -> tuple[str, str]:

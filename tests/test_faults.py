@@ -10,7 +10,7 @@
 | a worker node killed in the two-node cluster | its trial rescheduled on another node, the sweep completes, every row once | tests/test_cluster.py::test_a_trial_on_a_killed_worker_node_is_rescheduled_and_the_sweep_completes |
 | a corrupt entry in the model cache | detected by its hash, rebuilt | tests/test_cache.py::test_second_call_is_a_hit_and_a_corrupt_entry_is_rebuilt (the cache alone), test_a_real_trial_detects_and_rebuilds_a_corrupt_original_model (here: a real trial), test_a_damaged_cache_entry_of_any_kind_is_rebuilt (truncated or incomplete meta.json, missing weights) |
 | a half-written cache entry (a crash mid-build) | never read | tests/test_cache.py::test_half_written_entries_are_never_read |
-| a corrupt Parquet file among the results | reported and skipped | tests/test_analysis_load.py::test_corrupt_and_half_written_files_are_skipped_with_a_warning (the API), test_the_analysis_command_reports_and_skips_corrupt_files and test_a_dry_run_estimates_past_corrupt_files (here: the commands) |
+| a corrupt Parquet file among the results | reported and skipped | tests/test_analysis_load.py::test_corrupt_and_half_written_files_are_skipped_with_a_warning (the API), test_the_analysis_command_reports_and_skips_corrupt_files (here: the command); test_a_dry_run_estimates_past_corrupt_files (the dry run's estimate skips them) |
 
 Bad input (specs, command lines): tests/test_bad_inputs.py; security: tests/test_security.py.
 """
@@ -127,17 +127,28 @@ def test_the_analysis_command_reports_and_skips_corrupt_files(tmp_path, capsys):
 
 
 def test_a_dry_run_estimates_past_corrupt_files(tmp_path, capsys):
-    """`--dry-run` reads earlier results for its estimate; a corrupt file there is skipped."""
+    """`--dry-run` reads earlier results for its estimate; corrupt files there are skipped and
+    the readable ones still count."""
+    import datetime as dt
+
     from sweeps.cli import main as sweep_main
+    from sweeps.results import trial_path, write_rows
+    from sweeps.spec import load_spec
 
     results = tmp_path / "results"
-    _results(results)
+    _results(results)  # other trials' rows plus two corrupt files
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: tiny\nforget_set: {classes: [5, 7, 9]}\n"
                     "grid: {method: [original, l2l], alpha: [0.25], seed: [0, 1]}\n")
+    for t in load_spec(spec).trials[:2]:  # two of the spec's trials ran before
+        write_rows(trial_path(results, "s-a", t.trial_id), [{
+            "trial_id": t.trial_id, "status": "ok", "config_hash": t.config.config_hash,
+            "unlearn_seconds": 100.0, "eval_seconds": 20.0, "metric": "fid", "value": 1.0,
+            "created_at": dt.datetime.now(dt.timezone.utc)}])
     assert sweep_main(["run", str(spec), "--dry-run", "--results", str(results)]) == 0
     out = capsys.readouterr().out
     assert "dry run: spec tiny (grid): 4 trials" in out
+    assert f"2 of 4 from earlier results in {results}" in out
     assert "nothing was started or written (dry run)" in out
 
 

@@ -48,23 +48,6 @@ def _run(args, cwd):
                           capture_output=True, timeout=120)
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_spec_is_refused_with_one_line(case, tmp_path, monkeypatch, capsys):
-    """In-process (the same `main` as the command line, without a Python start per case);
-    test_a_bad_spec_on_the_real_command_line checks one case end to end."""
-    from sweeps.cli import main
-
-    text, expected = BAD[case]
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(textwrap.dedent(text))
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", str(spec)]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    assert expected in lines[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # nothing written
-
-
 def test_a_bad_spec_on_the_real_command_line(tmp_path):
     text, expected = BAD["unknown method"]
     spec = tmp_path / "spec.yaml"
@@ -156,6 +139,11 @@ BAD_MORE = {
                        "search.metric: expected {split: {metric: weight}}"),
     "metric weight": (SEARCH.replace("{fid: -1.0}", "{fid: heavy}"),
                       "search.metric.retain.fid: expected a non-zero number"),
+    "metric unknown": (SEARCH.replace("retain: {fid: -1.0}", "retain: {fidd: -1.0}"),
+                       "search.metric.retain.fidd: unknown metric for i2i trials (allowed: fid,"),
+    "metric split unknown": (SEARCH.replace("retain: {fid: -1.0}", "all: {fid: -1.0}"),
+                             "search.metric.all: unknown split for i2i trials (allowed: forget, "
+                             "retain)"),
     "mode": (SEARCH + "  mode: best\n", "search.mode: unknown value 'best' (allowed: max, min)"),
     "space empty": (SEARCH.replace("    alpha: {loguniform: [0.01, 10]}\n    unlearn.lr: "
                                    "{loguniform: [0.0001, 0.01]}\n", "    {}\n")
@@ -199,20 +187,21 @@ BAD_MORE = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_MORE))
-def test_bad_search_and_failure_fields_are_refused_with_one_line(case, tmp_path, monkeypatch,
-                                                                  capsys):
+@pytest.mark.parametrize("case", sorted(BAD) + sorted(BAD_MORE))
+def test_bad_spec_is_refused_with_one_line(case, tmp_path, monkeypatch, capsys):
+    """In-process (the same `main` as the command line, without a Python start per case);
+    test_a_bad_spec_on_the_real_command_line checks one case end to end."""
     from sweeps.cli import main
 
-    text, expected = BAD_MORE[case]
+    text, expected = {**BAD, **BAD_MORE}[case]
     spec = tmp_path / "spec.yaml"
     spec.write_text(textwrap.dedent(text))
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(spec)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert expected in err[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # nothing written
 
 
 @pytest.mark.parametrize("args, expected", [

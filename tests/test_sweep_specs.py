@@ -62,6 +62,19 @@ def test_every_spec_asks_for_gpus_or_cpus_that_fall_back(name):
     from sweeps.plan import effective_resources
 
     spec = _spec(name)
-    res, _ = effective_resources(spec.resources, gpus=0)
+    res, notices = effective_resources(spec.resources, gpus=0)
     assert all(r["gpu"] == 0 and r["cpu"] >= 1 for r in res.values())
+    # every GPU request is named in a notice; a CPU-only entry already asks for a whole CPU
+    asks_gpu = {g for g, r in spec.resources.items() if r["gpu"] > 0}
+    assert {n.split()[1] for n in notices} == {f"resources.{g}" for g in asks_gpu}
+    assert all(r["cpu"] >= 1 for g, r in spec.resources.items() if g not in asks_gpu)
     json.dumps(spec.source)  # sweep.json can hold it
+
+
+@pytest.mark.parametrize("name, models", [("gan_item", 7), ("gan_class", 11)])
+def test_the_dry_run_counts_one_retrain_per_forget_set(name, models):
+    """The spec headers' count of model trainings: the original plus one retrain per forget
+    set; in the item setting the forget sets differ by their drawn items, not their classes."""
+    from sweeps.plan import estimate
+
+    assert estimate(_spec(name)).originals == models

@@ -29,9 +29,9 @@ from l2l.data import sample
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import GanSplits, to_gan, to_unit
 from l2l.gan.models import GAN
+from l2l.metric_names import GAN_SPLIT as SPLIT
 from l2l.training import epoch_batches
 
-SPLIT = "all"
 DOWNSTREAM_LR = 1e-3
 DOWNSTREAM_BATCH = 128
 
