@@ -76,7 +76,8 @@ def test_sweep_writes_parquet_mlflow_and_table_then_reuses_caches(sweep, capsys,
     arts = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert "config.json" in arts and f"{tags['trial_id']}.parquet" in arts
     trial_dir = root / "results" / rows.artifact_dir[rows.trial_id == tags["trial_id"]].iloc[0]
-    assert {p.name for p in trial_dir.iterdir()} <= arts  # grids (and embeddings) went along
+    written = {p.name for p in trial_dir.iterdir()}
+    assert {"grid_forget.png", "grid_retain.png"} <= written <= arts  # grids (and embeddings)
 
     # The table of this sweep, printed and written.
     out_md = root / "table.md"

@@ -72,11 +72,13 @@ def test_asha_stops_poor_points_between_seeds(search):
     _, rows, runs, _ = search
     rows["point"] = rows.trial_id.str.split("-").str[0]
     first = {p: _objective(r[r.seed == 0]) for p, r in rows.groupby("point")}
-    recorded = []
+    recorded, went_on = [], []
     for p in sorted(first):
         goes_on = not recorded or first[p] >= np.nanpercentile(recorded, 50)
         assert rows[rows.point == p].seed.nunique() == (2 if goes_on else 1), (p, first, recorded)
         recorded.append(first[p])
+        went_on.append(goes_on)
+    assert False in went_on  # the rule was exercised: a point was stopped after one seed
     points = {r.data.tags["point_id"]: r for r in runs if r.data.tags.get("kind") == "point"}
     for p, run in points.items():
         stopped = rows[rows.point == p].seed.nunique() < len(SEEDS)
