@@ -49,10 +49,16 @@ class CacheHit:
     meta: dict[str, Any]
 
 
-def _sha256(path: Path) -> str:
+def cache_info(hit: CacheHit) -> dict[str, Any]:
+    """What a trial result records of one cache access (TrialResult.caches, GanTrialResult's)."""
+    return {"hit": hit.hit, "key": hit.key, "path": str(hit.path), "seconds": round(hit.seconds, 2)}
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
 
@@ -72,7 +78,7 @@ def _read(entry: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The entry's state dict and meta, or None when it is missing or corrupt."""
     try:
         meta = json.loads((entry / META).read_text())
-        if _sha256(entry / WEIGHTS) != meta["sha256"]:
+        if sha256_file(entry / WEIGHTS) != meta["sha256"]:
             log.warning("cache entry %s is corrupt (weights hash mismatch); rebuilding", entry)
             return None
         return torch.load(entry / WEIGHTS, map_location="cpu", weights_only=True), meta
@@ -110,7 +116,7 @@ def _write(entry: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) ->
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
         torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp / WEIGHTS)
-        meta = {**meta, "sha256": _sha256(tmp / WEIGHTS), "created": time.time()}
+        meta = {**meta, "sha256": sha256_file(tmp / WEIGHTS), "created": time.time()}
         (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
         if entry.exists():  # a corrupt entry being replaced; we hold the lock
             shutil.rmtree(entry)

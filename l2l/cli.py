@@ -106,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_metrics(result.metrics))
-    cached = " (from the cache)" if getattr(result, "pretrain_cache_hit", False) else ""
-    memory = getattr(result, "peak_memory_mb", None)
+    cached = " (from the cache)" if result.pretrain_cache_hit else ""
+    memory = result.peak_memory_mb
     print(f"seconds: original model {result.pretrain_seconds:.1f}{cached}, unlearning "
           f"{result.unlearn_seconds:.1f}, evaluation {result.eval_seconds:.1f} ({result.device}"
           + (f", peak memory {memory:.0f} MB)" if memory else ")"))
-    for name, path in getattr(result, "artifacts", {}).items():
+    for name, path in result.artifacts.items():
         print(f"artifact {name}: {path}")
     if args.json:
         tmp = args.json.with_name(f".{args.json.name}.tmp")

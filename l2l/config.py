@@ -196,7 +196,8 @@ def content_hash(obj: Any) -> str:
 # ----------------------------------------------------------------------------------------------
 # Parsing with field paths in every error.
 
-_TRIAL_KEYS = {
+# Top-level trial fields (the GAN family's are l2l/gan/config.py KEYS).
+KEYS = {
     "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
     "alpha", "noise", "unlearn", "eval", "seed", "device", "data_root", "cache_dir",
     "image_folder",
@@ -286,9 +287,15 @@ def _seed(v, p):
     return _int(v, p, 0, 2**31 - 1)
 
 
+def _classifier(v: Any) -> ClassifierConfig:
+    """The `classifier` section; the same for both families (l2l/gan/config.py uses it)."""
+    return _section(ClassifierConfig, v, "classifier", {
+        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+
+
 def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     d = _mapping(d, "config")
-    _no_unknown(d, _TRIAL_KEYS, "")
+    _no_unknown(d, KEYS, "")
     for req in ("method", "forget_set"):
         if req not in d:
             raise ConfigError(req, "missing required field")
@@ -308,8 +315,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     })
     pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
         "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
-    classifier = _section(ClassifierConfig, d.get("classifier"), "classifier", {
-        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    classifier = _classifier(d.get("classifier"))
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
         "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,
         "images_per_class": _pos})

@@ -12,25 +12,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from l2l import config as i2i_config
 from l2l.errors import ConfigError
+from l2l.gan import config as gan_config
 
 FAMILIES = ("i2i", "gan")
 
 # Top-level trial fields of each family (sweep specs check their keys against the union).
-I2I_KEYS = frozenset({
-    "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
-    "alpha", "noise", "unlearn", "eval", "seed", "device", "data_root", "cache_dir",
-    "image_folder"})
-GAN_KEYS = frozenset({
-    "family", "method", "setting", "forget_set", "dataset", "generator", "pretrain",
-    "classifier", "unlearn", "cascade", "eval", "seed", "device", "data_root", "cache_dir"})
+I2I_KEYS = frozenset(i2i_config.KEYS)
+GAN_KEYS = frozenset(gan_config.KEYS)
 TRIAL_KEYS = I2I_KEYS | GAN_KEYS
 # Generators of each family (sweep specs key per-generator resources by these names).
-GENERATORS = {"i2i": ("mae", "vqgan", "diffusion"), "gan": ("dcgan",)}
+GENERATORS = {"i2i": i2i_config.GENERATORS, "gan": gan_config.GENERATORS}
 
 
 def family_of(d: Mapping[str, Any]) -> str:
-    fam = d.get("family", "i2i") if isinstance(d, Mapping) else "i2i"
+    if not isinstance(d, Mapping):  # worded as the CLI words it for a YAML file
+        raise ConfigError("config", "expected a mapping of trial fields")
+    fam = d.get("family", "i2i")
     if fam not in FAMILIES:
         raise ConfigError("family", f"unknown value {fam!r} (allowed: {', '.join(FAMILIES)})")
     return fam
@@ -39,10 +38,8 @@ def family_of(d: Mapping[str, Any]) -> str:
 def parse_config(d: Mapping[str, Any]):
     """A validated, frozen config of either family; ConfigError names the bad field."""
     if family_of(d) == "gan":
-        from l2l.gan.config import GanTrialConfig
-        return GanTrialConfig.from_dict(d)
-    from l2l.config import TrialConfig
-    return TrialConfig.from_dict({k: v for k, v in d.items() if k != "family"})
+        return gan_config.GanTrialConfig.from_dict(d)
+    return i2i_config.TrialConfig.from_dict({k: v for k, v in d.items() if k != "family"})
 
 
 def family(cfg) -> str:

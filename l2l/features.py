@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from l2l.cache import sha256_file
 from l2l.errors import ConfigError
 from l2l.registry import Registry
 
@@ -198,11 +199,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     st = os.stat(path)
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        _SHA[key] = h.hexdigest()[:16]
+        _SHA[key] = sha256_file(path)[:16]
     return _SHA[key]
 
 

@@ -1,7 +1,10 @@
-"""Small shared pieces of every training loop: device choice, batches, the LR schedule."""
+"""Small shared pieces of every training loop: device choice, batches, the LR schedule, and
+the peak memory a trial records."""
 from __future__ import annotations
 
 import math
+import resource
+import sys
 
 import torch
 
@@ -14,6 +17,22 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: 'cuda' requested but torch finds no CUDA device")
     return torch.device(name)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Starts `peak_memory_mb`'s CUDA count afresh (the CPU peak cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the most memory torch allocated on the device since `reset_peak_memory`. CPU: the
+    process's peak resident set size (ru_maxrss), which in a long-lived worker process also
+    covers earlier trials."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, else KiB
 
 
 def epoch_batches(n: int, batch_size: int, g: torch.Generator):

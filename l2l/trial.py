@@ -8,8 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 import torch
 
-from l2l.cache import CacheHit, default_cache_dir
+from l2l.cache import CacheHit, cache_info, default_cache_dir
 from l2l.classifier import get_classifier
 from l2l.config import TrialConfig
 from l2l.data import dataset_key, load_split, make_splits, sample
@@ -26,7 +24,7 @@ from l2l.methods import METHODS, UnlearnContext
 from l2l.metrics import Evaluator, MetricValue, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original
 from l2l.tasks import task_mask
-from l2l.training import resolve_device
+from l2l.training import peak_memory_mb, reset_peak_memory, resolve_device
 
 log = logging.getLogger("l2l.trial")
 
@@ -42,7 +40,11 @@ class TrialResult:
     caches: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> hit, key, seconds
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path (with artifact_dir)
     peak_memory_mb: float = 0.0  # CUDA: max allocated; CPU: the process's peak RSS
-    pretrain_cache_hit: bool = False  # the original model was read from the cache
+
+    @property
+    def pretrain_cache_hit(self) -> bool:
+        """Whether the original model was read from the cache."""
+        return self.caches.get("generator", {}).get("hit", False)
 
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows: one per metric value, with the config columns of the result schema."""
@@ -72,28 +74,9 @@ def config_columns(c: TrialConfig) -> dict[str, Any]:
     }
 
 
-def _cache_info(hit: CacheHit) -> dict[str, Any]:
-    return {"hit": hit.hit, "key": hit.key, "path": str(hit.path), "seconds": round(hit.seconds, 2)}
-
-
-def _reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: the most memory torch allocated on the device since the trial started. CPU: the
-    process's peak resident set size (ru_maxrss), which in a long-lived worker process also
-    covers earlier trials."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, else KiB
-
-
 def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult:
     device = resolve_device(cfg.device)
-    _reset_peak_memory(device)
+    reset_peak_memory(device)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     train = load_split(cfg, "train", cache_dir / "data")
     test = load_split(cfg, "test", cache_dir / "data")
@@ -122,8 +105,8 @@ def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult
     if "retrain" in ctx.caches:  # a cached retrain costs its training time, not the read
         unlearn_seconds = float(ctx.caches["retrain"].meta.get("train_seconds", unlearn_seconds))
 
-    caches = {"classifier": _cache_info(clf_hit), "generator": _cache_info(gen_hit),
-              **{k: _cache_info(v) for k, v in ctx.caches.items()}}
+    caches = {"classifier": cache_info(clf_hit), "generator": cache_info(gen_hit),
+              **{k: cache_info(v) for k, v in ctx.caches.items()}}
     t0 = time.perf_counter()
     reference, reference_seconds = None, 0.0
     if cfg.eval.retrain_reference:
@@ -137,7 +120,7 @@ def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult
             log.info("retrain reference: %s %s (%.1f s)", "loaded from cache" if ref_hit.hit
                      else "trained and cached", ref_hit.path, reference_seconds)
             reference = RetrainReference(retrained, _reference_key(cfg, ref_hit))
-            caches["retrain_reference"] = _cache_info(ref_hit)
+            caches["retrain_reference"] = cache_info(ref_hit)
     ev = _evaluator(cfg, classifier, clf_hit, original.patch, mask, device, cache_dir)
     results = {}
     for i, (split, data) in enumerate((("forget", splits.eval_forget),
@@ -164,7 +147,7 @@ def run_trial(cfg: TrialConfig, artifact_dir: Path | None = None) -> TrialResult
         if found:
             caches[kind] = {"hit": all(found)}
     return TrialResult(cfg, metrics, pretrain_seconds, unlearn_seconds, eval_seconds, str(device),
-                       caches, artifacts, peak_memory_mb(device), gen_hit.hit)
+                       caches, artifacts, peak_memory_mb(device))
 
 
 def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:

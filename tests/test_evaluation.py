@@ -13,8 +13,8 @@ from l2l.classifier import Classifier
 from l2l.data import ImageSet
 from l2l.features import ClassifierFeatures
 from l2l.generators import build_generator
-from l2l.metrics import (METRICS, Evaluator, RetrainReference, evaluate, higher_is_better,
-                         membership_sets)
+from l2l.metric_names import I2I_METRICS as METRICS
+from l2l.metrics import Evaluator, RetrainReference, evaluate, higher_is_better, membership_sets
 from l2l.tasks import pixel_mask, task_mask
 
 CONTRACT = {"fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc",

@@ -63,7 +63,7 @@ def test_a_real_trial_detects_and_rebuilds_a_corrupt_original_model(sweep_cache,
     assert {m.split for m in result.metrics} == {"forget", "retain"}  # the trial finished
     assert cache._read(gen) is not None  # valid again: the next trial reads it
     meta = json.loads((gen / cache.META).read_text())
-    assert meta["sha256"] == cache._sha256(gen / cache.WEIGHTS)
+    assert meta["sha256"] == cache.sha256_file(gen / cache.WEIGHTS)
     assert not [p for p in (cache_dir / "generator").iterdir() if p.name.startswith(".")]
 
 

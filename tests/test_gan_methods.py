@@ -132,3 +132,10 @@ def test_same_seed_same_numbers(smoke):
     first = {m.metric: m.value for m in _run(smoke, **kw).metrics}
     again = {m.metric: m.value for m in _run(smoke, **kw).metrics}
     assert again == first
+
+
+def test_the_metric_names_sweep_specs_are_checked_against_are_what_a_gan_trial_reports():
+    from l2l.metric_names import BY_FAMILY
+
+    assert set(BY_FAMILY["gan"]) == {"all"}  # the split test_every_method_gives_every_metric sees
+    assert set(BY_FAMILY["gan"]["all"]) == METRICS["class"] | METRICS["item"]

@@ -24,8 +24,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from l2l.config import (ClassifierConfig, DEVICES, _choice, _classes, _float, _int, _lr,
-                        _mapping, _no_unknown, _opt_str, _pos, _section, _seed, content_hash)
+from l2l.config import (ClassifierConfig, DEVICES, _choice, _classes, _classifier, _float, _int,
+                        _lr, _mapping, _no_unknown, _opt_str, _pos, _section, _seed,
+                        content_hash)
 from l2l.errors import ConfigError
 
 FAMILY = "gan"
@@ -221,8 +222,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
         "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
         "seed": _seed})
-    classifier = _section(ClassifierConfig, d.get("classifier"), "classifier", {
-        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    classifier = _classifier(d.get("classifier"))
     evalc = _section(GanEvalConfig, d.get("eval"), "eval", {
         "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
         "real_images": lambda v, p: _int(v, p, 2), "mia_images": lambda v, p: _int(v, p, 2),
@@ -230,13 +230,11 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     pool = min(pretrain.images, TRAIN_SIZE[dataset])
     setting, forget = _forget_set(d.get("setting"), d["forget_set"], DATASETS[dataset], pool)
 
-    unlearn = None
-    if method not in NO_UNLEARN:
-        unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
-            "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
-    elif d.get("unlearn") is not None:
-        _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {  # still refuse typos
-            "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
+    # Validated for every method (a typo is refused even where the section is unused).
+    unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
+        "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
+    if method in NO_UNLEARN:
+        unlearn = None
     cascade = _cascade(d.get("cascade"), method)
 
     return GanTrialConfig(
