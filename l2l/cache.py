@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from l2l.config import content_hash
+from contract.identity import stable_hash as content_hash
 
 log = logging.getLogger("l2l.cache")
 CACHE_ENV = "L2L_CACHE_DIR"

@@ -46,22 +46,35 @@ def train_classifier(cfg: ClassifierConfig, train: ImageSet, test: ImageSet,
     torch.manual_seed(cfg.seed)
     data = sample(train, cfg.images, cfg.seed)
     model = Classifier(n_classes(train)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    g = torch.Generator().manual_seed(cfg.seed)
+    fit(model, data.x, data.y, cfg.epochs, cfg.batch_size, cfg.lr,
+        torch.Generator().manual_seed(cfg.seed), device)
+    acc = accuracy(model, test.x, test.y, device, chunk=1000)
+    log.info("classifier: %d images x %d epochs, test accuracy %.3f", len(data), cfg.epochs, acc)
+    return model, acc
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int,
+        lr: float, g: torch.Generator, device) -> nn.Module:
+    """Cross-entropy training with Adam over shuffled batches (images [N, 1, 32, 32] in [0, 1],
+    labels [N]); the loop of the project classifier and of the GAN's downstream classifier.
+    Leaves the model in eval mode."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    for epoch in range(cfg.epochs):
-        for idx in epoch_batches(len(data), cfg.batch_size, g):
-            loss = nn.functional.cross_entropy(model(data.x[idx].to(device)), data.y[idx].to(device))
+    for _ in range(epochs):
+        for idx in epoch_batches(len(x), batch_size, g):
+            loss = nn.functional.cross_entropy(model(x[idx].to(device)), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(test.x[i:i + 1000].to(device)).argmax(1).cpu()
-                          for i in range(0, len(test), 1000)])
-    acc = (pred == test.y).float().mean().item()
-    log.info("classifier: %d images x %d epochs, test accuracy %.3f", len(data), cfg.epochs, acc)
-    return model, acc
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, chunk: int) -> float:
+    """Share of x classified as y, predicted `chunk` images at a time."""
+    pred = torch.cat([model(x[i:i + chunk].to(device)).argmax(1).cpu()
+                      for i in range(0, len(x), chunk)])
+    return float((pred == y).double().mean())
 
 
 def n_classes(data: ImageSet) -> int:

@@ -22,8 +22,8 @@ from l2l.errors import ConfigError, DataNotFoundError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="l2l", description="Machine unlearning for image-to-image "
-                      "generators: run one trial without Ray.")
+    p = OneLineParser(prog="l2l", description="Machine unlearning for generative models "
+                      "(image-to-image generators and GANs): run one trial without Ray.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=OneLineParser)
     t = sub.add_parser("trial", help="run one trial from a YAML config and print its metrics")
@@ -61,20 +61,26 @@ def _check_writable_dir(path: Path, flag: str) -> None:
         raise ConfigError(flag, f"{path} is not a writable directory")
 
 
-def format_metrics(metrics) -> str:
+def format_metrics(metrics, family: str) -> str:
     """One line per metric, one column pair (value, n) per split; the arrow is the direction
-    in which the value is better on that split."""
+    in which the value is better on that split (contract/metrics.py; →0.5: best at 0.5)."""
+    from contract.metrics import direction
+
     splits = list(dict.fromkeys(m.split for m in metrics))
     by = {(m.split, m.metric): m for m in metrics}
-    lines = [f"{'metric':<19}" + "".join(f"{s:>14} {'n':>5}" for s in splits)]
+    lines = [f"{'metric':<19}" + "".join(f"{s:>16} {'n':>5}" for s in splits)]
     for name in dict.fromkeys(m.metric for m in metrics):
         cells = []
         for s in splits:
             m = by.get((s, name))
-            cells.append(f"{'':>14} {'':>5}" if m is None else
-                         f"{m.value:>12.4f} {'↑' if m.higher_is_better else '↓'} {m.n:>5}")
+            cells.append(f"{'':>16} {'':>5}" if m is None else
+                         f"{m.value:>12.4f} {_arrow(direction(family, s, name)):>4} {m.n:>5}")
         lines.append(f"{name:<19}" + "".join(cells))
     return "\n".join(lines)
+
+
+def _arrow(d) -> str:
+    return d.arrow if d is not None else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_metrics(result.metrics))
+    print(format_metrics(result.metrics, cfg.family))
     cached = " (from the cache)" if result.pretrain_cache_hit else ""
     memory = result.peak_memory_mb
     print(f"seconds: original model {result.pretrain_seconds:.1f}{cached}, unlearning "

@@ -6,14 +6,15 @@ raises `ConfigError("<field path>: <what is allowed>")` on the first problem, be
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 from pathlib import Path
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 from l2l.errors import ConfigError
+from l2l.fields import Config, spec
+from l2l.registry import Method, method_registry
 
 DATASETS = {"fashion_mnist": 10, "image_folder": None}  # name -> classes (None: from files)
 TASKS = ("center_inpaint", "outpaint")
@@ -23,33 +24,33 @@ RETAIN_MODES = ("full", "fraction", "proxy", "none")
 PROXY_SOURCES = ("fashion_mnist", "digits")  # digits: scikit-learn's 8x8 digits, resized
 NOISE_TYPES = ("normal", "uniform", "constant")
 DEVICES = ("auto", "cpu", "cuda")
-# method -> the method-specific fields it uses; the others are set to None so that grids over
-# them do not duplicate trials of methods that ignore them.
-METHOD_PARAMS: dict[str, tuple[str, ...]] = {
-    "original": (),
-    "retrain": (),
-    "max_loss": ("alpha",),
-    "noisy_label": ("alpha",),
-    "retain_label": ("alpha",),
-    "random_encoder": ("alpha",),
-    "l2l": ("alpha", "noise"),
-}
+# The methods of this family, one file each: name -> (module, the method-specific fields it
+# uses). Adding a method is its file and one line here.
+METHODS = method_registry("method", {
+    "original": Method("l2l.methods.original"),
+    "retrain": Method("l2l.methods.retrain"),
+    "max_loss": Method("l2l.methods.max_loss", ("alpha",)),
+    "noisy_label": Method("l2l.methods.noisy_label", ("alpha",)),
+    "retain_label": Method("l2l.methods.retain_label", ("alpha",)),
+    "random_encoder": Method("l2l.methods.random_encoder", ("alpha",)),
+    "l2l": Method("l2l.methods.l2l", ("alpha", "noise")),
+})
 # Methods that cannot work without retain images (their retain term is the whole point).
 NEEDS_RETAIN = ("retain_label",)
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    kind: str = "center_inpaint"
+    kind: str = spec("center_inpaint", column="task")
     # center_inpaint: side of the hidden centre square / image side, as in the paper;
     # outpaint: share of the side hidden as a border (half on each side).
-    mask_ratio: float = 0.5
+    mask_ratio: float = spec(0.5, column="mask_ratio")
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    name: str = "mae"
-    size: str = "tiny"
+    name: str = spec("mae", column="generator")
+    size: str = spec("tiny", column="generator_size")
     # Steps of iterative generation at evaluation (diffusion: DDIM steps; VQ-GAN: decoding
     # rounds); None = the generator's default. Does not change the trained weights.
     sampling_steps: int | None = None
@@ -61,7 +62,7 @@ class PretrainConfig:
     epochs: int = 4
     batch_size: int = 128
     lr: float = 2e-3
-    seed: int = 0
+    seed: int = spec(0, column="pretrain_seed")
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ class EvalConfig:
     # $L2L_INCEPTION_WEIGHTS / $L2L_CLIP_WEIGHTS.
     features: str = "classifier"
     cosine_features: str | None = None
-    inception_weights: str | None = None
-    clip_weights: str | None = None
+    inception_weights: str | None = spec(None, role="file")
+    clip_weights: str | None = spec(None, role="file")
     clip_model: str = "ViT-H-14"  # open_clip architecture of clip_weights (the paper's)
     kid_subsets: int = 50
     kid_subset_size: int = 1000  # capped at the number of images
@@ -106,7 +107,7 @@ class EvalConfig:
     # Compare with the model retrained without the forget classes (retrain_distance,
     # mia_auc_retrain); trains and caches that model once when it is not cached yet.
     retrain_reference: bool = True
-    grid_images: int = 8  # images per sample grid (artifacts)
+    grid_images: int = spec(8, role="display")  # images per sample grid (artifacts)
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ class ImageFolderConfig:
     """An ImageNet- or Places-style folder (see l2l/image_folder.py). Part of the content hash:
     a different folder is a different data set."""
 
-    root: str
-    classes_file: str | None = None
+    root: str = spec(role="location")  # the data are identified by their class list
+    classes_file: str | None = spec(None, role="file")
     max_per_class: int | None = None  # images read a class and split, for small-scale runs
 
 
@@ -127,35 +128,38 @@ class RetainConfig:
     from other classes or another data set, or `none`."""
 
     classes: tuple[int, ...]
-    mode: str = "full"
+    mode: str = spec("full", column="retain_mode")
     fraction: float | None = None  # fraction mode: share of the real retain images
-    source: str | None = None  # proxy mode: fashion_mnist (other classes) or digits
+    # proxy mode: fashion_mnist (other classes) or digits
+    source: str | None = spec(None, column="proxy_source")
     proxy_classes: tuple[int, ...] | None = None  # proxy from fashion_mnist: which classes
-    size: float | None = None  # proxy mode: proxy images per forget image
+    size: float | None = spec(None, column="proxy_size")  # proxy images per forget image
 
 
 @dataclass(frozen=True)
-class TrialConfig:
-    method: str
-    forget_classes: tuple[int, ...]
-    retain: RetainConfig
-    dataset: str = "fashion_mnist"
-    image_folder: ImageFolderConfig | None = None
-    task: TaskConfig = field(default_factory=TaskConfig)
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    alpha: float | None = None
-    noise: str | None = None
-    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0
-    # Where things run and live; they do not change results, so they are left out of the hash.
-    device: str = "auto"
-    data_root: str | None = None
-    cache_dir: str | None = None
+class TrialConfig(Config):
+    """One image-to-image unlearning trial (family `i2i`)."""
 
-    RUNTIME_FIELDS = ("device", "data_root", "cache_dir")
+    method: str = spec(column="method")
+    forget_classes: tuple[int, ...] = spec()
+    retain: RetainConfig = spec()
+    dataset: str = spec("fashion_mnist", column="dataset")
+    image_folder: ImageFolderConfig | None = None
+    task: TaskConfig = spec(default_factory=TaskConfig)
+    generator: GeneratorConfig = spec(default_factory=GeneratorConfig)
+    pretrain: PretrainConfig = spec(default_factory=PretrainConfig)
+    classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
+    alpha: float | None = spec(None, column="alpha")
+    noise: str | None = spec(None, column="noise")
+    unlearn: UnlearnConfig = spec(default_factory=UnlearnConfig)
+    eval: EvalConfig = spec(default_factory=EvalConfig)
+    seed: int = spec(0, column="seed")
+    # Where things run and live; they do not change results, so they are not in the identity.
+    device: str = spec("auto", role="runtime")
+    data_root: str | None = spec(None, role="runtime")
+    cache_dir: str | None = spec(None, role="runtime")
+
+    family: ClassVar[str] = "i2i"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrialConfig":
@@ -175,22 +179,17 @@ class TrialConfig:
                        for k, v in d["retain"].items() if v is not None}
         return d
 
-    def content_dict(self) -> dict[str, Any]:
-        """Everything that determines the trial's results (runtime fields removed)."""
-        d = self.to_dict()
-        for k in self.RUNTIME_FIELDS:
-            d.pop(k)
-        return d
+    def derived_columns(self) -> dict[str, Any]:
+        r = self.retain
+        return {"setting": "class", "forget_k": len(self.forget_classes),
+                "forget_set": json.dumps(list(self.forget_classes)),
+                "retain_set": json.dumps(list(self.retain_classes)),
+                "retain_fraction": {"full": 1.0, "fraction": r.fraction}.get(r.mode, 0.0)}
 
-    @property
-    def config_hash(self) -> str:
-        return content_hash(self.content_dict())
-
-
-def content_hash(obj: Any) -> str:
-    """Stable SHA-256 (16 hex digits) of a JSON-able object; key order does not matter."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def describe(self) -> str:
+        alpha = f" alpha={self.alpha:g}" if self.alpha is not None else ""
+        return (f"{self.generator.name}/{self.generator.size} {self.method}{alpha} "
+                f"forget={list(self.forget_classes)} seed={self.seed}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,7 +299,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         if req not in d:
             raise ConfigError(req, "missing required field")
 
-    method = _choice(d["method"], "method", list(METHOD_PARAMS))
+    method = _choice(d["method"], "method", METHODS.names())
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
     folder, n_classes = _image_folder(d.get("image_folder"), dataset)
 
@@ -327,7 +326,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         raise ConfigError("retain.mode", f"'none' gives no retain images, which {method} needs "
                                          "(allowed for it: full, fraction, proxy)")
 
-    uses = METHOD_PARAMS[method]
+    uses = METHODS.get(method).params
     alpha = noise = None
     if "alpha" in uses:
         alpha = _float(d.get("alpha", 0.25), "alpha", 0.0, 1000.0)

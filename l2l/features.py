@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import OrderedDict
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -33,7 +34,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from l2l.cache import sha256_file
+from l2l.fields import file_sha256
 from l2l.errors import ConfigError
 from l2l.registry import Registry
 
@@ -191,18 +192,6 @@ def weights_path(name: str, given: str | os.PathLike | None = None) -> Path:
     return path.resolve()
 
 
-_SHA: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (16 hex digits) of a file, memoised per (path, size, mtime) in this process."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA:
-        _SHA[key] = sha256_file(path)[:16]
-    return _SHA[key]
-
-
 def get_extractor(name: str, *, weights: str | os.PathLike | None = None,
                   classifier: nn.Module | None = None, classifier_key: str = "",
                   clip_model: str = DEFAULT_CLIP_MODEL, device="cpu") -> Extractor:
@@ -256,7 +245,23 @@ def tensor_sha256(x: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
-_MEMO: dict[str, dict[str, torch.Tensor]] = {}
+# In-process memo of cached tensors, least recently used first. Bounded, because a warm Ray
+# worker runs trial after trial: without a bound it would keep every evaluation set's features.
+_MEMO: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+MEMO_MAX_BYTES = 256 * 2**20
+
+
+def _nbytes(state: dict[str, torch.Tensor]) -> int:
+    return sum(t.element_size() * t.nelement() for t in state.values())
+
+
+def _remember(key: str, state: dict[str, torch.Tensor]) -> None:
+    _MEMO[key] = state
+    _MEMO.move_to_end(key)
+    total = sum(_nbytes(v) for v in _MEMO.values())
+    while total > MEMO_MAX_BYTES and len(_MEMO) > 1:
+        _, dropped = _MEMO.popitem(last=False)
+        total -= _nbytes(dropped)
 
 
 def cached_tensors(cache_dir, kind: str, key: dict, build: Callable[[], dict[str, torch.Tensor]],
@@ -264,17 +269,18 @@ def cached_tensors(cache_dir, kind: str, key: dict, build: Callable[[], dict[str
     """Tensors cached under `key` in this process and (when `cache_dir` is given) in the model
     cache (l2l/cache.py), built once. Returns (tensors, hit)."""
     from l2l import cache
-    from l2l.config import content_hash
+    from l2l.cache import content_hash
 
     memo_key = f"{kind}/{content_hash(key)}"
     if memo_key in _MEMO:
+        _MEMO.move_to_end(memo_key)
         return _MEMO[memo_key], True
     if cache_dir is None:
         state, hit = build(), False
     else:
         state, info = cache.get_or_build(cache_dir, kind, key, lambda: (build(), {}))
         hit = info.hit
-    _MEMO[memo_key] = state
+    _remember(memo_key, state)
     return state, hit
 
 

@@ -26,34 +26,10 @@ from torch import nn
 from l2l import scores
 from l2l.data import ImageSet
 from l2l.features import Extractor, cached_tensors, extract, reference_features, tensor_sha256
+from l2l.result import MetricValue
 from l2l.tasks import pixel_mask
 
-# Quality: direction on the retain split; on the forget split it flips (we want it worse there).
-_HIGHER_ON_RETAIN = {"fid": False, "kid": False, "is": True, "cosine": True, "psnr": True,
-                     "ssim": True, "mse_masked": False}
-# Forgetting (and kid_std, a spread): the same direction on both splits. mia_auc is best at 0.5
-# (no membership signal); below 0.5 is rare, so lower is the usable direction.
-_SAME_ON_BOTH = {"kid_std": False, "mia_auc": False, "mia_auc_retrain": False,
-                 "retrain_distance": False, "forget_class_share": False}
 FORMAT = 1  # bump when what a cached retrain output is changes
-
-
-def higher_is_better(split: str, metric: str) -> bool:
-    if metric in _SAME_ON_BOTH:
-        return _SAME_ON_BOTH[metric]
-    return _HIGHER_ON_RETAIN[metric] if split == "retain" else not _HIGHER_ON_RETAIN[metric]
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    split: str
-    metric: str
-    value: float
-    n: int  # images the value is computed on
-
-    @property
-    def higher_is_better(self) -> bool:
-        return higher_is_better(self.split, self.metric)
 
 
 @dataclass

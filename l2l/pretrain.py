@@ -11,7 +11,6 @@ from l2l.config import TrialConfig
 from l2l.data import ImageSet, dataset_key
 from l2l.generators import build_generator
 from l2l.tasks import task_mask
-from l2l.training import cosine_schedule, epoch_batches
 
 log = logging.getLogger("l2l.pretrain")
 FORMAT = 1  # bump when the training code changes what a cached model is
@@ -39,27 +38,7 @@ def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device) -> t
     # Masks of the task itself: on a tiny budget this learns the task reliably where random
     # masks did not (see docs/design-notes.md).
     mask = task_mask(cfg.task.kind, model.grid, cfg.task.mask_ratio).to(device)
-    if hasattr(model, "pretrain"):  # generators with their own schedule (tokenizer first, ...)
-        model.pretrain(pool, mask, p, device, log)
-        return model.eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, betas=(0.9, 0.95), weight_decay=0.05)
-    steps_per_epoch = -(-len(pool) // p.batch_size)
-    sched = cosine_schedule(opt, steps_per_epoch * p.epochs)
-    g = torch.Generator().manual_seed(p.seed)
-    model.train()
-    t0 = time.perf_counter()
-    for epoch in range(p.epochs):
-        total = 0.0
-        for idx in epoch_batches(len(pool), p.batch_size, g):
-            loss = model.task_loss(pool.x[idx].to(device), mask, g=g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        log.info("pretrain %s/%s epoch %d/%d: loss %.4f (%.0f s)", cfg.generator.name,
-                 cfg.generator.size, epoch + 1, p.epochs, total / len(pool),
-                 time.perf_counter() - t0)
+    model.pretrain(pool, mask, p, device, log)  # the generic loop unless it has its own
     return model.eval()
 
 

@@ -1,6 +1,8 @@
 """String-keyed registries: an unknown name fails with the list of known names."""
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
@@ -31,3 +33,24 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method's registry line: the module that defines `def <name>(model, ctx) -> model`
+    (imported when the method first runs, so configs validate without torch) and the
+    method-specific config fields it uses (the others are set to None, so that grids over them
+    do not repeat trials of methods that ignore them)."""
+
+    module: str
+    params: tuple[str, ...] = ()
+
+    def load(self, name: str) -> Callable:
+        return getattr(importlib.import_module(self.module), name)
+
+
+def method_registry(kind: str, table: dict[str, Method]) -> Registry[Method]:
+    reg: Registry[Method] = Registry(kind)
+    for name, entry in table.items():
+        reg.register(name)(entry)
+    return reg

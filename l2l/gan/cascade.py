@@ -25,8 +25,8 @@ import logging
 import torch
 from torch import nn
 
+from l2l.context import TrialContext
 from l2l.gan.data import to_gan, to_unit
-from l2l.gan.methods import METHODS, GanContext
 from l2l.gan.models import GAN
 from l2l.gan.pretrain import bce, optimisers
 
@@ -45,7 +45,7 @@ def _nearest(queries: torch.Tensor, pool: torch.Tensor, chunk: int = 512) -> tor
 
 
 @torch.no_grad()
-def forget_like(gan: GAN, ctx: GanContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def forget_like(gan: GAN, ctx: TrialContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(z_forget [M, nz], x_forget [M, 1, 32, 32], x_kept [K, 1, 32, 32]): the bank's forget-like
     latent codes and their samples, and the other samples (on the CPU, in [-1, 1])."""
     cfg = ctx.cfg
@@ -63,7 +63,7 @@ def forget_like(gan: GAN, ctx: GanContext) -> tuple[torch.Tensor, torch.Tensor, 
     return z[hit], x[hit], x[~hit]
 
 
-def substitutes(images: torch.Tensor, kind: str, ctx: GanContext,
+def substitutes(images: torch.Tensor, kind: str, ctx: TrialContext,
                 kept_samples: torch.Tensor) -> torch.Tensor:
     """One substitute for each of `images` ([M, 1, 32, 32] in [-1, 1]): [M, 1, 32, 32]."""
     retain = to_gan(ctx.splits.retain.x)
@@ -76,7 +76,7 @@ def substitutes(images: torch.Tensor, kind: str, ctx: GanContext,
     return cand[_nearest(images, cand)]
 
 
-def cascade_unlearn(gan: GAN, ctx: GanContext, fake_label: bool = True,
+def cascade_unlearn(gan: GAN, ctx: TrialContext, fake_label: bool = True,
                     substitution: bool = True, unlearn_d: bool = True,
                     learn_g: bool = True) -> GAN:
     """The cascade; the flags switch off its parts for the ablations."""
@@ -137,29 +137,24 @@ def cascade_unlearn(gan: GAN, ctx: GanContext, fake_label: bool = True,
     return gan.eval()
 
 
-@METHODS.register("cascade")
 def cascade(gan, ctx):
     return cascade_unlearn(gan, ctx)
 
 
-@METHODS.register("cascade_no_fake_label")
 def cascade_no_fake_label(gan, ctx):
     """Discriminator trained on retained data only: the forget images get no label at all."""
     return cascade_unlearn(gan, ctx, fake_label=False)
 
 
-@METHODS.register("cascade_no_substitution")
 def cascade_no_substitution(gan, ctx):
     return cascade_unlearn(gan, ctx, substitution=False)
 
 
-@METHODS.register("cascade_d_only")
 def cascade_d_only(gan, ctx):
     """Discriminator unlearning alone; the generator stays the original."""
     return cascade_unlearn(gan, ctx, learn_g=False)
 
 
-@METHODS.register("cascade_g_only")
 def cascade_g_only(gan, ctx):
     """Generator learning (with substitution) against the original, frozen discriminator."""
     return cascade_unlearn(gan, ctx, unlearn_d=False)

@@ -5,7 +5,7 @@
 helpers are l2l/config.py's, so both families word their errors the same way.
 
     family: gan
-    method: cascade                      # see METHOD_PARAMS
+    method: cascade                      # see METHODS
     setting: class                       # class | item (inferred from forget_set when absent)
     forget_set: {classes: [5]}           # class setting; item setting: {items: 64, seed: 0}
     dataset: fashion_mnist               # fashion_mnist | digits
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 from l2l.config import (ClassifierConfig, DEVICES, _choice, _classes, _classifier, _float, _int,
-                        _lr, _mapping, _no_unknown, _opt_str, _pos, _section, _seed,
-                        content_hash)
+                        _lr, _mapping, _no_unknown, _opt_str, _pos, _section, _seed)
 from l2l.errors import ConfigError
+from l2l.fields import Config, spec
+from l2l.registry import Method, method_registry
 
 FAMILY = "gan"
 DATASETS = {"fashion_mnist": 10, "digits": 10}  # name -> classes
@@ -39,19 +40,21 @@ GENERATORS = ("dcgan",)
 SIZES = {"tiny": (32, 16, 16), "small": (64, 32, 32), "base": (100, 64, 64)}
 SUBSTITUTES = ("retain", "filtered", "nearest")
 FAKE_TARGET_MODES = ("mean_fake",)  # besides a number in [0, 1)
-# method -> the cascade options it uses; the others are None (and the whole `cascade` section
-# for methods without any) so that grids over them do not duplicate trials.
-METHOD_PARAMS: dict[str, tuple[str, ...]] = {
-    "original": (),
-    "retrain": (),
-    "finetune_retain": (),
-    "gradient_ascent": (),
-    "cascade": ("fake_target", "substitute", "d_steps", "g_steps"),
-    "cascade_no_fake_label": ("substitute", "d_steps", "g_steps"),
-    "cascade_no_substitution": ("fake_target", "d_steps", "g_steps"),
-    "cascade_d_only": ("fake_target", "substitute", "d_steps"),
-    "cascade_g_only": ("substitute", "g_steps"),
-}
+# The methods of this family: name -> (module defining `def <name>(gan, ctx)`, the cascade
+# options it uses; a method without any gets no `cascade` section). Adding a method is its file
+# (or function) and one line here.
+_CASCADE = ("fake_target", "substitute", "d_steps", "g_steps")
+METHODS = method_registry("gan method", {
+    "original": Method("l2l.gan.methods"),
+    "retrain": Method("l2l.gan.methods"),
+    "finetune_retain": Method("l2l.gan.methods"),
+    "gradient_ascent": Method("l2l.gan.methods"),
+    "cascade": Method("l2l.gan.cascade", _CASCADE),
+    "cascade_no_fake_label": Method("l2l.gan.cascade", ("substitute", "d_steps", "g_steps")),
+    "cascade_no_substitution": Method("l2l.gan.cascade", ("fake_target", "d_steps", "g_steps")),
+    "cascade_d_only": Method("l2l.gan.cascade", ("fake_target", "substitute", "d_steps")),
+    "cascade_g_only": Method("l2l.gan.cascade", ("substitute", "g_steps")),
+})
 # Methods that change no weights by unlearning (retrain trains from scratch): no `unlearn`.
 NO_UNLEARN = ("original", "retrain")
 KEYS = {"family", "method", "setting", "forget_set", "dataset", "generator", "pretrain",
@@ -75,8 +78,8 @@ class ForgetSet:
 
 @dataclass(frozen=True)
 class DcganConfig:
-    name: str = "dcgan"
-    size: str = "tiny"
+    name: str = spec("dcgan", column="generator")
+    size: str = spec("tiny", column="generator_size")
     nz: int = SIZES["tiny"][0]  # latent size
     ngf: int = SIZES["tiny"][1]  # generator width
     ndf: int = SIZES["tiny"][2]  # discriminator width
@@ -90,12 +93,12 @@ class GanPretrainConfig:
     epochs: int = 5
     batch_size: int = 64
     lr: float = 2e-4
-    seed: int = 0
+    seed: int = spec(0, column="pretrain_seed")
 
 
 @dataclass(frozen=True)
 class GanUnlearnConfig:
-    rounds: int = 200  # cascade rounds (or steps of the other methods)
+    rounds: int = spec(200, param=True)  # cascade rounds (or steps of the other methods)
     batch_size: int = 64
     lr: float = 2e-4
 
@@ -104,10 +107,11 @@ class GanUnlearnConfig:
 class CascadeConfig:
     """The paper's open choices (docs/gan.md). A field a method does not use is None."""
 
-    fake_target: float | str | None = 0.0  # D's target for forget images; or "mean_fake"
-    substitute: str | None = "retain"  # retain | filtered | nearest
-    d_steps: int | None = 1  # discriminator steps a round
-    g_steps: int | None = 1  # generator steps a round
+    # D's target for forget images; or "mean_fake"
+    fake_target: float | str | None = spec(0.0, param=True)
+    substitute: str | None = spec("retain", param=True)  # retain | filtered | nearest
+    d_steps: int | None = spec(1, param=True)  # discriminator steps a round
+    g_steps: int | None = spec(1, param=True)  # generator steps a round
 
 
 @dataclass(frozen=True)
@@ -120,25 +124,26 @@ class GanEvalConfig:
 
 
 @dataclass(frozen=True)
-class GanTrialConfig:
-    method: str
-    setting: str
-    forget_set: ForgetSet
-    dataset: str = "fashion_mnist"
-    generator: DcganConfig = field(default_factory=DcganConfig)
-    pretrain: GanPretrainConfig = field(default_factory=GanPretrainConfig)
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    unlearn: GanUnlearnConfig | None = field(default_factory=GanUnlearnConfig)
-    cascade: CascadeConfig | None = None
-    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
-    seed: int = 0
-    # Where things run and live; they do not change results, so they are left out of the hash.
-    device: str = "auto"
-    data_root: str | None = None
-    cache_dir: str | None = None
+class GanTrialConfig(Config):
+    """One GAN-unlearning trial (family `gan`)."""
 
-    family = FAMILY
-    RUNTIME_FIELDS = ("device", "data_root", "cache_dir")
+    method: str = spec(column="method")
+    setting: str = spec(column="setting")
+    forget_set: ForgetSet = spec()
+    dataset: str = spec("fashion_mnist", column="dataset")
+    generator: DcganConfig = spec(default_factory=DcganConfig)
+    pretrain: GanPretrainConfig = spec(default_factory=GanPretrainConfig)
+    classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
+    unlearn: GanUnlearnConfig | None = spec(default_factory=GanUnlearnConfig)
+    cascade: CascadeConfig | None = None
+    eval: GanEvalConfig = spec(default_factory=GanEvalConfig)
+    seed: int = spec(0, column="seed")
+    # Where things run and live; they do not change results, so they are not in the identity.
+    device: str = spec("auto", role="runtime")
+    data_root: str | None = spec(None, role="runtime")
+    cache_dir: str | None = spec(None, role="runtime")
+
+    family: ClassVar[str] = FAMILY
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "GanTrialConfig":
@@ -182,27 +187,23 @@ class GanTrialConfig:
                 del d[k]
         return d
 
-    def content_dict(self) -> dict[str, Any]:
-        """Everything that determines the trial's results (runtime fields removed)."""
-        d = self.to_dict()
-        for k in self.RUNTIME_FIELDS:
-            d.pop(k, None)
-        return d
+    def derived_columns(self) -> dict[str, Any]:
+        if self.setting == "class":
+            forget_set = json.dumps(list(self.forget_classes))
+            retain_set = json.dumps(list(self.retain_classes))
+        else:
+            forget_set = json.dumps(self.forget_set.to_dict(), sort_keys=True)
+            retain_set = json.dumps(list(range(self.n_classes)))  # every class stays
+        return {"forget_k": self.forget_k, "forget_set": forget_set, "retain_set": retain_set,
+                "retain_mode": "full"}
 
-    @property
-    def config_hash(self) -> str:
-        return content_hash(self.content_dict())
-
-    def params(self) -> dict[str, Any]:
-        """The cascade options of this trial (and its rounds); {} for the other methods."""
-        if self.cascade is None:
-            return {}
-        out = {k: v for k, v in dataclasses.asdict(self.cascade).items() if v is not None}
-        out["rounds"] = self.unlearn.rounds
-        return out
-
-    def params_json(self) -> str:
-        return json.dumps(self.params(), sort_keys=True)
+    def describe(self) -> str:
+        forget = list(self.forget_classes) if self.setting == "class" else \
+            f"{self.forget_set.items} items"
+        params = json.loads(self.columns()["params"])
+        extra = "".join(f" {k}={v}" for k, v in sorted(params.items()) if k != "rounds")
+        return (f"{self.generator.name}/{self.generator.size} {self.method}{extra} "
+                f"forget={forget} seed={self.seed}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     for req in ("method", "forget_set"):
         if req not in d:
             raise ConfigError(req, "missing required field")
-    method = _choice(d["method"], "method", list(METHOD_PARAMS))
+    method = _choice(d["method"], "method", METHODS.names())
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
     generator = _generator(d.get("generator"))
     pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
@@ -302,7 +303,7 @@ def _cascade(v: Any, method: str) -> CascadeConfig | None:
         "g_steps": lambda x, p: _int(x, p, 1, 100),
     }
     full = _section(CascadeConfig, v, "cascade", checks)  # validates what is given, any method
-    uses = METHOD_PARAMS[method]
+    uses = METHODS.get(method).params
     if not uses:
         return None
     return CascadeConfig(**{k: getattr(full, k) if k in uses else None

@@ -18,31 +18,18 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-from torch import nn
-
 from l2l import scores
-from l2l.classifier import Classifier
+from l2l.classifier import Classifier, accuracy, fit
 from l2l.data import sample
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import GanSplits, to_gan, to_unit
 from l2l.gan.models import GAN
-from l2l.metric_names import GAN_SPLIT as SPLIT
-from l2l.training import epoch_batches
+from contract.metrics import GAN_SPLIT as SPLIT
+from l2l.result import MetricValue
 
 DOWNSTREAM_LR = 1e-3
 DOWNSTREAM_BATCH = 128
-
-
-@dataclass(frozen=True)
-class GanMetric:
-    split: str
-    metric: str
-    value: float
-    n: int  # images the value is computed on
-    higher_is_better: bool
 
 
 @torch.no_grad()
@@ -72,25 +59,13 @@ def downstream_accuracy(samples: torch.Tensor, labels: torch.Tensor, test_x: tor
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Classifier(n_classes).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=DOWNSTREAM_LR)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        for idx in epoch_batches(len(samples), DOWNSTREAM_BATCH, g):
-            loss = nn.functional.cross_entropy(model(samples[idx].to(device)),
-                                               labels[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(test_x[i:i + 512].to(device)).argmax(1).cpu()
-                          for i in range(0, len(test_x), 512)])
-    return float((pred == test_y).double().mean())
+    fit(model, samples, labels, epochs, DOWNSTREAM_BATCH, DOWNSTREAM_LR,
+        torch.Generator().manual_seed(seed), device)
+    return accuracy(model, test_x, test_y, device, chunk=512)
 
 
 def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, device,
-             epochs: float, samples_seen: int) -> tuple[list[GanMetric], torch.Tensor]:
+             epochs: float, samples_seen: int) -> tuple[list[MetricValue], torch.Tensor]:
     """All metrics of one trial, and the generated samples ([N, 1, 32, 32] in [0, 1])."""
     e = cfg.eval
     g = torch.Generator().manual_seed(cfg.seed * 7 + 1)  # the same latents for every method
@@ -98,25 +73,25 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
     f_fake, logits = _embed(classifier, samples, device, e.batch_size)
     f_real, _ = _embed(classifier, splits.eval_real.x, device, e.batch_size)
     n = len(samples)
-    out = [GanMetric(SPLIT, "fid", scores.fid(f_real, f_fake), n, False),
-           GanMetric(SPLIT, "is", scores.inception_score(logits), n, True)]
+    out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n),
+           MetricValue(SPLIT, "is", scores.inception_score(logits), n)]
     if cfg.setting == "class":
-        out.append(GanMetric(SPLIT, "forget_class_share",
-                             scores.class_share(logits, cfg.forget_classes), n, False))
+        out.append(MetricValue(SPLIT, "forget_class_share",
+                             scores.class_share(logits, cfg.forget_classes), n))
 
     members = sample(splits.forget, e.mia_images, cfg.seed * 4 + 1).x
     heldout = splits.heldout.x
     auc = scores.roc_auc(d_scores(gan, members, device, e.batch_size),
                          d_scores(gan, heldout, device, e.batch_size))
-    out.append(GanMetric(SPLIT, "mia_auc", auc, len(members) + len(heldout), False))
-    out.append(GanMetric(SPLIT, "nn_distance", scores.nn_distance(samples, members),
-                         len(members), True))
+    out.append(MetricValue(SPLIT, "mia_auc", auc, len(members) + len(heldout)))
+    out.append(MetricValue(SPLIT, "nn_distance", scores.nn_distance(samples, members),
+                         len(members)))
     if e.downstream_epochs > 0:
         acc = downstream_accuracy(samples, logits.argmax(1), splits.eval_real.x,
                                   splits.eval_real.y, cfg.n_classes, e.downstream_epochs,
                                   cfg.seed, device)
-        out.append(GanMetric(SPLIT, "downstream_accuracy", acc, len(splits.eval_real), True))
+        out.append(MetricValue(SPLIT, "downstream_accuracy", acc, len(splits.eval_real)))
     retained = len(splits.retain)
-    out.append(GanMetric(SPLIT, "epochs", float(epochs), retained, False))
-    out.append(GanMetric(SPLIT, "samples_seen", float(samples_seen), retained, False))
+    out.append(MetricValue(SPLIT, "epochs", float(epochs), retained))
+    out.append(MetricValue(SPLIT, "samples_seen", float(samples_seen), retained))
     return out, samples

@@ -15,8 +15,8 @@ that methods, pretraining and evaluation never ask which one they hold:
     task_loss(x, mask, target=None, g=None)
                             the generator's own training loss for producing `target` (default x)
                             from the masked x; baselines pass other targets
-    pretrain(pool, mask, cfg, device, log)   optional: a custom pretraining schedule (e.g.
-                            tokenizer first); without it the generic loop minimises task_loss
+    pretrain(pool, mask, cfg, device, log)   l2l/generators/base.py's loop minimises task_loss;
+                            a generator with its own schedule (tokenizer first) overrides it
 """
 import importlib
 

@@ -28,6 +28,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 from torch.nn.functional import pixel_shuffle, pixel_unshuffle
 
+from l2l.generators.base import Generator
 from l2l.tasks import pixel_mask
 
 SIZES = {
@@ -59,7 +60,7 @@ def _unet(size: str, img_size: int, chans: int) -> UNet2DModel:
     )
 
 
-class Diffusion(nn.Module):
+class Diffusion(Generator):
     """Palette-style inpainting DDPM with the generator interface of l2l/generators/__init__.py."""
 
     def __init__(self, size: str = "tiny", img_size: int = 32, patch: int = 4, chans: int = 1,

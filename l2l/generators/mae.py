@@ -11,6 +11,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from l2l.generators.base import Generator
 from l2l.tasks import pixel_mask
 
 SIZES = {
@@ -70,7 +71,7 @@ class MAEDecoder(nn.Module):
         return self.pred(self.norm(full))
 
 
-class MAE(nn.Module):
+class MAE(Generator):
     """Masked autoencoder with the generator interface of l2l/generators/__init__.py."""
 
     def __init__(self, size: str = "tiny", img_size: int = 32, patch: int = 4, chans: int = 1,

@@ -44,6 +44,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.nn import functional as F
 
+from l2l.generators.base import Generator
 from l2l.tasks import pixel_mask
 from l2l.training import cosine_schedule, epoch_batches
 
@@ -123,7 +124,7 @@ class TokenDecoder(nn.Module):
         return self.head(self.norm(full))
 
 
-class VQGAN(nn.Module):
+class VQGAN(Generator):
     """MAGE-style VQ-GAN with the generator interface of l2l/generators/__init__.py."""
 
     temperature = 0.0  # token choice: 0 = argmax; > 0 = sampled at this temperature with `g`

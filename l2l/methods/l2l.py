@@ -14,21 +14,21 @@ import logging
 
 import torch
 
-from l2l.methods import METHODS, UnlearnContext, batch, feature_mse
+from l2l.context import TrialContext
+from l2l.methods import feature_mse
 from l2l.methods.common import encoder_only, frozen_copy, log_every, noise_images, step
 
 log = logging.getLogger("l2l.methods.l2l")
 
 
-@METHODS.register("l2l")
-def l2l(model, ctx: UnlearnContext):
+def l2l(model, ctx: TrialContext):
     cfg, u = ctx.cfg, ctx.cfg.unlearn
     teacher = frozen_copy(model)
     opt = encoder_only(model, u.lr)
     retain = ctx.splits.retain  # None in retain mode `none`: the forget term alone
     for i in range(u.steps):
-        x_r = batch(retain.x, u.batch_size, ctx.generator, ctx.device) if retain else None
-        x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
+        x_r = ctx.batch(retain.x, u.batch_size) if retain else None
+        x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
         aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator) if retain else None
         aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
         with torch.no_grad():

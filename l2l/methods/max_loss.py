@@ -2,22 +2,21 @@
 raise it on the forget set: L = task(D_R) - alpha * task(D_F)."""
 import logging
 
-from l2l.methods import METHODS, UnlearnContext, batch
+from l2l.context import TrialContext
 from l2l.methods.common import log_every, step, whole_model
 
 log = logging.getLogger("l2l.methods.max_loss")
 
 
-@METHODS.register("max_loss")
-def max_loss(model, ctx: UnlearnContext):
+def max_loss(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
-        x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
+        x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
         loss_f = model.task_loss(x_f, ctx.mask, g=ctx.generator)
         loss = -ctx.cfg.alpha * loss_f
         if retain is not None:
-            x_r = batch(retain.x, u.batch_size, ctx.generator, ctx.device)
+            x_r = ctx.batch(retain.x, u.batch_size)
             loss = loss + model.task_loss(x_r, ctx.mask, g=ctx.generator)
         step(opt, loss)
         if log_every(i, u.steps):

@@ -5,19 +5,19 @@ import logging
 
 import torch
 
-from l2l.methods import METHODS, UnlearnContext, batch, feature_mse
+from l2l.context import TrialContext
+from l2l.methods import feature_mse
 from l2l.methods.common import encoder_only, frozen_copy, log_every, step
 
 log = logging.getLogger("l2l.methods.random_encoder")
 
 
-@METHODS.register("random_encoder")
-def random_encoder(model, ctx: UnlearnContext):
+def random_encoder(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     teacher = frozen_copy(model)
     opt = encoder_only(model, u.lr)
     for i in range(u.steps):
-        x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
+        x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
         aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
         with torch.no_grad():
             feats = teacher.encode(x_f, ctx.mask, aux_f)
@@ -25,7 +25,7 @@ def random_encoder(model, ctx: UnlearnContext):
                        for f in feats]
         loss = ctx.cfg.alpha * feature_mse(model.encode(x_f, ctx.mask, aux_f), targets)
         if retain is not None:
-            x_r = batch(retain.x, u.batch_size, ctx.generator, ctx.device)
+            x_r = ctx.batch(retain.x, u.batch_size)
             aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator)
             with torch.no_grad():
                 target_r = teacher.encode(x_r, ctx.mask, aux_r)

@@ -7,22 +7,21 @@ import logging
 
 import torch
 
-from l2l.methods import METHODS, UnlearnContext, batch
+from l2l.context import TrialContext
 from l2l.methods.common import frozen_copy, log_every, step, whole_model
 
 log = logging.getLogger("l2l.methods.retain_label")
 
 
-@METHODS.register("retain_label")
-def retain_label(model, ctx: UnlearnContext):
+def retain_label(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     if retain is None:
         raise ValueError("retain_label needs retain images (retain.mode none gives none)")
     teacher = frozen_copy(model)
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
-        x_r = batch(retain.x, u.batch_size, ctx.generator, ctx.device)
-        x_f = batch(ctx.splits.forget.x, u.batch_size, ctx.generator, ctx.device)
+        x_r = ctx.batch(retain.x, u.batch_size)
+        x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
         with torch.no_grad():
             target = teacher.reconstruct(x_r, ctx.mask, ctx.generator)
         loss = (model.task_loss(x_r, ctx.mask, g=ctx.generator)

@@ -1,0 +1,197 @@
+"""Columns and types of the result rows, the schema version and the migration of every older
+version, the partition layout, the atomic writer and the checked reader. Depends on pyarrow only.
+
+One Parquet file of tidy rows (one per metric value) per trial:
+
+    <results>/sweep_id=<sweep_id>/<trial_id>.parquet
+
+The meaning of each column: docs/results-schema.md. Change the columns only with a new
+SCHEMA_VERSION and a migration below.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from contract.metrics import Direction, direction
+
+SCHEMA_VERSION = 3
+
+# Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
+# them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
+META = {
+    "schema_version": pa.int32(), "sweep_id": pa.string(), "trial_id": pa.string(),
+    "status": pa.string(), "error": pa.string(), "code_version": pa.string(),
+    "mlflow_run_id": pa.string(), "created_at": pa.timestamp("us", tz="UTC"),
+    "artifact_dir": pa.string(),
+}
+CONFIG = {
+    "family": pa.string(), "setting": pa.string(), "generator": pa.string(),
+    "generator_size": pa.string(), "method": pa.string(), "dataset": pa.string(),
+    "forget_set": pa.string(), "forget_k": pa.int64(), "retain_set": pa.string(),
+    "retain_mode": pa.string(), "retain_fraction": pa.float64(), "proxy_source": pa.string(),
+    "proxy_size": pa.float64(), "alpha": pa.float64(), "noise": pa.string(),
+    "params": pa.string(), "task": pa.string(), "mask_ratio": pa.float64(),
+    "seed": pa.int64(), "pretrain_seed": pa.int64(), "config_hash": pa.string(),
+    "identity_version": pa.int32(),
+}
+TRIAL = {
+    "pretrain_seconds": pa.float64(), "unlearn_seconds": pa.float64(),
+    "eval_seconds": pa.float64(), "peak_memory_mb": pa.float64(),
+    "pretrain_cache_hit": pa.bool_(), "device": pa.string(),
+}
+METRIC = {
+    "split": pa.string(), "metric": pa.string(), "value": pa.float64(), "n": pa.int64(),
+    "direction": pa.string(),
+}
+COLUMNS: dict[str, pa.DataType] = {**META, **CONFIG, **TRIAL, **METRIC}
+SCHEMA = pa.schema(list(COLUMNS.items()))
+# Without these a row cannot be placed in any table: such a file is malformed.
+REQUIRED = ("schema_version", "trial_id", "status", "method", "split", "metric", "value")
+# Low-cardinality string key only: DuckDB turns numeric-looking partition values into numbers.
+PARTITION = "sweep_id"
+
+
+class SchemaError(Exception):
+    """A file that cannot be read as result rows; the message is one line."""
+
+
+class NewerSchemaError(SchemaError):
+    """A file written by a newer version of this contract."""
+
+
+def sweep_dir(results_dir: str | Path, sweep_id: str) -> Path:
+    return Path(results_dir) / f"{PARTITION}={sweep_id}"
+
+
+def trial_path(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
+    return sweep_dir(results_dir, sweep_id) / f"{trial_id}.parquet"
+
+
+def artifact_dir(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
+    """Sample grids and embeddings of a trial; no Parquet inside, so result globs skip it."""
+    return Path(results_dir) / "artifacts" / f"{PARTITION}={sweep_id}" / trial_id
+
+
+def with_direction(row: dict[str, Any]) -> dict[str, Any]:
+    """A metric row with its direction from the registry (null for unregistered metrics)."""
+    d = direction(row.get("family") or "", row.get("split") or "", row.get("metric") or "")
+    return {**row, "direction": d.text if d else None}
+
+
+def to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts keyed by column; missing columns are null) as a table of the current schema.
+    Unknown keys are refused: a column must be declared here first."""
+    unknown = sorted({k for r in rows for k in r} - set(COLUMNS))
+    if unknown:
+        raise SchemaError(f"unknown result column(s) {', '.join(unknown)}; declare them in "
+                          "contract/schema.py with a new schema version")
+    rows = [{**with_direction(r), "schema_version": SCHEMA_VERSION} for r in rows]
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Writes rows to `path` atomically: a temporary name that no `*.parquet` glob matches,
+    then a rename, so readers see the whole file or none of it."""
+    path = Path(path)
+    table = to_table(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------- migration
+
+def _v1_forget_k(forget_set) -> int | None:
+    # v1 forget sets are JSON lists of classes, so the class count is known
+    try:
+        value = json.loads(forget_set)
+    except (TypeError, ValueError):
+        return None
+    return len(value) if isinstance(value, list) else None
+
+
+def _from_v1(cols: dict[str, pa.Array], n: int) -> None:
+    """v1 knew only class unlearning of image-to-image generators."""
+    cols["family"] = pa.array(["i2i"] * n, pa.string())
+    cols["setting"] = pa.array(["class"] * n, pa.string())
+    cols["forget_k"] = pa.array([_v1_forget_k(f) for f in cols["forget_set"].to_pylist()],
+                                pa.int64())
+    cols["params"] = pa.array(["{}"] * n, pa.string())
+
+
+def _from_v2(cols: dict[str, pa.Array], n: int, hib: pa.Array | None) -> None:
+    """v2 had `higher_is_better`; v3 has `direction` from the registry (a metric the registry
+    does not know keeps its old boolean as higher/lower) and `identity_version` (ids of v1/v2
+    files were made with identity version 1)."""
+    fam, split, metric = (cols[c].to_pylist() for c in ("family", "split", "metric"))
+    old = hib.to_pylist() if hib is not None else [None] * n
+    out = []
+    for f, s, m, h in zip(fam, split, metric, old):
+        d = direction(f or "", s or "", m or "")
+        out.append(d.text if d else {True: "higher", False: "lower"}.get(h))
+    cols["direction"] = pa.array(out, pa.string())
+    cols["identity_version"] = pa.array([1] * n, pa.int32())
+
+
+MIGRATIONS = {
+    1: "family='i2i', setting='class', forget_k from forget_set, params='{}'; then as v2",
+    2: "direction from the metric registry (was higher_is_better); identity_version = 1",
+}
+
+
+def read_table(path: str | Path, sweep_id: str | None = None) -> pa.Table:
+    """One result file, read whole (every page, so damage anywhere is found), checked and
+    migrated to the current schema. Columns the file lacks are null; extra columns are kept.
+    Raises SchemaError (NewerSchemaError for a newer version) naming what is wrong."""
+    try:
+        table = pq.ParquetFile(path).read()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise SchemaError(f"corrupt or half-written Parquet ({str(e).splitlines()[0][:160]})") \
+            from None
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise SchemaError(f"not a result file: no column(s) {', '.join(missing)}")
+    if table.num_rows == 0:
+        raise SchemaError("no rows")
+    versions = set(table.column("schema_version").to_pylist())
+    if None in versions or any(not isinstance(v, int) or v < 1 for v in versions):
+        raise SchemaError(f"invalid schema_version {sorted(map(str, versions))}")
+    if max(versions) > SCHEMA_VERSION:
+        raise NewerSchemaError(f"schema version {max(versions)}, newer than this code reads "
+                               f"(<= {SCHEMA_VERSION}); update it to read the file")
+    n = table.num_rows
+    cols: dict[str, pa.Array] = {}
+    for name, typ in COLUMNS.items():
+        try:
+            cols[name] = table.column(name).cast(typ) if name in table.column_names \
+                else pa.nulls(n, typ)
+        except (pa.ArrowException, ValueError) as e:
+            raise SchemaError(f"column {name!r} has the wrong type "
+                              f"({str(e).splitlines()[0][:120]})") from None
+    if sweep_id is not None:  # the directory names the sweep (a moved file belongs there)
+        cols[PARTITION] = pa.array([sweep_id] * n, pa.string())
+    version = max(versions)
+    if version == 1:
+        _from_v1(cols, n)
+    if version <= 2:
+        hib = table.column("higher_is_better") if "higher_is_better" in table.column_names \
+            else None
+        _from_v2(cols, n, hib)
+    extra = {c: table.column(c) for c in table.column_names
+             if c not in COLUMNS and c != "higher_is_better"}
+    return pa.table({**cols, **extra})
+
+
+def parse_direction(text: str | None) -> Direction | None:
+    return Direction.parse(text)

@@ -1,0 +1,145 @@
+"""What each config field is, declared once on the field, and what follows from it: a trial's
+identity (its hash), the config columns of its result rows and the runtime fields a sweep sets.
+
+    alpha: float | None = spec(column="alpha")       # identifies the trial; a result column
+    grid_images: int = spec(role="display")          # changes no number: not in the identity
+    device: str = spec(role="runtime")               # where it runs: not in the identity
+    inception_weights: str | None = spec(role="file")  # identified by the file's content
+
+Roles:
+  identity  (default) changes the results, so it is part of the trial's identity
+  display   changes only what is shown or saved (sample grids), not a number
+  runtime   where the trial runs and finds things (device, data and cache paths)
+  file      a path to a file whose content is what matters: the identity holds its SHA-256
+  location  a path to data identified by other fields (an image folder's root)
+`column=` names the result column (contract/schema.py CONFIG) the field fills; `param=True`
+puts it into the `params` JSON column (family settings without a column of their own).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+from contract.identity import IDENTITY_VERSION, KNOWN_VERSIONS, identity_hash
+
+ROLES = ("identity", "display", "runtime", "file", "location")
+
+
+def spec(default: Any = dataclasses.MISSING, *, role: str = "identity", column: str | None = None,
+         param: bool = False, default_factory: Any = dataclasses.MISSING):
+    """A dataclass field with its role, result column and params flag (see the module doc)."""
+    if role not in ROLES:
+        raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
+    meta = {"role": role, "column": column, "param": param}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _role(f: dataclasses.Field) -> str:
+    return f.metadata.get("role", "identity")
+
+
+def walk(obj: Any, prefix: str = ""):
+    """(dotted path, value, field) of every leaf field of a (nested) config dataclass."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from walk(value, f"{path}.")
+        else:
+            yield path, value, f
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+_FILE_HASHES: dict[tuple, str] = {}
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 (16 hex digits) of a file's content, memoised per (path, size, mtime)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _FILE_HASHES[key] = h.hexdigest()[:16]
+    return _FILE_HASHES[key]
+
+
+def identity(cfg: Any) -> dict[str, Any]:
+    """The identity fields of a config (version 2), flat by dotted path, with its family."""
+    out: dict[str, Any] = {"family": cfg.family}
+    for path, value, f in walk(cfg):
+        role = _role(f)
+        if role == "identity":
+            out[path] = _plain(value)
+        elif role == "file" and value is not None:
+            out[path] = {"sha256": file_sha256(value)}
+    return out
+
+
+def legacy_identity(cfg: Any) -> dict[str, Any]:
+    """Identity version 1: the config's dict without its runtime fields, paths as written."""
+    d = cfg.to_dict()
+    for path, _, f in walk(cfg):
+        if _role(f) == "runtime":
+            d.pop(path, None)
+    return d
+
+
+class Config:
+    """What every family's frozen trial config shares; subclasses are dataclasses that set
+    `family` and implement `to_dict`, `derived_columns` and `describe`."""
+
+    family: str = ""
+
+    def identity_hash(self, version: int = IDENTITY_VERSION) -> str:
+        if version not in KNOWN_VERSIONS:
+            raise ValueError(f"identity version {version} unknown (known: {KNOWN_VERSIONS})")
+        return identity_hash(identity(self) if version == 2 else legacy_identity(self))
+
+    @property
+    def config_hash(self) -> str:
+        return self.identity_hash(IDENTITY_VERSION)
+
+    def columns(self, identity_version: int = IDENTITY_VERSION) -> dict[str, Any]:
+        """The config columns of a result row (contract/schema.py CONFIG), from the fields'
+        `column` and `param` declarations and the family's derived columns."""
+        out: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for path, value, f in walk(self):
+            if f.metadata.get("column"):
+                out[f.metadata["column"]] = value
+            if f.metadata.get("param") and value is not None:
+                params[path.rsplit(".", 1)[-1]] = value
+        out.update(self.derived_columns())
+        out["params"] = json.dumps(params, sort_keys=True)
+        out["family"] = self.family
+        out["config_hash"] = self.identity_hash(identity_version)
+        out["identity_version"] = identity_version
+        return out
+
+    def with_runtime(self, **values: Any):
+        """A copy with runtime fields (device, data_root, cache_dir) replaced."""
+        runtime = {f.name for f in dataclasses.fields(self) if _role(f) == "runtime"}
+        bad = sorted(set(values) - runtime)
+        if bad:
+            raise KeyError(f"not runtime fields: {', '.join(bad)} (runtime: {sorted(runtime)})")
+        return dataclasses.replace(self, **values)
+
+    def derived_columns(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError

@@ -1,0 +1,54 @@
+"""The GAN family's trial steps (l2l/trial.py runs them): the data set, the original DCGAN
+trained on a sample of it (cached), and evaluation of the unlearned GAN's samples as a whole
+(l2l/gan/evaluate.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from l2l.classifier import get_classifier
+from l2l.context import TrialContext
+from l2l.gan.config import GanTrialConfig
+from l2l.gan.data import dataset_key, load, make_splits, training_pool
+from l2l.gan.evaluate import evaluate
+from l2l.gan.pretrain import get_gan
+from l2l.trial import Evaluation, Prepared
+
+
+class GanSteps:
+    def prepare(self, cfg: GanTrialConfig, device, cache_dir: Path) -> Prepared:
+        train = load(cfg, "train", cache_dir / "data")
+        test = load(cfg, "test", cache_dir / "data")
+        classifier, hit = get_classifier(cfg.classifier, dataset_key(cfg), train, test, device,
+                                         cache_dir)
+        return Prepared(train, test, training_pool(cfg, train), classifier, hit)
+
+    def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: Path):
+        return get_gan(cfg, prep.pool, device, cache_dir)
+
+    def splits(self, cfg: GanTrialConfig, prep: Prepared):
+        return make_splits(cfg, prep.pool, prep.test)
+
+    def context(self, cfg: GanTrialConfig, prep: Prepared, splits, original, device,
+                cache_dir: Path) -> TrialContext:
+        return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
+                            cache_dir, pool=prep.pool, classifier=prep.classifier)
+
+    def evaluate(self, cfg: GanTrialConfig, prep: Prepared, gan, ctx: TrialContext,
+                 artifact_dir: Path | None) -> Evaluation:
+        epochs = ctx.epochs if ctx.epochs is not None else \
+            ctx.samples_seen / len(ctx.splits.retain)
+        metrics, samples = evaluate(gan, prep.classifier, cfg, ctx.splits, ctx.device, epochs,
+                                    ctx.samples_seen)
+        artifacts = {}
+        if artifact_dir is not None:
+            from torchvision.utils import save_image
+
+            artifact_dir.mkdir(parents=True, exist_ok=True)
+            save_image(samples[:64], artifact_dir / "samples.png", nrow=8)
+            artifacts["samples.png"] = str(artifact_dir / "samples.png")
+        return Evaluation(metrics, artifacts)
+
+
+STEPS = GanSteps()

@@ -1,0 +1,116 @@
+"""The image-to-image family's trial steps (l2l/trial.py runs them): Fashion-MNIST or an image
+folder, the original generator trained on a sample of it, the task's mask, and evaluation per
+split (l2l/metrics.py) with membership inference and the retrained model as references."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from l2l.cache import CacheHit, cache_info
+from l2l.classifier import get_classifier
+from l2l.config import TrialConfig
+from l2l.context import TrialContext
+from l2l.data import dataset_key, load_split, make_splits, sample
+from l2l.features import get_extractor
+from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
+from l2l.pretrain import get_original
+from l2l.tasks import task_mask
+from l2l.trial import Evaluation, Prepared
+
+log = logging.getLogger("l2l.i2i")
+
+
+class I2ISteps:
+    def prepare(self, cfg: TrialConfig, device, cache_dir: Path) -> Prepared:
+        train = load_split(cfg, "train", cache_dir / "data")
+        test = load_split(cfg, "test", cache_dir / "data")
+        classifier, hit = get_classifier(cfg.classifier, dataset_key(cfg), train, test, device,
+                                         cache_dir)
+        return Prepared(train, test, sample(train, cfg.pretrain.images, cfg.pretrain.seed),
+                        classifier, hit)
+
+    def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
+        return get_original(cfg, prep.pool, device, cache_dir)
+
+    def splits(self, cfg: TrialConfig, prep: Prepared):
+        return make_splits(prep.pool, prep.test, cfg.forget_classes, cfg.retain,
+                           cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
+
+    def context(self, cfg: TrialConfig, prep: Prepared, splits, original, device,
+                cache_dir: Path) -> TrialContext:
+        mask = task_mask(cfg.task.kind, original.grid, cfg.task.mask_ratio).to(device)
+        return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
+                            cache_dir, pool=prep.pool, mask=mask, classifier=prep.classifier)
+
+    def evaluate(self, cfg: TrialConfig, prep: Prepared, model, ctx: TrialContext,
+                 artifact_dir: Path | None) -> Evaluation:
+        caches, reference, reference_seconds = {}, None, 0.0
+        if cfg.eval.retrain_reference:
+            if "retrain" in ctx.caches:  # this trial's model is the retrain model
+                reference = RetrainReference(model, _reference_key(cfg, ctx.caches["retrain"]),
+                                             True)
+            else:
+                t0 = time.perf_counter()
+                retrained, hit = get_original(cfg, prep.pool, ctx.device, ctx.cache_dir,
+                                              exclude_classes=cfg.forget_classes)
+                reference_seconds = time.perf_counter() - t0
+                log.info("retrain reference: %s %s (%.1f s)", "loaded from cache" if hit.hit
+                         else "trained and cached", hit.path, reference_seconds)
+                reference = RetrainReference(retrained, _reference_key(cfg, hit))
+                caches["retrain_reference"] = cache_info(hit)
+        ev = _evaluator(cfg, prep, model.patch, ctx.mask, ctx.device, ctx.cache_dir)
+        results = {}
+        for i, (split, data) in enumerate((("forget", ctx.splits.eval_forget),
+                                           ("retain", ctx.splits.eval_retain))):
+            membership = None
+            if cfg.eval.mia:
+                # Members: the images unlearning was told to forget (forget split), the
+                # original model's training images of the retain classes (retain split).
+                pool = prep.pool
+                candidates = ctx.splits.forget if split == "forget" else pool.subset(
+                    torch.nonzero(torch.isin(pool.y, torch.tensor(cfg.retain_classes)))
+                    .flatten())
+                membership = membership_sets(candidates, data, seed=cfg.seed * 2 + i + 7919)
+            results[split] = evaluate(model, data, split, ev, membership, reference)
+        artifacts = {}
+        if artifact_dir is not None:
+            from l2l.artifacts import write_trial_artifacts
+
+            artifacts = write_trial_artifacts(artifact_dir, results, ev.pmask,
+                                              cfg.eval.grid_images)
+        for kind in ("features", "cosine_features", "retrain_outputs"):
+            found = [r.cache_hits[kind] for r in results.values() if kind in r.cache_hits]
+            if found:
+                caches[kind] = {"hit": all(found)}
+        return Evaluation([m for r in results.values() for m in r.metrics], artifacts, caches,
+                          reference_seconds)
+
+
+def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:
+    """The retrain model's identity for cached outputs: its weights and how it samples."""
+    return f"{hit.key}:steps={cfg.generator.sampling_steps}"
+
+
+def _evaluator(cfg: TrialConfig, prep: Prepared, patch: int, mask, device,
+               cache_dir: Path) -> Evaluator:
+    e = cfg.eval
+
+    def extractor(name):
+        return get_extractor(name, weights=getattr(e, f"{name}_weights", None),
+                             classifier=prep.classifier,
+                             classifier_key=prep.classifier_hit.key,
+                             clip_model=e.clip_model, device=device)
+
+    clf = extractor("classifier")
+    features = clf if e.features == "classifier" else extractor(e.features)
+    cosine = features if e.cosine_features in (None, e.features) else \
+        clf if e.cosine_features == "classifier" else extractor(e.cosine_features)
+    return Evaluator(mask, patch, device, features, cosine, clf, tuple(cfg.forget_classes),
+                     e.batch_size, cfg.seed, e.kid_subsets, e.kid_subset_size, cache_dir,
+                     dataset_key(cfg))
+
+
+STEPS = I2ISteps()

@@ -1,0 +1,44 @@
+"""The result of one trial, whatever its family: metric values, timings, caches, artifacts, and
+its tidy rows (the config and trial columns of contract/schema.py, one row per metric value;
+the writer adds the direction from the metric registry and the run's own columns)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    split: str  # forget | retain (image-to-image), all (GAN)
+    metric: str  # a name of contract/metrics.py
+    value: float
+    n: int  # images the value is computed on
+
+
+@dataclass
+class TrialResult:
+    config: Any
+    metrics: list[MetricValue]
+    pretrain_seconds: float
+    unlearn_seconds: float
+    eval_seconds: float
+    device: str
+    peak_memory_mb: float = 0.0  # CUDA: max allocated; CPU: the process's peak RSS
+    caches: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> hit, key, path
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path
+
+    @property
+    def pretrain_cache_hit(self) -> bool:
+        """Whether the original model was read from the cache."""
+        return self.caches.get("generator", {}).get("hit", False)
+
+    def rows(self, identity_version: int | None = None) -> list[dict[str, Any]]:
+        """Tidy rows: one per metric value, with the config columns of the result schema."""
+        cols = self.config.columns() if identity_version is None else \
+            self.config.columns(identity_version)
+        base = {**cols, "pretrain_seconds": self.pretrain_seconds,
+                "unlearn_seconds": self.unlearn_seconds, "eval_seconds": self.eval_seconds,
+                "device": self.device, "peak_memory_mb": self.peak_memory_mb,
+                "pretrain_cache_hit": self.pretrain_cache_hit}
+        return [{**base, "split": m.split, "metric": m.metric, "value": m.value, "n": m.n}
+                for m in self.metrics]
