@@ -13,10 +13,11 @@ from l2l.classifier import Classifier
 from l2l.data import ImageSet
 from l2l.features import ClassifierFeatures
 from l2l.generators import build_generator
-from l2l.metric_names import I2I_METRICS as METRICS
-from l2l.metrics import Evaluator, RetrainReference, evaluate, higher_is_better, membership_sets
+from contract.metrics import direction, names
+from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.tasks import pixel_mask, task_mask
 
+METRICS = names("i2i")["forget"]
 CONTRACT = {"fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc",
             "retrain_distance", "forget_class_share"}
 
@@ -119,18 +120,27 @@ def test_the_retrain_model_is_at_distance_zero_from_itself(diffusion):
 
 
 def test_directions():
+    def kind(split, m):
+        return direction("i2i", split, m).text
+
     for m in ("fid", "kid", "mse_masked"):
-        assert not higher_is_better("retain", m) and higher_is_better("forget", m)
+        assert (kind("retain", m), kind("forget", m)) == ("lower", "higher")
     for m in ("is", "cosine", "psnr", "ssim"):
-        assert higher_is_better("retain", m) and not higher_is_better("forget", m)
-    for m in ("mia_auc", "retrain_distance", "forget_class_share"):
-        assert not higher_is_better("retain", m) and not higher_is_better("forget", m)
+        assert (kind("retain", m), kind("forget", m)) == ("higher", "lower")
+    for m in ("retrain_distance", "forget_class_share"):
+        assert kind("retain", m) == kind("forget", m) == "lower"
+    # Membership inference is best at 0.5: an inverted attack (AUC 0.1) is as informative as
+    # one at 0.9, so it must not rank as the best forgetting.
+    d = direction("i2i", "forget", "mia_auc")
+    assert d.text == "target:0.5" and d.arrow == "→0.5"
+    assert d.score(0.45) > d.score(0.1) and d.score(0.55) > d.score(0.7)
+    assert d.score(0.1) == pytest.approx(d.score(0.9))
 
 
 def test_a_trial_carries_every_metric_the_cost_columns_and_its_artifacts(tiny, tmp_path):
     from l2l.config import TrialConfig
     from l2l.trial import run_trial
-    from sweeps.results import SCHEMA
+    from contract.schema import CONFIG, TRIAL, METRIC
 
     cfg = TrialConfig.from_dict({**tiny, "method": "l2l", "alpha": 0.25,
                                  "unlearn": {**tiny["unlearn"], "steps": 5},
@@ -145,9 +155,8 @@ def test_a_trial_carries_every_metric_the_cost_columns_and_its_artifacts(tiny, t
     assert res.caches["retrain_reference"]["key"] != res.caches["generator"]["key"]
 
     rows = res.rows()
-    runner_adds = {"schema_version", "sweep_id", "trial_id", "status", "error", "code_version",
-                   "mlflow_run_id", "created_at", "artifact_dir"}
-    assert set(rows[0]) == set(SCHEMA.names) - runner_adds
+    # the trial fills every config and trial column; the writer adds the direction
+    assert set(rows[0]) == (set(CONFIG) | set(TRIAL) | set(METRIC)) - {"direction"}
     assert rows[0]["family"] == "i2i" and rows[0]["pretrain_cache_hit"] is True
     json.dumps(rows)
 

@@ -1,12 +1,13 @@
 """GAN trial configs: defaults, round trips, hashes, errors that name the field, and what the
 sweep layer sees (family dispatch, grids without duplicate trials, the committed specs)."""
+import json
 from pathlib import Path
 
 import pytest
 
 from l2l import experiment
 from l2l.errors import ConfigError
-from l2l.gan.config import METHOD_PARAMS, GanTrialConfig
+from l2l.gan.config import METHODS, GanTrialConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def test_defaults_round_trip_and_family():
     c = _cfg()
     d = c.to_dict()
     assert d["family"] == "gan" and c.family == "gan"
-    assert set(d) <= experiment.GAN_KEYS
+    assert set(d) <= experiment.FAMILIES.get("gan").keys | {"family"}
     assert GanTrialConfig.from_dict(d) == c
     assert c.setting == "class" and c.forget_k == 1 and c.retain_classes == (0, 1, 2, 3, 4, 6,
                                                                              7, 8, 9)
@@ -45,10 +46,12 @@ def test_hash_ignores_runtime_fields_and_resolved_widths():
 
 
 def test_unused_options_are_nulled_so_grids_do_not_duplicate():
-    for method, uses in METHOD_PARAMS.items():
+    for method in METHODS.names():
+        uses = METHODS.get(method).params
         c = _cfg(method=method, cascade={"fake_target": 0.3, "substitute": "nearest"})
+        params = json.loads(c.columns()["params"])
         if not uses:
-            assert c.cascade is None and c.params() == {}
+            assert c.cascade is None and set(params) <= {"rounds"}
         else:
             for k in ("fake_target", "substitute", "d_steps", "g_steps"):
                 assert (getattr(c.cascade, k) is not None) == (k in uses), (method, k)
@@ -89,13 +92,13 @@ def test_errors_name_the_field(override, path, words):
 def test_experiment_dispatches_on_family():
     c = experiment.parse_config({"family": "gan", "method": "retrain",
                                  "forget_set": {"items": 64}})
-    assert isinstance(c, GanTrialConfig) and experiment.family(c) == "gan"
-    cols = experiment.columns(c)
+    assert isinstance(c, GanTrialConfig) and c.family == "gan"
+    cols = c.columns()
     assert cols["family"] == "gan" and cols["generator"] == "dcgan"
     assert cols["setting"] == "item" and cols["forget_k"] == 64
     assert cols["forget_set"] == '{"items": 64, "seed": 0}' and cols["params"] == "{}"
-    assert cols["alpha"] is None and cols["task"] is None
-    cols = experiment.columns(_cfg(forget_set={"classes": [3, 1]}))
+    assert "alpha" not in cols and "task" not in cols  # image-to-image columns stay null
+    cols = _cfg(forget_set={"classes": [3, 1]}).columns()
     assert cols["forget_set"] == "[1, 3]" and cols["retain_set"] == "[0, 2, 4, 5, 6, 7, 8, 9]"
     assert '"fake_target": 0.0' in cols["params"]
 

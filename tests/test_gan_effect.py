@@ -9,7 +9,7 @@ core) is the original; forgetting digit 3. Calibration (docs/gan.md, three seeds
 import pytest
 
 from l2l.gan.config import GanTrialConfig
-from l2l.gan.trial import run_gan_trial
+from l2l import experiment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,7 +28,7 @@ def shares(tmp_path_factory, one_thread):
     cache = str(tmp_path_factory.mktemp("gan-effect-cache"))
     out = {}
     for method in ("original", "retrain", "cascade"):
-        res = run_gan_trial(GanTrialConfig.from_dict({**DIGITS, "method": method,
+        res = experiment.run(GanTrialConfig.from_dict({**DIGITS, "method": method,
                                                       "cache_dir": cache}))
         out[method] = {m.metric: m.value for m in res.metrics}
     return out

@@ -7,8 +7,7 @@ import math
 import pytest
 
 from l2l import experiment
-from l2l.gan.config import METHOD_PARAMS, GanTrialConfig
-from l2l.gan.trial import run_gan_trial
+from l2l.gan.config import METHODS, GanTrialConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,7 +34,7 @@ def smoke(tmp_path_factory, one_thread):
 
 
 def _run(d, **kw):
-    return run_gan_trial(GanTrialConfig.from_dict({**d, **kw}))
+    return experiment.run(GanTrialConfig.from_dict({**d, **kw}))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def results(smoke, tmp_path_factory):
     out = {}
     art = tmp_path_factory.mktemp("gan-art")
     for setting, fs in SETTINGS.items():
-        for method in METHOD_PARAMS:
+        for method in METHODS.names():
             cfg = GanTrialConfig.from_dict({**smoke, "method": method, "forget_set": fs})
             out[setting, method] = experiment.run(cfg, artifact_dir=art / f"{setting}-{method}")
     return out
@@ -52,7 +51,7 @@ def results(smoke, tmp_path_factory):
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_every_method_gives_every_metric(results, setting):
-    for method in METHOD_PARAMS:
+    for method in METHODS.names():
         res = results[setting, method]
         values = {m.metric: m.value for m in res.metrics}
         assert set(values) == METRICS[setting], method
@@ -71,7 +70,7 @@ def test_every_method_gives_every_metric(results, setting):
 def test_rows_fit_the_result_schema(results, tmp_path):
     import pyarrow.parquet as pq
 
-    from sweeps.results import SCHEMA, write_rows
+    from contract.schema import SCHEMA, write_rows
 
     rows = []
     for res in results.values():
@@ -83,10 +82,12 @@ def test_rows_fit_the_result_schema(results, tmp_path):
     assert row["family"] == "gan" and row["setting"] == "item" and row["forget_k"] == 20
     assert json.loads(row["forget_set"]) == {"items": 20, "seed": 1}
     assert json.loads(row["params"])["substitute"] == "retain"
-    assert row["retain_mode"] == "full" and row["alpha"] is None and row["mask_ratio"] is None
+    assert row["retain_mode"] == "full" and "alpha" not in row and "mask_ratio" not in row
     assert isinstance(row["pretrain_cache_hit"], bool) and row["peak_memory_mb"] > 0
-    assert {r["higher_is_better"] for r in results["class", "cascade"].rows()
-            if r["metric"] == "forget_class_share"} == {False}
+    written = {(r["metric"]): (r["direction"], r["alpha"]) for r in table.to_pylist()
+               if r["family"] == "gan" and r["setting"] == "class"}
+    assert written["forget_class_share"] == ("lower", None)  # image-to-image columns: null
+    assert written["mia_auc"] == ("target:0.5", None)
 
 
 def test_caches_and_artifacts(results):
@@ -135,7 +136,8 @@ def test_same_seed_same_numbers(smoke):
 
 
 def test_the_metric_names_sweep_specs_are_checked_against_are_what_a_gan_trial_reports():
-    from l2l.metric_names import BY_FAMILY
+    from contract.metrics import names
 
-    assert set(BY_FAMILY["gan"]) == {"all"}  # the split test_every_method_gives_every_metric sees
-    assert set(BY_FAMILY["gan"]["all"]) == METRICS["class"] | METRICS["item"]
+    known = names("gan")
+    assert set(known) == {"all"}  # the split test_every_method_gives_every_metric sees
+    assert set(known["all"]) == METRICS["class"] | METRICS["item"]

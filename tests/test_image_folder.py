@@ -74,4 +74,10 @@ def test_a_whole_trial_runs_on_an_image_folder(tmp_path):
     res = run_trial(cfg)
     n = {(m.split, m.metric): m.n for m in res.metrics}
     assert n[("forget", "fid")] == 4 and n[("retain", "fid")] == 12
-    assert cfg.content_dict()["image_folder"]["root"] == str(root.resolve())
+    assert cfg.to_dict()["image_folder"]["root"] == str(root.resolve())
+    # the folder's location is not its identity: the same data elsewhere is the same trial
+    moved = TrialConfig.from_dict({**cfg.to_dict(), "image_folder": {
+        "root": str(_folder(tmp_path / "elsewhere", ["cat", "dog", "fox", "owl"],
+                            per_class=(12, 4)))}})
+    assert moved.config_hash == cfg.config_hash
+    assert moved.identity_hash(1) != cfg.identity_hash(1)  # version 1 hashed the path

@@ -4,18 +4,23 @@ import copy
 import pytest
 import torch
 
-from l2l.config import GENERATORS, METHOD_PARAMS, TrialConfig
+from l2l.config import GENERATORS, METHODS, TrialConfig
+from l2l.context import TrialContext
 from l2l.data import ImageSet, Splits
 from l2l.generators import build_generator
-from l2l.methods import METHODS, UnlearnContext
 from l2l.tasks import task_mask
 
 ENCODER_ONLY = {"l2l", "random_encoder"}
 WHOLE_MODEL = {"max_loss", "noisy_label", "retain_label"}
 
 
-def test_registry_matches_the_config_names():
-    assert set(METHODS.names()) == set(METHOD_PARAMS)
+def test_every_registered_method_loads_from_its_module():
+    for name in METHODS.names():
+        assert callable(METHODS.get(name).load(name)), name
+
+
+def _unlearn(method, model, ctx):
+    return METHODS.get(method).load(method)(model, ctx)
 
 
 def _images(n, seed):
@@ -37,7 +42,7 @@ def _context(method, tmp_path, retain_mode="full"):
 
 
 @pytest.mark.parametrize("generator", GENERATORS)
-@pytest.mark.parametrize("method", sorted(METHOD_PARAMS))
+@pytest.mark.parametrize("method", sorted(METHODS.names()))
 def test_method_runs_and_trains_the_right_parts(generator, method, tmp_path):
     cfg, splits, pool = _context(method, tmp_path)
     cfg = TrialConfig.from_dict({**cfg.to_dict(), "generator": {
@@ -45,9 +50,9 @@ def test_method_runs_and_trains_the_right_parts(generator, method, tmp_path):
     torch.manual_seed(0)
     model = build_generator(generator, "tiny", sampling_steps=2)
     mask = task_mask("center_inpaint", model.grid, 0.5)
-    ctx = UnlearnContext(cfg, splits, mask, torch.device("cpu"),
-                         torch.Generator().manual_seed(0), pool, tmp_path)
-    out_model = METHODS.get(method)(copy.deepcopy(model), ctx)
+    ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
+                       tmp_path, pool=pool, mask=mask)
+    out_model = _unlearn(method, copy.deepcopy(model), ctx)
     x = splits.eval_forget.x
     out = out_model.reconstruct(x, mask, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and torch.isfinite(out).all()
@@ -79,9 +84,10 @@ def test_l2l_runs_without_retain_images(tmp_path):
     cfg, splits, pool = _context("l2l", tmp_path, retain_mode="none")
     model = build_generator("mae", "tiny")
     mask = task_mask("center_inpaint", model.grid, 0.5)
-    ctx = UnlearnContext(cfg, splits, mask, torch.device("cpu"),
-                         torch.Generator().manual_seed(0), pool, tmp_path)
-    METHODS.get("l2l")(model, ctx)
+    ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
+                       tmp_path, pool=pool, mask=mask)
+    _unlearn("l2l", model, ctx)
+    assert ctx.samples_seen == cfg.unlearn.steps * cfg.unlearn.batch_size  # forget images only
 
 
 @pytest.mark.parametrize("kind", ["normal", "uniform", "constant"])

@@ -1,0 +1,96 @@
+"""What identifies a trial (l2l/fields.py, contract/identity.py): settings that change results
+do, where it runs, what is only displayed and where a file lives do not; version 1 ids of
+sweeps started before stay as they were; the result columns come from the fields."""
+import dataclasses
+
+import pytest
+import yaml
+
+from contract.schema import CONFIG
+from l2l import experiment
+from l2l.fields import walk
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _first_trial(spec: str) -> dict:
+    raw = yaml.safe_load((ROOT / "sweeps" / "specs" / spec).read_text())
+    d = {k: v for k, v in raw.items() if k in experiment.TRIAL_KEYS}
+    d.update({k: v[0] for k, v in raw["grid"].items()})
+    d.update(raw.get("variants", [{}])[0])
+    return d
+
+
+def test_version_1_ids_are_those_of_sweeps_started_before():
+    # Trial ids of the committed quickstart and GAN sweeps, as written by schema version 2.
+    assert experiment.parse_config(_first_trial("quickstart.yaml")).identity_hash(1) == \
+        "aab36502e49b626a"
+    cfg = experiment.parse_config(_first_trial("gan_class_small.yaml"))
+    assert cfg.identity_hash(1) == experiment.parse_config(cfg.to_dict()).identity_hash(1)
+
+
+def test_runtime_display_and_location_fields_are_not_identity(tmp_path):
+    d = _first_trial("quickstart.yaml")
+    base = experiment.parse_config(d)
+    for change in ({"device": "cpu"}, {"cache_dir": "/elsewhere"}, {"data_root": "/data"},
+                   {"eval": {"grid_images": 3}}):
+        other = experiment.parse_config({**d, **change})
+        assert other.config_hash == base.config_hash, change
+    assert experiment.parse_config({**d, "eval": {"grid_images": 3}}).identity_hash(1) != \
+        base.identity_hash(1)  # version 1 counted the display setting
+    for change in ({"seed": 7}, {"unlearn": {"steps": 5}}, {"generator": {"sampling_steps": 2}},
+                   {"eval": {"batch_size": 16}}):
+        assert experiment.parse_config({**d, **change}).config_hash != base.config_hash, change
+
+
+def test_a_weights_file_is_identified_by_its_content(tmp_path, monkeypatch):
+    from l2l import features
+
+    monkeypatch.setattr(features, "weights_path", lambda name, given=None: given)
+    d = _first_trial("quickstart.yaml")
+    a, b = tmp_path / "a" / "w.pth", tmp_path / "b" / "w.pth"
+    for p in (a, b):
+        p.parent.mkdir()
+        p.write_bytes(b"the same weights")
+    cfg_a = experiment.parse_config({**d, "eval": {"features": "inception",
+                                                   "inception_weights": str(a)}})
+    cfg_b = experiment.parse_config({**d, "eval": {"features": "inception",
+                                                   "inception_weights": str(b)}})
+    assert cfg_a.config_hash == cfg_b.config_hash  # moved, same content
+    b.write_bytes(b"other weights")
+    cfg_c = experiment.parse_config({**d, "eval": {"features": "inception",
+                                                   "inception_weights": str(b)}})
+    assert cfg_c.config_hash != cfg_a.config_hash
+
+
+@pytest.mark.parametrize("spec", ["quickstart.yaml", "gan_class_small.yaml"])
+def test_result_columns_come_from_the_fields_and_exist_in_the_contract(spec):
+    cfg = experiment.parse_config(_first_trial(spec))
+    cols = cfg.columns()
+    assert set(cols) <= set(CONFIG)
+    declared = {f.metadata["column"] for _, _, f in walk(cfg) if f.metadata.get("column")}
+    assert declared <= set(cols)
+    assert cols["config_hash"] == cfg.config_hash and cols["identity_version"] == 2
+    assert cfg.columns(1)["config_hash"] == cfg.identity_hash(1)
+    assert cols["generator"] == cfg.generator.name and cols["seed"] == cfg.seed
+
+
+def test_runtime_fields_are_replaced_by_name_only():
+    cfg = experiment.parse_config(_first_trial("quickstart.yaml"))
+    moved = cfg.with_runtime(device="cpu", cache_dir="/c")
+    assert (moved.device, moved.cache_dir, moved.config_hash) == ("cpu", "/c", cfg.config_hash)
+    with pytest.raises(KeyError, match="not runtime fields: seed"):
+        cfg.with_runtime(seed=3)
+    assert dataclasses.replace(cfg, seed=3).config_hash != cfg.config_hash
+
+
+def test_every_family_is_one_registry_entry_and_parses_its_own_section():
+    assert experiment.FAMILIES.names() == ["i2i", "gan"]
+    for name in experiment.FAMILIES.names():
+        fam = experiment.FAMILIES.get(name)
+        assert fam.keys <= experiment.TRIAL_KEYS and set(fam.generators) <= set(
+            experiment.GENERATORS)
+        for method in fam.methods.names():
+            assert method in fam.methods
+    with pytest.raises(Exception, match="family: unknown value 'vae'"):
+        experiment.parse_config({"family": "vae"})
