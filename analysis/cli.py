@@ -1,8 +1,10 @@
 """Command line: `python -m analysis COMMAND` (console script `l2l-analysis`).
 
-Every command reads only the Parquet result files. Bad input (no results, unknown sweep, no
-rows) is one `error: ...` line on stderr and exit code 2, and then nothing is written: all
-outputs are rendered before the first one is written, each by temp file + rename.
+Every command reads only the Parquet result files, through DuckDB (analysis.load.Results:
+the files are checked first, then only the chosen sweep's files are queried). Bad input (no
+results, unknown sweep, no rows) is one `error: ...` line on stderr and exit code 2, and then
+nothing is written: all outputs are rendered before the first one is written, each by temp
+file + rename.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from analysis.load import AnalysisError, ResultFileWarning, newest_sweep, read_results
+from analysis.load import AnalysisError, ResultFileWarning, Results, open_results
 from analysis.pivot import PAPER_METRICS
 from analysis.render import FORMATS
 
@@ -139,27 +141,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(args, many: bool = False):
-    """(rows of the chosen sweeps, sweep ids)."""
+def _load(args, many: bool = False) -> tuple[Results, list[str]]:
+    """(the rows of the chosen sweeps, sweep ids)."""
     results = Path(args.results)
     if args.sweep_id:
         ids = args.sweep_id if many else [args.sweep_id]
-        rows = read_results(results, ids)
+        rows = open_results(results, ids)
     else:
-        rows = read_results(results)
-        ids = sorted(rows["sweep_id"].unique()) if many else [newest_sweep(rows)]
-        rows = rows if many else rows[rows["sweep_id"] == ids[0]]
-    missing = [s for s in ids if not (rows["sweep_id"] == s).any()]
+        rows = open_results(results)
+        ids = rows.sweep_ids if many else [rows.newest_sweep()]
+        rows = rows if many else rows.only(ids)
+    missing = [s for s in ids if s not in rows.sweep_ids]
     if missing:
         raise AnalysisError(f"sweep {missing[0]!r} has no readable result rows")
     return rows, ids
 
 
-def _need_ok(rows, sweep: str) -> None:
-    if not (rows["status"] == "ok").any():
-        failed = rows["trial_id"].nunique()
+def _need_ok(rows: Results, sweep: str) -> None:
+    (ok, trials), = rows.sql("SELECT count(*) FILTER (WHERE status = 'ok'), "
+                             "count(DISTINCT trial_id) FROM rows")
+    if not ok:
         raise AnalysisError(f"sweep {sweep!r} has no successful trial rows "
-                            f"({failed} failed trial(s))")
+                            f"({trials} failed trial(s))")
 
 
 def _table(args) -> list[str]:

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from analysis.load import as_results
 from analysis.pivot import (GENERATOR_NAMES, GENERATOR_ORDER, METHOD_ORDER, METRIC_NAMES,
-                            PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _key_of,
-                            _method_label, _norm, _rank, _slices, _sort_value, _varying, _with_keys,
-                            aggregate, fmt_value, speedup_records)
+                            PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _method_label,
+                            _rank, _slices, _sort_value, _varying, aggregate, fmt_value,
+                            speedup_records, trials)
 
 EMBEDDINGS = ("forget_output", "forget_original", "retain_output", "retain_original")
 
@@ -56,8 +56,9 @@ def _gen_name(g) -> str:
     return GENERATOR_NAMES.get(g, fmt_value(g))
 
 
-def _metric_axis(split: str, metric: str, hib) -> str:
-    better = {True: " (higher is better)", False: " (lower is better)"}.get(hib, "")
+def _metric_axis(split: str, metric: str, direction) -> str:
+    """e.g. `forget FID (higher is better)`, `forget MIA AUC (best at 0.5 (ranked by ...))`."""
+    better = f" ({direction.words})" if direction else ""
     return f"{split} {METRIC_NAMES.get(metric, metric)}{better}"
 
 
@@ -118,12 +119,12 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
                     if len(fx) == 1 and len(ry) == 1:
                         ax.plot(fx, ry, marker="*", markersize=11, linestyle="none",
                                 color=colours[line])
-                f_hib = next((r["hib"] for k, r in stats.items()
+                f_dir = next((r["direction"] for k, r in stats.items()
                               if k[3] == "forget" and k[4] == metric), None)
-                r_hib = next((r["hib"] for k, r in stats.items()
+                r_dir = next((r["direction"] for k, r in stats.items()
                               if k[3] == "retain" and k[4] == metric), None)
-                ax.set_xlabel(_metric_axis("forget", metric, f_hib))
-                ax.set_ylabel(_metric_axis("retain", metric, r_hib))
+                ax.set_xlabel(_metric_axis("forget", metric, f_dir))
+                ax.set_ylabel(_metric_axis("retain", metric, r_dir))
                 ax.grid(alpha=0.3)
             axes[0].legend(fontsize=7, title="★ original", title_fontsize=7)
             tag = f"_{suffix}" if suffix else ""
@@ -137,15 +138,11 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
 
 # ---------------------------------------------------------------- per-trial artifacts
 
-def _trials(rows: pd.DataFrame) -> list[dict]:
-    """One dict per successful trial: KEYS, sweep_id, trial_id, seed, artifact_dir."""
-    ok = _with_keys(rows)
-    first = ok.drop_duplicates(["sweep_id", "trial_id"])
-    return [{**_key_of(r), "sweep_id": r.sweep_id, "trial_id": r.trial_id,
-             "rep": (_sort_value(_norm(r.pretrain_seed)), _sort_value(_norm(r.seed))),
-             "seed": _norm(r.seed),
-             "artifact_dir": None if pd.isna(r.artifact_dir) else r.artifact_dir}
-            for r in first.itertuples(index=False)]
+def _trials(rows) -> list[dict]:
+    """One dict per successful trial: KEYS, sweep_id, trial_id, seed, artifact_dir, and `rep`
+    (a sort key of its replicate)."""
+    return [{**t, "rep": (_sort_value(t["pretrain_seed"]), _sort_value(t["seed"]))}
+            for t in trials(rows)]
 
 
 def _note(notes: list, text: str) -> None:
@@ -188,14 +185,14 @@ def _representatives(trials: list[dict], groups: tuple, notes: list) -> dict:
     return out
 
 
-def artifact_candidates(rows: pd.DataFrame, notes: list) -> dict:
+def artifact_candidates(rows, notes: list) -> dict:
     """The trials whose artifacts the grids and T-SNE show, worked out once for both:
     {"i2i": [(slice suffix, {(generator,): items})], "gan": [(slice suffix, {(setting,
     forget_k, forget_set): items})]}, items being [(row label, candidate trials)] in table
     order. Image-to-image slices are (data set, task, mask ratio), GAN slices data sets."""
-    trials = _trials(rows)
-    i2i = [t for t in trials if t["family"] == "i2i"]
-    gan = [t for t in trials if t["family"] == "gan"]
+    found = _trials(rows)
+    i2i = [t for t in found if t["family"] == "i2i"]
+    gan = [t for t in found if t["family"] == "gan"]
     return {"i2i": [(suffix, _representatives(part, ("generator",), notes))
                     for suffix, part in _slices(i2i, ("dataset", "task", "mask_ratio"))],
             "gan": [(suffix, _representatives(part, ("setting", "forget_k", "forget_set"),
@@ -431,18 +428,25 @@ def speedup_bars(speed: list[dict]) -> list[Figure]:
     return out
 
 
-def all_figures(rows: pd.DataFrame, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
+def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
                 notes: list | None = None, *, records: list[dict] | None = None,
                 speed: list[dict] | None = None) -> list[Figure]:
-    """Every figure that applies to these rows; problems with artifacts go to `notes`.
-    `records` and `speed`: aggregate(rows) and speedup_records(rows) when the caller already
-    has them (computed here otherwise)."""
+    """Every figure that applies to these rows (a Results or a DataFrame of result rows);
+    problems with artifacts go to `notes`. `records` and `speed`: aggregate(rows) and
+    speedup_records(rows) when the caller already has them (computed here otherwise)."""
     notes = [] if notes is None else notes
-    records = aggregate(rows) if records is None else records
-    speed = speedup_records(rows) if speed is None else speed
-    candidates = artifact_candidates(rows, notes)
-    return (alpha_tradeoff(records, metrics) + sample_grids(candidates, results_dir, notes)
-            + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speed))
+    res = as_results(rows)
+
+    def figures(res) -> list[Figure]:
+        del notes[start:]  # a second run (a damaged file dropped) notes things again
+        recs = aggregate(res) if records is None else records
+        speeds = speedup_records(res, recs) if speed is None else speed
+        candidates = artifact_candidates(res, notes)
+        return (alpha_tradeoff(recs, metrics) + sample_grids(candidates, results_dir, notes)
+                + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speeds))
+
+    start = len(notes)
+    return res.stable(figures)
 
 
 __all__ = ["Figure", "all_figures", "alpha_tradeoff", "artifact_candidates", "sample_grids",

@@ -1,46 +1,46 @@
-"""Reading the Parquet result files (docs/results-schema.md) into one DataFrame.
+"""Reading the Parquet result files through the results contract (contract/schema.py).
 
-Every file is read whole with pyarrow before any of its rows are used, so a truncated or
-corrupt file is reported (ResultFileWarning) and skipped instead of failing the whole read or,
-worse, contributing part of a trial. Files of older schema versions are migrated to the newest
-one; files of newer versions are refused, naming the file.
+`open_results(dir)` finds the result files, checks each one and gives a `Results`: a DuckDB
+connection with a view `rows` over every readable row in the current schema (SCHEMA_VERSION),
+which the tables, figures and reports query with SQL. `load()` and `read_results()` give the same
+rows as a pandas DataFrame.
+
+A file is used in one of two ways:
+
+- **scanned**: its footer shows a result file of the current schema (the required columns, the
+  contract's type for every contract column it has, rows, and statistics saying every row is of
+  schema version SCHEMA_VERSION). DuckDB reads it directly, and only the columns a query needs.
+- **read whole** by `contract.schema.read_table`: every other file (older schema versions, which
+  it migrates; other column types, which it casts; a footer that cannot be read). What it
+  refuses is skipped with a ResultFileWarning naming the file and the reason.
+
+A file damaged after its footer was checked (a bad page) makes DuckDB fail; then every scanned
+file is read whole by the contract, the damaged ones are skipped with a ResultFileWarning, and the
+query runs again without them (`Results.stable` recomputes a result made of several queries
+when that happened midway). So no row of a damaged file is used, at the cost of a full read only
+when damage is found; damage in a column that no query reads goes unnoticed, and changes
+nothing that is shown. Files of a newer schema version are refused (AnalysisError naming the
+file).
 """
 
 from __future__ import annotations
 
-import json
 import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-NEWEST_SCHEMA = 2
+from contract.schema import (COLUMNS, MIGRATIONS, PARTITION, REQUIRED, SCHEMA, SCHEMA_VERSION,
+                             NewerSchemaError, SchemaError, read_table)
 
-# Every column of the newest schema with its type; a file lacking an optional column gets it as
-# nulls, so the rest of the analysis never has to ask whether a column exists.
-COLUMNS: dict[str, pa.DataType] = {
-    "schema_version": pa.int32(), "sweep_id": pa.string(), "trial_id": pa.string(),
-    "status": pa.string(), "error": pa.string(),
-    "family": pa.string(), "setting": pa.string(),
-    "generator": pa.string(), "generator_size": pa.string(), "method": pa.string(),
-    "dataset": pa.string(), "forget_set": pa.string(), "forget_k": pa.int64(),
-    "retain_set": pa.string(), "retain_mode": pa.string(), "retain_fraction": pa.float64(),
-    "proxy_source": pa.string(), "proxy_size": pa.float64(), "alpha": pa.float64(),
-    "noise": pa.string(), "params": pa.string(),
-    "task": pa.string(), "mask_ratio": pa.float64(), "seed": pa.int64(),
-    "pretrain_seed": pa.int64(), "split": pa.string(), "metric": pa.string(),
-    "value": pa.float64(), "n": pa.int64(), "higher_is_better": pa.bool_(),
-    "pretrain_seconds": pa.float64(), "unlearn_seconds": pa.float64(),
-    "eval_seconds": pa.float64(), "peak_memory_mb": pa.float64(),
-    "pretrain_cache_hit": pa.bool_(), "artifact_dir": pa.string(), "device": pa.string(),
-    "config_hash": pa.string(), "code_version": pa.string(), "mlflow_run_id": pa.string(),
-    "created_at": pa.timestamp("us", tz="UTC"),
-}
-# Without these a row cannot be placed in any table: such a file is malformed.
-REQUIRED = ("schema_version", "trial_id", "status", "method", "split", "metric", "value",
-            "higher_is_better")
+# Columns the view `rows` adds for a stable row order (file, then row within it); not data.
+ORDER_COLUMNS = ("_file", "_row")
+_TEMPLATE = pa.schema([*SCHEMA, pa.field("_file", pa.int64()), pa.field("_row", pa.int64())])
 
 
 class AnalysisError(Exception):
@@ -60,91 +60,310 @@ def sweep_dirs(results_dir) -> dict[str, Path]:
     results = Path(results_dir)
     if not results.is_dir():
         return {}
-    return {p.name[len("sweep_id="):]: p for p in sorted(results.iterdir())
-            if p.is_dir() and p.name.startswith("sweep_id=")}
+    prefix = f"{PARTITION}="
+    return {p.name[len(prefix):]: p for p in sorted(results.iterdir())
+            if p.is_dir() and p.name.startswith(prefix)}
 
 
-def _skip(path: Path, why: str, skipped: list) -> None:
-    skipped.append((str(path), why))
-    warnings.warn(f"skipped {path}: {why}", ResultFileWarning, stacklevel=3)
+def migration_text(version: int) -> str:
+    """What reading a file of an older schema version fills in, from the contract."""
+    return "; ".join(f"v{v}: {MIGRATIONS[v]}" for v in range(version, SCHEMA_VERSION)
+                     if v in MIGRATIONS)
 
 
-def _v1_forget_k(forget_set) -> int | None:
-    # v1 forget sets are JSON lists of classes, so the class count is known
+def sql_text(value: str) -> str:
+    """A string as an SQL literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_name(name: str) -> str:
+    """A column name as an SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+@dataclass
+class ResultFile:
+    path: Path
+    sweep_id: str
+    order: int                        # position among every file found (the row order)
+    columns: tuple[str, ...] = ()     # scanned by DuckDB: the file's columns
+    table: pa.Table | None = None     # read whole by the contract (and migrated)
+
+
+_DATABASE: list = []  # one in-memory DuckDB per process; each Results has a connection of its own
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """A new connection (its own temporary views and registered tables, times in UTC) to the
+    process's in-memory DuckDB, which is made once: making one costs 20 ms, a connection none."""
+    if not _DATABASE:
+        _DATABASE.append(duckdb.connect())
+    con = _DATABASE[0].cursor()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _scannable(path: Path) -> tuple[str, ...] | None:
+    """The file's columns when its footer shows a current-schema result file that DuckDB can
+    scan as is; None when the contract must read it whole (or refuse it)."""
     try:
-        value = json.loads(forget_set)
-    except (TypeError, ValueError):
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError, ValueError):
         return None
-    return len(value) if isinstance(value, list) else None
+    names = tuple(schema.names)
+    if meta.num_rows == 0 or len(set(names)) != len(names) \
+            or any(c not in names for c in REQUIRED):
+        return None
+    if any(schema.field(c).type != COLUMNS[c] for c in names if c in COLUMNS):
+        return None
+    column = names.index("schema_version")
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(column).statistics
+        if stats is None or not stats.has_min_max or not stats.has_null_count \
+                or stats.null_count != 0 or stats.min != SCHEMA_VERSION \
+                or stats.max != SCHEMA_VERSION:
+            return None
+    return names
 
 
-def _read_file(path: Path, sweep_id: str, skipped: list) -> pa.Table | None:
+def _warn(message: str, category=ResultFileWarning) -> None:
+    warnings.warn(message, category, stacklevel=4)
+
+
+def _check(file: ResultFile, skipped: list, migrated: dict, old_columns: dict) -> bool:
+    """Sorts one file into scanned or read whole; False (with a warning) if it is skipped."""
+    scannable = _scannable(file.path)
+    if scannable is not None:
+        file.columns = scannable
+        return True
     try:
-        # reads every page, not just the footer: a file damaged anywhere fails here
-        table = pq.ParquetFile(path).read()
-    except (pa.ArrowException, OSError, ValueError) as e:
-        _skip(path, f"corrupt or half-written Parquet ({str(e).splitlines()[0][:160]})", skipped)
-        return None
-    missing = [c for c in REQUIRED if c not in table.column_names]
-    if missing:
-        _skip(path, f"not a result file: no column(s) {', '.join(missing)}", skipped)
-        return None
-    if table.num_rows == 0:
-        _skip(path, "no rows", skipped)
-        return None
-    versions = set(table.column("schema_version").to_pylist())
-    if None in versions or any(not isinstance(v, int) or v < 1 for v in versions):
-        _skip(path, f"invalid schema_version {sorted(map(str, versions))}", skipped)
-        return None
-    if max(versions) > NEWEST_SCHEMA:
-        raise AnalysisError(
-            f"{path} has schema version {max(versions)}, newer than this analysis reads "
-            f"(<= {NEWEST_SCHEMA}); update the analysis code to read it")
-    columns = {}
-    try:
-        for name, typ in COLUMNS.items():
-            if name in table.column_names:
-                columns[name] = table.column(name).cast(typ)
-            else:
-                columns[name] = pa.nulls(table.num_rows, typ)
-    except (pa.ArrowException, ValueError) as e:
-        _skip(path, f"column {name!r} has the wrong type ({str(e).splitlines()[0][:120]})",
-              skipped)
-        return None
-    # the directory names the sweep (a moved file belongs to the sweep it sits in)
-    columns["sweep_id"] = pa.array([sweep_id] * table.num_rows, pa.string())
-    if versions == {1}:  # migrate: v1 knew only class unlearning of image-to-image generators
-        n = table.num_rows
-        columns["family"] = pa.array(["i2i"] * n, pa.string())
-        columns["setting"] = pa.array(["class"] * n, pa.string())
-        columns["forget_k"] = pa.array(
-            [_v1_forget_k(f) for f in columns["forget_set"].to_pylist()], pa.int64())
-        columns["params"] = pa.array(["{}"] * n, pa.string())
-    extra = {c: table.column(c) for c in table.column_names if c not in COLUMNS}
-    return pa.table({**columns, **extra})
+        table = read_table(file.path, file.sweep_id)
+    except NewerSchemaError as e:
+        raise AnalysisError(f"{file.path}: {e}") from None
+    except SchemaError as e:
+        skipped.append((str(file.path), str(e)))
+        _warn(f"skipped {file.path}: {e}")
+        return False
+    n = table.num_rows
+    file.table = table.append_column("_file", pa.array([file.order] * n, pa.int64())) \
+        .append_column("_row", pa.array(range(n), pa.int64()))
+    versions = set(table.column("schema_version").to_pylist()) - {SCHEMA_VERSION}
+    if versions:
+        try:  # the columns the old file lacked, for the warning
+            present = set(pq.read_schema(file.path).names)
+        except (pa.ArrowException, OSError, ValueError):
+            present = set(COLUMNS)
+    for v in versions:
+        migrated[v] = migrated.get(v, 0) + 1
+        old_columns.setdefault(v, set()).update(
+            c for c in COLUMNS if c not in present and table.column(c).null_count == n)
+    return True
 
 
-def _candidates(results: Path, sweep_ids, skipped: list) -> list[tuple[Path, str]]:
+def _candidates(results: Path, sweep_ids, skipped: list) -> list[ResultFile]:
     files = []
     wanted = None if sweep_ids is None else set(sweep_ids)
-    for path in sorted(results.glob("**/*.parquet")):
+    prefix = f"{PARTITION}="
+    for i, path in enumerate(sorted(results.glob("**/*.parquet"))):
         rel = path.relative_to(results)
-        if not rel.parts[0].startswith("sweep_id=") or len(rel.parts) < 2:
+        if not rel.parts[0].startswith(prefix) or len(rel.parts) < 2:
             if wanted is None:
-                _skip(path, "not inside a sweep_id=<id>/ directory", skipped)
+                why = f"not inside a {prefix}<id>/ directory"
+                skipped.append((str(path), why))
+                _warn(f"skipped {path}: {why}")
             continue
-        sweep = rel.parts[0][len("sweep_id="):]
+        sweep = rel.parts[0][len(prefix):]
         if wanted is None or sweep in wanted:
-            files.append((path, sweep))
+            files.append(ResultFile(path, sweep, i))
     return files
 
 
-def read_results(results_dir, sweep_ids=None) -> pd.DataFrame:
-    """Rows of every readable result file (of the given sweeps), in the newest schema.
+class Results:
+    """Readable result rows, queried with DuckDB: the view `rows` holds every contract column
+    (`sweep_id` from the file's directory), the files' extra columns, and `_file`, `_row` (row
+    order). `attrs`: `skipped` [(file, reason)], `files` (files read), `migrated`
+    {version: files}."""
 
-    `attrs`: `skipped` [(file, reason)], `files` (files read), `migrated` {version: files}.
+    def __init__(self, root: Path, files: list[ResultFile], skipped: list, migrated: dict,
+                 frame: pa.Table | None = None):
+        self.root = root
+        self.files = files
+        self.skipped = skipped
+        self.migrated = migrated
+        self._frame = frame
+        self.generation = 0  # counts the times damaged files were found and dropped
+        self.con = _connection()
+        self._define()
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame | pa.Table) -> Results:
+        """Rows already in memory (e.g. a DataFrame from `load()`, filtered) as a Results."""
+        table = frame
+        if isinstance(frame, pd.DataFrame):  # DuckDB reads pandas' time zones as they are
+            con = _connection()
+            con.register("_frame", frame.reset_index(drop=True))
+            table = con.sql("SELECT * FROM _frame").to_arrow_table()
+        for name, typ in COLUMNS.items():  # pandas turns e.g. int columns with gaps to float
+            if name in table.column_names and table.schema.field(name).type != typ:
+                try:
+                    i = table.column_names.index(name)
+                    table = table.set_column(i, name, table.column(name).cast(typ))
+                except (pa.ArrowException, ValueError):
+                    pass
+        attrs = frame.attrs if isinstance(frame, pd.DataFrame) else {}
+        return cls(Path("."), [], list(attrs.get("skipped", [])),
+                   dict(attrs.get("migrated", {})), frame=table)
+
+    # ------------------------------------------------------------------ the view
+
+    def _define(self) -> None:
+        """The view `rows` over every readable row."""
+        try:
+            self._create_view()
+        except duckdb.Error:
+            if not self._drop_damaged():
+                raise
+            self._create_view()
+
+    def _create_view(self) -> None:
+        con = self.con
+        con.register("_template", _TEMPLATE.empty_table())
+        parts = ["SELECT * FROM _template"]
+        scanned = [f for f in self.files if f.table is None]
+        if scanned:
+            names = list(dict.fromkeys(c for f in scanned for c in f.columns))
+            same = all(f.columns == scanned[0].columns for f in scanned)
+            paths = ", ".join(sql_text(f.path) for f in scanned)
+            sweeps = ", ".join(sql_text(f.sweep_id) for f in scanned)
+            orders = ", ".join(str(f.order) for f in scanned)
+            keep = [sql_name(c) for c in names if c not in (PARTITION, *ORDER_COLUMNS)]
+            scan = (f"SELECT {', '.join(keep)}, [{sweeps}][file_index::BIGINT + 1] AS "
+                    f"{PARTITION}, [{orders}][file_index::BIGINT + 1] AS _file, "
+                    f"file_row_number AS _row FROM read_parquet([{paths}], "
+                    f"union_by_name = {str(not same).lower()})")
+            parts.append(scan)
+        whole = [f.table for f in self.files if f.table is not None]
+        if self._frame is not None:
+            whole.append(self._frame)
+        if whole:
+            con.register("_read_whole", pa.concat_tables(whole, promote_options="permissive"))
+            parts.append("SELECT * FROM _read_whole")
+        con.execute("CREATE OR REPLACE TEMP VIEW rows AS " + " UNION ALL BY NAME ".join(parts))
+
+    def _drop_damaged(self) -> bool:
+        """Reads every scanned file whole; drops (with a warning) those the contract refuses.
+        True if any was dropped."""
+        bad = []
+        for f in self.files:
+            if f.table is not None:
+                continue
+            try:
+                read_table(f.path, f.sweep_id)
+            except SchemaError as e:  # a newer version now: refused like any other damage
+                self.skipped.append((str(f.path), str(e)))
+                _warn(f"skipped {f.path}: {e}")
+                bad.append(f)
+        if not bad:
+            return False
+        self.files = [f for f in self.files if f not in bad]
+        self.generation += 1
+        if not self.files and self._frame is None:
+            raise AnalysisError(f"no readable result rows under {self.root} "
+                                f"({len(self.skipped)} file(s) skipped)")
+        return True
+
+    # ------------------------------------------------------------------ queries
+
+    def _run(self, run):
+        try:
+            return run()
+        except duckdb.Error:
+            if not self._drop_damaged():
+                raise
+            self._define()
+            return run()
+
+    def stable(self, compute):
+        """`compute(self)`, computed again if a damaged file was found (and dropped) on the
+        way: then no part of the result holds rows of a file that another part left out. One
+        rerun suffices, as finding one damaged file reads every scanned file whole."""
+        before = self.generation
+        out = compute(self)
+        return compute(self) if self.generation != before else out
+
+    def sql(self, query: str, params: dict | None = None) -> list[tuple]:
+        """Rows of an SQL query over the view `rows`, as tuples of Python values. A file found
+        damaged on the way is skipped (ResultFileWarning) and the query run again."""
+        return self._run(lambda: self.con.execute(query, params or {}).fetchall())
+
+    def arrow(self, query: str) -> pa.Table:
+        return self._run(lambda: self.con.sql(query).to_arrow_table())
+
+    @property
+    def attrs(self) -> dict:
+        return {"skipped": list(self.skipped), "files": len(self.files),
+                "migrated": dict(self.migrated)}
+
+    @property
+    def sweep_ids(self) -> list[str]:
+        if self._frame is not None:
+            return [s for (s,) in self.sql(
+                "SELECT DISTINCT sweep_id FROM rows WHERE sweep_id IS NOT NULL ORDER BY 1")]
+        return sorted({f.sweep_id for f in self.files})
+
+    def only(self, sweep_ids) -> Results:
+        """The rows of some sweeps (their files only: the others are not read again)."""
+        wanted = set(sweep_ids)
+        if self._frame is not None:
+            frame = self.con.sql("SELECT * EXCLUDE (_file, _row) FROM rows WHERE sweep_id IN "
+                                 f"({', '.join(map(sql_text, wanted)) or 'NULL'})")
+            return Results(self.root, [], self.skipped, self.migrated,
+                           frame=frame.to_arrow_table())
+        files = [f for f in self.files if f.sweep_id in wanted]
+        if len(files) == len(self.files):  # all of them: the view already holds just these
+            return self
+        return Results(self.root, files, self.skipped, self.migrated)
+
+    def newest_sweep(self) -> str:
+        """The sweep whose newest trial (max created_at) is the newest; ties by id."""
+        ids = self.sweep_ids
+        if len(ids) == 1:
+            return ids[0]
+        newest = self.sql("SELECT sweep_id, max(epoch_us(created_at)) AS t FROM rows "
+                          "GROUP BY sweep_id HAVING t IS NOT NULL")
+        if not newest:
+            return max(ids)
+        return max(newest, key=lambda r: (r[1], r[0]))[0]
+
+    def frame(self) -> pd.DataFrame:
+        """Every row as a DataFrame, in the contract's types, by sweep, trial, split, metric."""
+        table = self.arrow("SELECT * EXCLUDE (_file, _row) FROM rows ORDER BY sweep_id, "
+                           "trial_id, split, metric, _file, _row")
+        for name, typ in COLUMNS.items():
+            if table.schema.field(name).type != typ:
+                table = table.set_column(table.column_names.index(name), name,
+                                         table.column(name).cast(typ))
+        df = table.to_pandas()
+        df.attrs.update(self.attrs)
+        return df
+
+
+def timestamp(epoch_us) -> str | None:
+    """Microseconds since the epoch (as DuckDB's epoch_us gives them) as ISO 8601, UTC."""
+    if epoch_us is None:
+        return None
+    seconds, micro = divmod(int(epoch_us), 10**6)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=micro) \
+        .isoformat()
+
+
+def open_results(results_dir, sweep_ids=None) -> Results:
+    """The readable result files (of the given sweeps) under `results_dir`, checked.
+
     Raises AnalysisError when there are no result files, an unknown sweep id is asked for, a file
-    is of a newer schema version, or no file could be read.
+    is of a newer schema version, or no file could be read. Skipped files and migrated versions
+    are warned about (ResultFileWarning, OldSchemaWarning) and kept in `attrs`.
     """
     results = Path(results_dir)
     if not any(results.glob("**/*.parquet")):
@@ -157,27 +376,34 @@ def read_results(results_dir, sweep_ids=None) -> pd.DataFrame:
             raise AnalysisError(f"unknown sweep id {unknown[0]!r}; known: "
                                 f"{', '.join(known) or '(none)'}")
     skipped: list = []
-    tables, migrated = [], {}
-    for path, sweep in _candidates(results, sweep_ids, skipped):
-        table = _read_file(path, sweep, skipped)
-        if table is not None:
-            tables.append(table)
-            for v in set(table.column("schema_version").to_pylist()) - {NEWEST_SCHEMA}:
-                migrated[v] = migrated.get(v, 0) + 1
-    if not tables:
+    migrated: dict = {}
+    old_columns: dict = {}
+    files = [f for f in _candidates(results, sweep_ids, skipped)
+             if _check(f, skipped, migrated, old_columns)]
+    if not files:
         raise AnalysisError(f"no readable result rows under {results} "
                             f"({len(skipped)} file(s) skipped)")
     for version, count in sorted(migrated.items()):
-        warnings.warn(
-            f"{count} result file(s) of schema version {version} read: family='i2i', "
-            f"setting='class', forget_k from forget_set and params='{{}}' filled in; columns "
-            f"added since (peak_memory_mb, pretrain_cache_hit, artifact_dir) are null",
-            OldSchemaWarning, stacklevel=2)
-    df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    df = df.sort_values(["sweep_id", "trial_id", "split", "metric"], kind="stable")
-    df = df.reset_index(drop=True)
-    df.attrs.update(skipped=skipped, files=len(tables), migrated=migrated)
-    return df
+        empty = sorted(old_columns.get(version, ()))
+        _warn(f"{count} result file(s) of schema version {version} read and migrated to "
+              f"{SCHEMA_VERSION}: {migration_text(version)}"
+              + (f"; left empty: {', '.join(empty)}" if empty else ""), OldSchemaWarning)
+    return Results(results, files, skipped, migrated)
+
+
+def as_results(rows) -> Results:
+    """A Results as is; a DataFrame (e.g. from `load()`) in a DuckDB connection of its own."""
+    return rows if isinstance(rows, Results) else Results.from_frame(rows)
+
+
+def read_results(results_dir, sweep_ids=None) -> pd.DataFrame:
+    """Rows of every readable result file (of the given sweeps), in the current schema, as a
+    DataFrame sorted by sweep, trial, split and metric.
+
+    `attrs`: `skipped` [(file, reason)], `files` (files read), `migrated` {version: files}.
+    Raises AnalysisError as `open_results` does.
+    """
+    return open_results(results_dir, sweep_ids).frame()
 
 
 def load(results_dir="results", sweep_id=None, **where) -> pd.DataFrame:
@@ -201,9 +427,12 @@ def load(results_dir="results", sweep_id=None, **where) -> pd.DataFrame:
     return df
 
 
-def newest_sweep(rows: pd.DataFrame) -> str:
-    """The sweep whose newest trial (max created_at) is the newest; ties by id."""
-    newest = rows.groupby("sweep_id")["created_at"].max().dropna()
-    if newest.empty:
-        return str(max(rows["sweep_id"]))
-    return str(max(newest.index, key=lambda s: (newest[s], s)))
+def newest_sweep(rows) -> str:
+    """The sweep whose newest trial (max created_at) is the newest; ties by id. `rows`: a
+    Results or a DataFrame of rows."""
+    return as_results(rows).newest_sweep()
+
+
+__all__ = ["AnalysisError", "OldSchemaWarning", "ResultFileWarning", "Results", "as_results",
+           "load", "migration_text", "newest_sweep", "open_results", "read_results",
+           "sweep_dirs", "timestamp"]

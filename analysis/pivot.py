@@ -1,21 +1,28 @@
-"""From tidy result rows to tables: statistics over seeds, and one pivot behind every format.
+"""From result rows to tables: statistics over seeds (DuckDB SQL), and one pivot behind every
+format.
 
-A `Table` holds unrounded statistics (`Stat`) per row x column; Markdown, LaTeX, CSV and HTML
-are renderings of it (analysis/render.py), so every format shows the same numbers and the same
-best cells. Rows that differ in any configuration column are never averaged together: a column
-that varies within a method becomes part of the row label (`l2l (alpha=0.5) [retain=full]`).
+`aggregate` and `speedup_records` are SQL over the view `rows` of a `Results` (analysis/load.py;
+a DataFrame from `load()` is put into DuckDB first), so only their few hundred records reach
+Python. A `Table` holds unrounded statistics (`Stat`) per row x column; Markdown, LaTeX, CSV and
+HTML are renderings of it (analysis/render.py), so every format shows the same numbers and the
+same best cells. Rows that differ in any configuration column are never averaged together: a
+column that varies within a method becomes part of the row label
+(`l2l (alpha=0.5) [retain=full]`). Directions come from the metric registry
+(contract/metrics.py): higher, lower, or best at a target value (MIA AUC: 0.5).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
+
+from analysis.load import as_results, sql_text
+from contract.metrics import Direction
+from contract.metrics import direction as registry_direction
 
 METHOD_ORDER = (
     "original", "retrain", "max_loss", "noisy_label", "retain_label", "random_encoder", "l2l",
@@ -71,12 +78,12 @@ class Stat:
 class Column:
     key: tuple          # machine values, e.g. ("mae", "retain", "fid")
     levels: tuple       # header text per level, top first, e.g. ("MAE", "retain", "FID")
-    hib: bool | None    # better direction; None: mixed/unknown or descriptive (never bold)
+    direction: Direction | None  # None: mixed/unknown or descriptive (never bold)
     decimals: int
 
     @property
     def arrow(self) -> str:
-        return {True: "↑", False: "↓"}.get(self.hib, "")
+        return self.direction.arrow if self.direction else ""
 
     @property
     def header(self) -> str:
@@ -110,21 +117,38 @@ class Table:
 
     def best(self) -> set[tuple[int, int]]:
         """Cells holding the best mean of their column within their group, compared on
-        unrounded means. Only non-reference rows compete, a column needs a direction and at
-        least two competitors, and when all competitors are equal none is best."""
+        unrounded means by `Direction.score` (a target metric: the mean nearest the target).
+        Only non-reference rows compete, a column needs a direction and at least two
+        competitors, and when all competitors score the same none is best."""
         out = set()
         for c, col in enumerate(self.columns):
-            if col.hib is None:
+            if col.direction is None:
                 continue
             for _, idx in self.groups():
-                vals = {r: self.cells[(r, c)].mean for r in idx
-                        if not self.rows[r].reference and (r, c) in self.cells
-                        and math.isfinite(self.cells[(r, c)].mean)}
-                if len(vals) < 2 or len(set(vals.values())) < 2:
+                scores = {r: col.direction.score(self.cells[(r, c)].mean) for r in idx
+                          if not self.rows[r].reference and (r, c) in self.cells
+                          and math.isfinite(self.cells[(r, c)].mean)}
+                if len(scores) < 2 or len(set(scores.values())) < 2:
                     continue
-                top = (max if col.hib else min)(vals.values())
-                out |= {(r, c) for r, v in vals.items() if v == top}
+                top = max(scores.values())
+                out |= {(r, c) for r, v in scores.items() if v == top}
         return out
+
+    @property
+    def legend(self) -> str:
+        return legend(c.direction for c in self.columns)
+
+
+def legend(directions) -> str:
+    """What the arrows of these directions mean, and how cells are read."""
+    seen = {d.arrow: d.words for d in sorted({d for d in directions if d is not None},
+                                             key=lambda d: (d.kind, d.target or 0.0))}
+    order = sorted(seen, key=lambda a: ("↑", "↓").index(a) if a in ("↑", "↓") else 2)
+    arrows = ", ".join(f"{a} {seen[a]}" for a in order)
+    return "; ".join(([arrows] if arrows else []) + [
+        "mean ± std over seeds, n = seeds; bold: best unlearning method of the column "
+        "(original and retrain are references, not ranked), chosen on unrounded means",
+        "– no value"])
 
 
 # ---------------------------------------------------------------- formatting helpers
@@ -164,105 +188,148 @@ def _sort_value(v) -> tuple:
     return (2, 0.0, str(v))
 
 
-def _norm(v):
-    """NaN/NA -> None, numpy scalars -> Python, so that keys hash and compare predictably."""
-    if v is None:
-        return None
+def resolve_direction(family, split, metric, stored: str | None = None) -> Direction | None:
+    """The registry's direction of a metric; for a metric the registry does not know, the
+    rows' own `direction` text (None if absent, mixed or unreadable)."""
+    found = registry_direction(family or "", split or "", metric or "")
+    if found is not None:
+        return found
     try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v.item() if hasattr(v, "item") else v
+        return Direction.parse(stored)
+    except ValueError:
+        return None
 
 
-def retain_label(mode, fraction, source, size) -> str | None:
-    """`full`, `fraction 0.1`, `proxy digits x1`, `none`: what the retain term could use."""
-    mode = _norm(mode)
-    if mode == "fraction":
-        return f"fraction {fmt_value(_norm(fraction))}"
-    if mode == "proxy":
-        source, size = _norm(source), _norm(size)
-        return "proxy" + (f" {source}" if source else "") + \
-            (f" x{fmt_value(size)}" if size is not None else "")
-    return mode
+# ---------------------------------------------------------------- aggregation (SQL)
+
+# The setting keys as SQL over `rows`: NaN counts as missing, and `retain` is one label for four
+# columns (`full`, `fraction 0.1`, `proxy digits x1`, `none`; DuckDB's {:g} formats numbers as
+# fmt_value does).
+RETAIN_SQL = (
+    "CASE retain_mode "
+    "WHEN 'fraction' THEN 'fraction ' || coalesce(format('{:g}', "
+    "nullif(retain_fraction, 'nan'::DOUBLE)), 'none') "
+    "WHEN 'proxy' THEN 'proxy' || coalesce(' ' || nullif(proxy_source, ''), '') "
+    "|| coalesce(' x' || format('{:g}', nullif(proxy_size, 'nan'::DOUBLE)), '') "
+    "ELSE retain_mode END")
+KEY_SQL = {k: {"mask_ratio": "nullif(mask_ratio, 'nan'::DOUBLE)",
+               "alpha": "nullif(alpha, 'nan'::DOUBLE)", "retain": RETAIN_SQL}.get(k, k)
+           for k in KEYS}
+KEYS_SELECT = ", ".join(f"{sql} AS {k}" for k, sql in KEY_SQL.items())
+KEY_LIST = ", ".join(KEYS)
+OK_ROWS = "status = 'ok' AND value IS NOT NULL AND NOT isnan(value)"
 
 
-def _mean_std(values: list[float]) -> Stat:
-    n = len(values)
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if n >= 2 else math.nan
-    return Stat(mean, std, n)
+def _stats_sql(group: str, source: str) -> str:
+    """Mean, sample std and n per `group` over the replicates of `source` (columns `group`,
+    pretrain_seed, seed, value), each replicate's rows averaged first. The replicate values
+    of a group are sorted before they are summed (compensated, favg), so the same rows give
+    the same unrounded numbers in every run, whatever order DuckDB's threads combine them in.
+    """
+    return f"""
+        SELECT {group}, list_aggregate(vs, 'favg') AS mean,
+               list_aggregate(vs, 'stddev_samp') AS std, len(vs) AS n
+        FROM (SELECT {group}, list_sort(list(value)) AS vs
+              FROM (SELECT {group}, avg(value) AS value FROM {source}
+                    GROUP BY {group}, pretrain_seed, seed)
+              GROUP BY {group})"""
 
 
-def _direction(values: set):
-    return next(iter(values)) if len(values) == 1 and None not in values else None
+def _same(a: str, b: str, columns) -> str:
+    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in columns)
 
 
-# ---------------------------------------------------------------- aggregation
-
-def _with_keys(rows: pd.DataFrame) -> pd.DataFrame:
-    """Successful rows with a value, plus the `retain` label (one key for four columns)."""
-    ok = rows[(rows["status"] == "ok") & rows["value"].notna()].copy()
-    ok["retain"] = [retain_label(*t) for t in zip(
-        ok["retain_mode"], ok["retain_fraction"], ok["proxy_source"], ok["proxy_size"])]
-    return ok
-
-
-def _key_of(r) -> dict:
-    return {k: _norm(getattr(r, k)) for k in KEYS}
-
-
-def _codes(column: pd.Series) -> tuple[np.ndarray, list]:
-    """Integer codes of a column's values after `_norm`, which runs once per distinct value
-    instead of once per row (the row loop was most of a large table's time)."""
-    raw, uniques = pd.factorize(column, use_na_sentinel=True)  # missing -> -1
-    values: list = []
-    index: dict = {}
-    remap = np.empty(len(uniques) + 1, dtype=np.int64)
-    for i, u in enumerate([*uniques, None]):  # the last slot is where -1 points
-        v = _norm(u)
-        if v not in index:  # 1 and 1.0, None and NaN: one key, as in a dict of raw values
-            index[v] = len(values)
-            values.append(v)
-        remap[i] = index[v]
-    return remap[raw], values
+def _aggregate_sql(exact: bool) -> str:
+    """Per setting x split x metric (a cell): mean, std and n over replicates (pretrain_seed,
+    seed), each replicate's duplicate rows averaged first. Replicates are grouped by a 64-bit
+    hash `h` of the cell's keys: grouping a million rows by integers only is much cheaper than
+    by sixteen columns. The caller checks that no two cells share a hash, and otherwise asks for
+    `exact`, which groups by the keys themselves."""
+    cell = [*KEYS, "split", "metric"]
+    group = ", ".join(cell if exact else ["h"])
+    return f"""
+    WITH src AS NOT MATERIALIZED (  -- read twice: cheaper than keeping a million rows
+        SELECT hash({KEY_LIST}, split, metric) AS h, * FROM (
+            SELECT {KEYS_SELECT}, split, metric, pretrain_seed, seed, value
+            FROM rows WHERE {OK_ROWS})),
+    cells AS (SELECT DISTINCT h, {KEY_LIST}, split, metric FROM src),
+    stats AS ({_stats_sql(group, "src")})
+    SELECT cells.*, mean, std, n FROM cells
+    JOIN stats ON {_same("cells", "stats", cell if exact else ["h"])}
+    ORDER BY {KEY_LIST}, split, metric"""
 
 
-def aggregate(rows: pd.DataFrame) -> list[dict]:
+def _stored_directions(res, metrics: set) -> dict:
+    """(keys..., split, metric) -> the rows' own direction text, for the cells of these
+    metrics: the text when every row of the cell has the same one, else None."""
+    names = ", ".join(sql_text(m) for m in sorted(metrics))
+    found = res.sql(
+        f"SELECT {KEY_LIST}, split, metric, CASE WHEN min(direction) = max(direction) AND "
+        f"count(direction) = count(*) THEN min(direction) END FROM (SELECT {KEYS_SELECT}, "
+        f"split, metric, direction FROM rows WHERE {OK_ROWS} AND metric IN ({names})) "
+        "GROUP BY ALL")
+    return {r[:-1]: r[-1] for r in found}
+
+
+def _record(keys: dict, split, metric, mean, std, n, stored=None) -> dict:
+    return {**keys, "split": split, "metric": metric,
+            "stat": Stat(float(mean), math.nan if std is None else float(std), int(n)),
+            "direction": resolve_direction(keys["family"], split, metric, stored)}
+
+
+def aggregate(rows) -> list[dict]:
     """One record per setting x split x metric: the KEYS, `split`, `metric`, `stat` (over
-    replicates, each replicate's duplicates averaged first) and `hib` (None when the rows
-    disagree). Only `status == 'ok'` rows with a value count. Records come in the order in
-    which their cells first appear in `rows`."""
-    ok = _with_keys(rows)
-    if ok.empty:
-        return []
-    cell_cols = [*KEYS, "split", "metric"]
-    coded, values = {}, {}
-    for c in [*cell_cols, "pretrain_seed", "seed", "higher_is_better"]:
-        coded[c], values[c] = _codes(ok[c])
-    frame = pd.DataFrame(coded)
-    frame["value"] = ok["value"].astype(float).to_numpy()
-    # Each replicate's duplicates averaged first, then statistics over the replicates.
-    per_rep = frame.groupby([*cell_cols, "pretrain_seed", "seed"], sort=False)["value"]
-    reps = per_rep.mean().reset_index() if per_rep.ngroups < len(frame) else frame
-    hibs = frame.groupby(cell_cols, sort=False)["higher_is_better"].unique().to_dict()
-    out = []
-    for cell, group in reps.groupby(cell_cols, sort=False)["value"]:
-        named = {c: values[c][code] for c, code in zip(cell_cols, cell)}
-        out.append({**named, "stat": _mean_std(group.tolist()),
-                    "hib": _direction({values["higher_is_better"][h] for h in hibs[cell]})})
-    return out
+    replicates, each replicate's duplicates averaged first) and `direction` (the registry's;
+    for a metric it does not know, the rows' when they agree). Only `status == 'ok'` rows with a
+    value count. `rows`: a Results or a DataFrame of result rows."""
+    res = as_results(rows)
+    out = res.sql(_aggregate_sql(exact=False))
+    if len({r[0] for r in out}) < len(out):  # two cells, one hash: group by the keys
+        out = res.sql(_aggregate_sql(exact=True))
+    nk = len(KEYS)
+    cells = [(r[1:3 + nk], r[-3:]) for r in out]  # ((keys..., split, metric), (mean, std, n))
+    unknown = {c[-1] for c, _ in cells
+               if registry_direction(c[0] or "", c[-2] or "", c[-1] or "") is None}
+    stored = _stored_directions(res, unknown) if unknown else {}
+    return [_record(dict(zip(KEYS, c[:nk])), *c[nk:], *stats, stored.get(c))
+            for c, stats in cells]
 
 
-def failed_trials(rows: pd.DataFrame) -> pd.DataFrame:
+def failed_trials(rows) -> pd.DataFrame:
     """One row per failed trial: sweep_id, trial_id, method, generator, error."""
-    bad = rows[rows["status"] != "ok"]
     cols = ["sweep_id", "trial_id", "method", "generator", "error"]
-    return bad[cols].drop_duplicates(["sweep_id", "trial_id"]).sort_values("trial_id")
+    found = as_results(rows).sql(
+        "SELECT sweep_id, trial_id, first(method), first(generator), first(error) FROM rows "
+        "WHERE status IS DISTINCT FROM 'ok' GROUP BY sweep_id, trial_id "
+        "ORDER BY trial_id, sweep_id")
+    return pd.DataFrame(found, columns=cols)
+
+
+def trials(rows) -> list[dict]:
+    """One dict per successful trial (one with a row that has a value): the KEYS, sweep_id,
+    trial_id, pretrain_seed, seed and artifact_dir, by sweep and trial id."""
+    cols = [*KEYS, "pretrain_seed", "seed", "artifact_dir"]
+    found = as_results(rows).sql(
+        f"SELECT sweep_id, trial_id, {', '.join(f'first({c})' for c in cols)} FROM ("
+        f"SELECT {KEYS_SELECT}, sweep_id, trial_id, pretrain_seed, seed, artifact_dir "
+        f"FROM rows WHERE {OK_ROWS}) GROUP BY sweep_id, trial_id ORDER BY sweep_id, trial_id")
+    return [dict(zip(["sweep_id", "trial_id", *cols], r)) for r in found]
+
+
+def overview(rows) -> dict:
+    """Counts of the rows: rows, trials, ok rows (with or without a value)."""
+    res = as_results(rows)
+    trial = "trial_id" if len(res.sweep_ids) == 1 else "(sweep_id, trial_id)"
+    n, trials_, ok = res.sql(f"SELECT count(*), count(DISTINCT {trial}), "
+                             "count(*) FILTER (WHERE status = 'ok') FROM rows")[0]
+    return {"rows": n, "trials": trials_, "ok_rows": ok}
 
 
 # ---------------------------------------------------------------- the generic pivot
+
+def _single(values: set):
+    return next(iter(values)) if len(values) == 1 and None not in values else None
+
 
 def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
     """Per method, the key columns (not in `fixed`) that take several values within a block of
@@ -291,12 +358,12 @@ def _label_value(column: str, value) -> str:
     return params_text(value) if column == "params" else fmt_value(value)
 
 
-def _column(key: tuple, dims: tuple, hibs: set) -> Column:
+def _column(key: tuple, dims: tuple, directions: set) -> Column:
     text = {"generator": lambda v: GENERATOR_NAMES.get(v, fmt_value(v)),
             "metric": lambda v: METRIC_NAMES.get(v, fmt_value(v))}
     levels = tuple(text.get(d, fmt_value)(v) for d, v in zip(dims, key))
     metric = key[dims.index("metric")]
-    return Column(key, levels, _direction(hibs), DECIMALS.get(metric, DEFAULT_DECIMALS))
+    return Column(key, levels, _single(directions), DECIMALS.get(metric, DEFAULT_DECIMALS))
 
 
 def _column_sort(key: tuple, dims: tuple) -> tuple:
@@ -328,7 +395,7 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
         alpha_blocks[tuple(rec[c] for c in fixed if c != "alpha")]) > 1}
 
     row_of: dict = {}
-    col_hibs: dict = defaultdict(set)
+    col_dirs: dict = defaultdict(set)
     placed: dict = {}
     for rec in records:
         method = rec["method"]
@@ -341,13 +408,13 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
                        tuple(_sort_value(v) for v in akey), _retain_rank(rec["retain"]),
                        label, rec)
         ckey = tuple(rec[c] for c in columns)
-        col_hibs[ckey].add(rec["hib"])
+        col_dirs[ckey].add(rec["direction"])
         if (rid, ckey) in placed:  # would mean two settings averaged into one cell
             raise AssertionError(f"two settings for one cell: {rid} {ckey}")
         placed[(rid, ckey)] = rec["stat"]
 
     rids = sorted(row_of, key=lambda rid: row_of[rid][:6])
-    ckeys = sorted(col_hibs, key=lambda k: _column_sort(k, columns))
+    ckeys = sorted(col_dirs, key=lambda k: _column_sort(k, columns))
     rows = []
     for rid in rids:
         gkey, label, akey = rid
@@ -355,7 +422,7 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
         glabel = group_label(rec) if group_label else " ".join(map(fmt_value, gkey))
         rows.append(Row((label, *(fmt_value(v) if v is not None else "–" for v in akey)),
                         glabel if groups else "", rec["method"] in REFERENCE_METHODS))
-    cols = [_column(k, columns, col_hibs[k]) for k in ckeys]
+    cols = [_column(k, columns, col_dirs[k]) for k in ckeys]
     r_index = {rid: i for i, rid in enumerate(rids)}
     c_index = {k: i for i, k in enumerate(ckeys)}
     cells = {(r_index[rid], c_index[ck]): st for (rid, ck), st in placed.items()}
@@ -365,9 +432,7 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
 
 # ---------------------------------------------------------------- the paper tables
 
-LEGEND = ("↑ higher is better, ↓ lower is better; mean ± std over seeds, n = seeds; bold: best "
-          "unlearning method of the column (original and retrain are references, not ranked), "
-          "chosen on unrounded means; – no value")
+I2I_TABLES = ("main", "metrics", "alpha", "retain", "forget")
 
 
 def _slices(records: list[dict], cols: tuple) -> list[tuple[str, list[dict]]]:
@@ -397,9 +462,10 @@ def _where(rec: dict) -> str:
             f"{fmt_value(rec['mask_ratio'])}")
 
 
-def i2i_tables(records: list[dict], metrics=PAPER_METRICS) -> list[Table]:
-    """Tables 1/2 layout, every metric per generator, and the alpha, retain-availability and
-    forget-set ablations, per (dataset, task, mask ratio)."""
+def i2i_tables(records: list[dict], metrics=PAPER_METRICS, which=I2I_TABLES) -> list[Table]:
+    """Per (dataset, task, mask ratio), those of these tables that apply: `main` (Tables 1/2
+    layout, `metrics` only), `metrics` (every metric, a group per generator), and the `alpha`,
+    `retain` (retain availability) and `forget` (forget set) ablations."""
     out = []
     i2i = [r for r in records if r["family"] == "i2i"]
     for suffix, recs in _slices(i2i, ("dataset", "task", "mask_ratio")):
@@ -408,23 +474,25 @@ def i2i_tables(records: list[dict], metrics=PAPER_METRICS) -> list[Table]:
         head = [r for r in recs if r["metric"] in metrics and r["split"] in ("retain", "forget")]
         names = ", ".join(METRIC_NAMES.get(m, m) for m in metrics)
         dims = ("generator", "split", "metric")
-        out.append(pivot(head, name=f"i2i_main{tag}", columns=dims,
-                         title=f"Image-to-image unlearning ({names}), {where}"))
-        out.append(pivot(recs, name=f"i2i_metrics{tag}", groups=("generator",),
-                         group_label=lambda r: GENERATOR_NAMES.get(r["generator"],
-                                                                   r["generator"]),
-                         group_order=lambda r: _rank(r["generator"], GENERATOR_ORDER),
-                         title=f"Image-to-image unlearning, every metric per generator, "
-                               f"{where}"))
+        if "main" in which:
+            out.append(pivot(head, name=f"i2i_main{tag}", columns=dims,
+                             title=f"Image-to-image unlearning ({names}), {where}"))
+        if "metrics" in which:
+            out.append(pivot(recs, name=f"i2i_metrics{tag}", groups=("generator",),
+                             group_label=lambda r: GENERATOR_NAMES.get(r["generator"],
+                                                                       r["generator"]),
+                             group_order=lambda r: _rank(r["generator"], GENERATOR_ORDER),
+                             title=f"Image-to-image unlearning, every metric per generator, "
+                                   f"{where}"))
         for axis, name, what in (("alpha", "alpha", "alpha ablation (weight of the forget "
                                                     "term)"),
                                  ("retain", "retain", "retain-availability ablation")):
-            methods = _ablation_methods(recs, axis)
+            methods = _ablation_methods(recs, axis) if name in which else set()
             if methods:
                 rows = [r for r in head if r["method"] in methods | set(REFERENCE_METHODS)]
                 out.append(pivot(rows, name=f"i2i_{name}{tag}", columns=dims, axes=(axis,),
                                  title=f"Image-to-image unlearning: {what}, {where}"))
-        if _ablation_methods(recs, "forget_set"):
+        if "forget" in which and _ablation_methods(recs, "forget_set"):
             out.append(pivot(
                 head, name=f"i2i_forget{tag}", columns=dims, groups=("forget_set", "forget_k"),
                 group_label=lambda r: f"forget set {fmt_value(r['forget_set'])}" + (
@@ -435,53 +503,45 @@ def i2i_tables(records: list[dict], metrics=PAPER_METRICS) -> list[Table]:
 
 
 SPEEDUP_MATCH = ("generator", "generator_size", "dataset", "setting", "forget_set", "forget_k")
+_FIRSTS = ", ".join(f"first({c}) AS {c}"
+                    for c in (*KEYS, "split", "pretrain_seed", "seed", "secs"))
+_SPEEDUP_SQL = f"""
+    WITH g AS (
+        SELECT {KEYS_SELECT}, sweep_id, trial_id, split, pretrain_seed, seed,
+               nullif(unlearn_seconds, 'nan'::DOUBLE) AS secs, metric, value
+        FROM rows WHERE family = 'gan' AND {OK_ROWS}),
+    t AS (
+        SELECT {_FIRSTS},
+               favg(value) FILTER (WHERE metric = 'epochs') AS epochs
+        FROM g GROUP BY sweep_id, trial_id),
+    r AS (
+        SELECT {", ".join(SPEEDUP_MATCH)}, seed, favg(secs) AS secs, favg(epochs) AS epochs
+        FROM t WHERE method = 'retrain' GROUP BY ALL),
+    v AS (
+        SELECT t.*, r.secs AS ref_secs, r.epochs AS ref_epochs
+        FROM t LEFT JOIN r ON {_same("t", "r", (*SPEEDUP_MATCH, "seed"))}),
+    per AS (
+        SELECT * FROM (
+            SELECT * EXCLUDE (secs, ref_secs, epochs, ref_epochs),
+                   unnest(['unlearn_seconds', 'speedup', 'retrain_epochs']) AS metric,
+                   unnest([secs, CASE WHEN secs > 0 THEN ref_secs / secs END, ref_epochs])
+                       AS value
+            FROM v)
+        WHERE value IS NOT NULL)
+    {_stats_sql(f"{KEY_LIST}, split, metric", "per")} ORDER BY {KEY_LIST}, split, metric"""
 
 
-def speedup_records(rows: pd.DataFrame) -> list[dict]:
+def speedup_records(rows, records: list[dict] | None = None) -> list[dict]:
     """Per GAN setting: unlearn seconds, speedup (retrain's unlearn seconds / the method's,
     matched on dataset, setting, forget set, k and seed, and the generator) and retrain's
-    epochs, as records like aggregate()'s. The ratio is taken per seed, then averaged."""
-    ok = _with_keys(rows[rows["family"] == "gan"])
-    if ok.empty:
+    epochs, as records like aggregate()'s. The ratio is taken per seed, then averaged; a method
+    that took 0 s, or has no matching retrain, has no speedup. `records`: aggregate(rows),
+    when known: without a GAN record there is nothing to query."""
+    if records is not None and not any(r["family"] == "gan" for r in records):
         return []
-    trials: dict = {}
-    for r in ok.itertuples(index=False):
-        t = trials.setdefault((r.sweep_id, r.trial_id), {
-            "key": _key_of(r), "rep": (_norm(r.pretrain_seed), _norm(r.seed)),
-            "seconds": _norm(r.unlearn_seconds), "epochs": None, "split": r.split})
-        if r.metric == "epochs":
-            t["epochs"] = float(r.value)
-
-    def match(t):
-        return (*(t["key"][k] for k in SPEEDUP_MATCH), t["rep"][1])
-
-    ref: dict = defaultdict(lambda: {"seconds": [], "epochs": []})
-    for t in trials.values():
-        if t["key"]["method"] == "retrain":
-            if t["seconds"] is not None:
-                ref[match(t)]["seconds"].append(t["seconds"])
-            if t["epochs"] is not None:
-                ref[match(t)]["epochs"].append(t["epochs"])
-    per_rep: dict = defaultdict(list)
-    for t in trials.values():
-        key, split = tuple(t["key"].values()), t["split"]
-        secs = t["seconds"]
-        if secs is not None:
-            per_rep[(key, split, "unlearn_seconds", t["rep"])].append(secs)
-        base = ref.get(match(t))
-        if base and base["seconds"] and secs and secs > 0:
-            per_rep[(key, split, "speedup", t["rep"])].append(
-                statistics.fmean(base["seconds"]) / secs)
-        if base and base["epochs"]:
-            per_rep[(key, split, "retrain_epochs", t["rep"])].append(
-                statistics.fmean(base["epochs"]))
-    values: dict = defaultdict(list)
-    for (key, split, metric, _), vals in per_rep.items():
-        values[(key, split, metric)].append(statistics.fmean(vals))
-    hib = {"unlearn_seconds": False, "speedup": True, "retrain_epochs": None}
-    return [{**dict(zip(KEYS, key)), "split": split, "metric": metric,
-             "stat": _mean_std(vals), "hib": hib[metric]}
-            for (key, split, metric), vals in values.items()]
+    nk = len(KEYS)
+    return [_record(dict(zip(KEYS, r[:nk])), *r[nk:])
+            for r in as_results(rows).sql(_SPEEDUP_SQL)]
 
 
 def _gan_group(rec: dict) -> str:
@@ -515,9 +575,14 @@ def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS) -
     return i2i_tables(records, metrics) + gan_tables(records, speed)
 
 
-def all_tables(rows: pd.DataFrame, metrics=PAPER_METRICS) -> list[Table]:
-    """Every table that applies to these rows (ok rows only; failures are not averaged)."""
-    return tables_from(aggregate(rows), speedup_records(rows), metrics)
+def all_tables(rows, metrics=PAPER_METRICS) -> list[Table]:
+    """Every table that applies to these rows (ok rows only; failures are not averaged).
+    `rows`: a Results or a DataFrame of result rows."""
+    def tables(res) -> list[Table]:
+        records = aggregate(res)
+        return tables_from(records, speedup_records(res, records), metrics)
+
+    return as_results(rows).stable(tables)
 
 
 def params_text(params) -> str:
@@ -529,3 +594,8 @@ def params_text(params) -> str:
     if not isinstance(obj, dict):
         return fmt_value(params)
     return ", ".join(f"{k}={v}" for k, v in sorted(obj.items())) or "{}"
+
+
+__all__ = ["Column", "Row", "Stat", "Table", "aggregate",
+           "all_tables", "failed_trials", "gan_tables", "i2i_tables", "legend", "overview",
+           "pivot", "resolve_direction", "speedup_records", "tables_from", "trials"]

@@ -13,18 +13,18 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
 from analysis.figures import Figure, all_figures
 from analysis.files import safe_name
-from analysis.load import NEWEST_SCHEMA
-from analysis.pivot import (LEGEND, PAPER_METRICS, Table, aggregate, failed_trials, fmt_value,
+from analysis.load import Results, as_results, migration_text, timestamp
+from analysis.pivot import (PAPER_METRICS, Table, aggregate, failed_trials, fmt_value, legend,
                             speedup_records, tables_from)
 from analysis.render import to_html
+from contract.schema import SCHEMA_VERSION
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1500px;
@@ -66,30 +66,50 @@ def _img(png: bytes, alt: str) -> str:
             f'{base64.b64encode(png).decode("ascii")}">')
 
 
-def summary(rows: pd.DataFrame, sweep_id: str) -> dict:
-    """Key facts of one sweep's rows, JSON-serialisable (also what the index shows)."""
-    trials = rows.drop_duplicates(["sweep_id", "trial_id"])
-    ok = trials[trials["status"] == "ok"]
-    created = rows["created_at"].dropna()
+TRIAL_COLUMNS = ("trial_id", "status", "generator", "method", "alpha", "retain_mode",
+                 "forget_set", "seed", "unlearn_seconds", "peak_memory_mb", "pretrain_cache_hit",
+                 "family", "dataset", "code_version", "device")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def trial_rows(rows) -> list[dict]:
+    """One dict per trial (its first row by split and metric), by trial id: TRIAL_COLUMNS."""
+    firsts = ", ".join(f"first({c} ORDER BY split, metric)" for c in TRIAL_COLUMNS[1:])
+    found = as_results(rows).sql(f"SELECT trial_id, {firsts} FROM rows "
+                                 "GROUP BY sweep_id, trial_id ORDER BY trial_id, sweep_id")
+    return [dict(zip(TRIAL_COLUMNS, r)) for r in found]
+
+
+def summary(rows, sweep_id: str, trials: list[dict] | None = None) -> dict:
+    """Key facts of one sweep's rows, JSON-serialisable (also what the index shows).
+    `trials`: trial_rows(rows) when the caller has them."""
+    res = as_results(rows)
+    trials = trial_rows(res) if trials is None else trials
+    ok = [t for t in trials if t["status"] == "ok"]
+    n, first, last, versions = res.sql(
+        "SELECT count(*), min(epoch_us(created_at)), max(epoch_us(created_at)), "
+        "list(DISTINCT schema_version) FILTER (WHERE schema_version IS NOT NULL) FROM rows")[0]
 
     def values(col, frame=trials):
-        return sorted({fmt_value(v) for v in frame[col] if not pd.isna(v)})
+        return sorted({fmt_value(t[col]) for t in frame if not _missing(t[col])})
 
-    hits = ok["pretrain_cache_hit"].dropna()
+    hits = [bool(t["pretrain_cache_hit"]) for t in ok if not _missing(t["pretrain_cache_hit"])]
+    peaks = [t["peak_memory_mb"] for t in ok if not _missing(t["peak_memory_mb"])]
     return {
         "sweep_id": sweep_id, "families": values("family"), "generators": values("generator"),
         "methods": values("method"), "datasets": values("dataset"),
-        "trials": int(len(trials)), "ok": int(len(ok)), "failed": int(len(trials) - len(ok)),
-        "rows": int(len(rows)),
-        "first": created.min().isoformat() if len(created) else None,
-        "last": created.max().isoformat() if len(created) else None,
+        "trials": len(trials), "ok": len(ok), "failed": len(trials) - len(ok),
+        "rows": int(n), "first": timestamp(first), "last": timestamp(last),
         "code_versions": values("code_version"), "devices": values("device"),
-        "unlearn_hours": round(float(ok["unlearn_seconds"].fillna(0).sum()) / 3600, 3),
-        "peak_memory_mb": None if ok["peak_memory_mb"].dropna().empty
-        else float(ok["peak_memory_mb"].max()),
-        "pretrain_cache": None if hits.empty else f"{int(hits.sum())} read / "
-                                                  f"{int((~hits.astype(bool)).sum())} trained",
-        "schema_versions": sorted({int(v) for v in rows["schema_version"].dropna()}),
+        "unlearn_hours": round(sum(t["unlearn_seconds"] for t in ok
+                                   if not _missing(t["unlearn_seconds"])) / 3600, 3),
+        "peak_memory_mb": float(max(peaks)) if peaks else None,
+        "pretrain_cache": f"{sum(hits)} read / {len(hits) - sum(hits)} trained" if hits
+        else None,
+        "schema_versions": sorted(int(v) for v in versions or []),
     }
 
 
@@ -108,31 +128,31 @@ def _facts(s: dict) -> str:
         f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items) + "</tbody></table>")
 
 
-def _trial_list(rows: pd.DataFrame) -> str:
-    trials = rows.drop_duplicates(["sweep_id", "trial_id"]).sort_values("trial_id")
-    cols = ["trial_id", "status", "generator", "method", "alpha", "retain_mode", "forget_set",
-            "seed", "unlearn_seconds", "peak_memory_mb", "pretrain_cache_hit"]
+def _trial_list(trials: list[dict]) -> str:
+    cols = TRIAL_COLUMNS[:11]
     head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(fmt_value(None if pd.isna(v) else v))}</td>"
-                                    for v in r) + "</tr>"
-                   for r in trials[cols].itertuples(index=False))
+    body = "".join("<tr>" + "".join(f"<td>{_esc(fmt_value(t[c]))}</td>" for c in cols)
+                   + "</tr>" for t in trials)
     return (f"<details><summary>{len(trials)} trials</summary><div class=\"scroll\">"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
             "</details>")
 
 
-def sweep_html(rows: pd.DataFrame, sweep_id: str, tables: list[Table], figures: list[Figure],
+def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
                notes: list[str], generated: str) -> tuple[str, dict]:
-    """The report page of one sweep and its summary."""
-    s = summary(rows, sweep_id)
-    failed = failed_trials(rows)
+    """The report page of one sweep (its rows: a Results or a DataFrame) and its summary."""
+    res = as_results(rows)
+    trials = trial_rows(res)
+    s = summary(res, sweep_id, trials)
+    failed = failed_trials(res)
+    directions = [c.direction for t in tables for c in t.columns]
     parts = [f"<h1>Sweep {_esc(sweep_id)}</h1>",
              f'<p class="meta">Generated {_esc(generated)} by <code>l2l-analysis report</code> '
-             f"from the sweep's Parquet result files. {_esc(LEGEND)}.</p>"]
+             f"from the sweep's Parquet result files. {_esc(legend(directions))}.</p>"]
     toc = [f'<li><a href="#table-{_esc(t.name)}">{_esc(t.title)}</a></li>' for t in tables]
     toc += [f'<li><a href="#figure-{_esc(f.name)}">{_esc(f.title)}</a></li>' for f in figures]
     parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
-    parts += ['<h2 id="summary">Summary</h2>', _facts(s), _trial_list(rows)]
+    parts += ['<h2 id="summary">Summary</h2>', _facts(s), _trial_list(trials)]
     if notes or len(failed):
         parts.append('<h2 id="notes">Notes</h2>')
         parts += [f'<p class="note warn">{_esc(n)}</p>' for n in notes]
@@ -202,11 +222,31 @@ def index_html(summaries: dict[str, dict], generated: str) -> str:
     return _page("Sweep reports", page)
 
 
-def build_reports(rows: pd.DataFrame, results_dir, out_dir, sweep_ids: list[str], *,
+def _sweep_page(part: Results, sweep: str, results_dir, metrics, tsne_max: int,
+                generated: str) -> tuple[str, dict]:
+    """The page of one sweep and its summary (run under `Results.stable`: a damaged file found
+    by any of its queries makes it run again, and then the file is among the skipped)."""
+    notes = [f"skipped {f}: {why}" for f, why in part.attrs["skipped"]
+             if f"sweep_id={sweep}" in Path(f).parts]
+    notes += [f"rows of schema version {v} were read and migrated to {SCHEMA_VERSION}: "
+              f"{migration_text(v)}" for (v,) in part.sql(
+                  "SELECT DISTINCT schema_version FROM rows "
+                  f"WHERE schema_version < {SCHEMA_VERSION} ORDER BY 1")]
+    records = aggregate(part)  # shared by tables and figures
+    speed = speedup_records(part, records)
+    tables = tables_from(records, speed, metrics)
+    figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
+                          speed=speed)
+    return sweep_html(part, sweep, tables, figures, notes, generated)
+
+
+def build_reports(rows: Results, results_dir, out_dir, sweep_ids: list[str], *,
                   metrics=PAPER_METRICS, tsne_max: int = 100) -> dict[Path, str]:
     """{path: html} for each sweep's report and the index (not yet written). The index also
     lists reports already in `out_dir` that these sweeps do not replace. Files skipped while
-    reading (`rows.attrs["skipped"]`) are named in the report of their sweep."""
+    reading (`rows.attrs["skipped"]`) are named in the report of their sweep. `rows`: a
+    Results (or a DataFrame) of every sweep to report on."""
+    rows = as_results(rows)
     out_dir = Path(out_dir)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     pages: dict[Path, str] = {}
@@ -218,20 +258,8 @@ def build_reports(rows: pd.DataFrame, results_dir, out_dir, sweep_ids: list[str]
                 if s:
                     summaries[old.name] = s
     for sweep in sweep_ids:
-        part = rows[rows["sweep_id"] == sweep]
-        notes = [f"skipped {f}: {why}" for f, why in rows.attrs.get("skipped", [])
-                 if f"sweep_id={sweep}" in Path(f).parts]
-        old_versions = sorted({int(v) for v in part["schema_version"].dropna()}
-                              - {NEWEST_SCHEMA})
-        if old_versions:
-            notes.append(f"rows of schema version {', '.join(map(str, old_versions))} were "
-                         "read and migrated: family 'i2i', setting 'class'; columns added "
-                         "since (peak memory, cache hits, artifacts) are empty")
-        records, speed = aggregate(part), speedup_records(part)  # shared by tables and figures
-        tables = tables_from(records, speed, metrics)
-        figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
-                              speed=speed)
-        text, s = sweep_html(part, sweep, tables, figures, notes, generated)
+        text, s = rows.only([sweep]).stable(lambda part: _sweep_page(
+            part, sweep, results_dir, metrics, tsne_max, generated))
         name = f"{safe_name(sweep)}.html"
         pages[out_dir / name] = text
         summaries[name] = s

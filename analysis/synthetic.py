@@ -18,62 +18,74 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.load import COLUMNS
+from contract.identity import IDENTITY_VERSION
+from contract.metrics import direction
+from contract.schema import COLUMNS, SCHEMA_VERSION, trial_path, write_rows
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-V1_COLUMNS = [c for c in COLUMNS if c not in (
+
+# Legacy layouts, only for writing files of older schema versions (the migration tests):
+# version 2 had `higher_is_better` where version 3 has `direction`, and no identity_version;
+# version 1 also lacked the columns that version 2 added. The current layout is the contract's.
+LEGACY_TYPES = {**COLUMNS, "higher_is_better": pa.bool_()}
+V2_COLUMNS = [c for c in COLUMNS if c not in ("direction", "identity_version")] \
+    + ["higher_is_better"]
+V1_COLUMNS = [c for c in V2_COLUMNS if c not in (
     "family", "setting", "forget_k", "params", "peak_memory_mb", "pretrain_cache_hit",
     "artifact_dir")]
 
-# direction per (family, split, metric), as the trials write it
-_I2I = {  # metric: (higher is better on retain, on forget)
-    "fid": (False, True), "kid": (False, True), "is": (True, False), "cosine": (True, False),
-    "psnr": (True, False), "ssim": (True, False), "mse_masked": (False, True),
-    "mia_auc": (False, False), "retrain_distance": (False, False),
-    "forget_class_share": (False, False)}
-_GAN = {"fid": False, "is": True, "forget_class_share": False, "mia_auc": False,
-        "nn_distance": True, "downstream_accuracy": True, "epochs": False,
-        "samples_seen": False}
-HIB = {**{("i2i", "retain", m): d[0] for m, d in _I2I.items()},
-       **{("i2i", "forget", m): d[1] for m, d in _I2I.items()},
-       **{("gan", "all", m): d for m, d in _GAN.items()}}
+
+# the image-to-image task of a family's trials (a GAN trial has none)
+TASKS = {"i2i": {"task": "center_inpaint", "mask_ratio": 0.5}}
 
 
 def trial_rows(method: str, seed: int, metrics: dict, *, sweep: str = "s-a",
                family: str = "i2i", generator: str = "mae", alpha=None, status: str = "ok",
                minutes: float = 0, trial_id: str | None = None, **extra) -> list[dict]:
-    """Rows of one trial in the newest schema; `metrics` maps (split, metric) -> value.
-    `extra` overrides any column (e.g. retain_mode, forget_set, unlearn_seconds)."""
-    gan = family == "gan"
+    """Rows of one trial in the current schema (the direction is added by the writer, from the
+    metric registry); `metrics` maps (split, metric) -> value. `extra` overrides any column
+    (e.g. retain_mode, forget_set, unlearn_seconds)."""
     base = dict(
-        schema_version=2, sweep_id=sweep,
+        schema_version=SCHEMA_VERSION, sweep_id=sweep,
         trial_id=trial_id or f"t-{generator}-{method}-{alpha}-{seed}",
         status=status, error=None, family=family, setting="class",
         generator=generator, generator_size="tiny", method=method,
         dataset="fashion_mnist", forget_set="[5, 7, 9]", forget_k=3, retain_set="[0, 1]",
         retain_mode="full", retain_fraction=1.0, proxy_source=None, proxy_size=None,
         alpha=alpha, noise="normal" if method == "l2l" else None, params="{}",
-        task=None if gan else "center_inpaint", mask_ratio=None if gan else 0.5, seed=seed,
+        **TASKS.get(family, {"task": None, "mask_ratio": None}), seed=seed,
         pretrain_seed=0, n=64, pretrain_seconds=1.0, unlearn_seconds=0.0, eval_seconds=1.0,
         peak_memory_mb=100.0, pretrain_cache_hit=True, artifact_dir=None, device="cpu",
-        config_hash="0" * 16, code_version="test", mlflow_run_id=None,
-        created_at=T0 + timedelta(minutes=minutes))
+        config_hash="0" * 16, identity_version=IDENTITY_VERSION, code_version="test",
+        mlflow_run_id=None, created_at=T0 + timedelta(minutes=minutes))
     base.update(extra)
     if status != "ok":
         metrics = {("forget", "error"): float("nan")}
         base["error"] = base["error"] or "RuntimeError: boom"
-    return [dict(base, split=s, metric=m, value=float(v),
-                 higher_is_better=HIB.get((family, s, m), False))
-            for (s, m), v in metrics.items()]
+    return [dict(base, split=s, metric=m, value=float(v)) for (s, m), v in metrics.items()]
 
 
-def write_trial(results, rows: list[dict], *, schema_version: int = 2) -> Path:
-    """Writes one trial's rows to `<results>/sweep_id=<sweep>/<trial_id>.parquet`; version 1
-    writes only the columns schema version 1 had."""
-    names = list(COLUMNS) if schema_version >= 2 else V1_COLUMNS
-    rows = [{**{c: r.get(c) for c in names}, "schema_version": schema_version} for r in rows]
-    table = pa.Table.from_pylist(rows, schema=pa.schema([(c, COLUMNS[c]) for c in names]))
-    path = Path(results) / f"sweep_id={rows[0]['sweep_id']}" / f"{rows[0]['trial_id']}.parquet"
+def _legacy_hib(row: dict) -> bool:
+    """`higher_is_better` for a legacy file: the row's own if given, else from the registry
+    (a target such as MIA AUC's 0.5 was written as lower-is-better)."""
+    if "higher_is_better" in row:
+        return row["higher_is_better"]
+    d = direction(row.get("family") or "i2i", row.get("split") or "", row.get("metric") or "")
+    return bool(d and d.kind == "higher")
+
+
+def write_trial(results, rows: list[dict], *, schema_version: int = SCHEMA_VERSION) -> Path:
+    """Writes one trial's rows to `<results>/sweep_id=<sweep>/<trial_id>.parquet`: the current
+    version with the contract's writer; versions 1 and 2 with the columns they had (rows may
+    then carry `higher_is_better`)."""
+    path = trial_path(results, rows[0]["sweep_id"], rows[0]["trial_id"])
+    if schema_version == SCHEMA_VERSION:
+        return write_rows(path, rows)
+    names = {1: V1_COLUMNS, 2: V2_COLUMNS}[schema_version]
+    legacy = [{**{c: r.get(c) for c in names}, "schema_version": schema_version,
+               "higher_is_better": _legacy_hib(r)} for r in rows]
+    table = pa.Table.from_pylist(legacy, schema=pa.schema([(c, LEGACY_TYPES[c])
+                                                          for c in names]))
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
@@ -99,16 +111,11 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_artifacts(results, rel_dir: str, *, family: str = "i2i", seed: int = 0,
-                    points: int = 24, dim: int = 16, shift: float = 0.0) -> None:
-    """Fake artifacts: image grids and (for i2i) embeddings whose forget outputs are moved
-    away from their originals by `shift`."""
-    rng = np.random.default_rng(seed)
-    d = Path(results) / rel_dir
-    d.mkdir(parents=True, exist_ok=True)
-    if family == "gan":
-        (d / "samples.png").write_bytes(_png(_tiles(rng, 4, 4)))
-        return
+def _gan_artifacts(d: Path, rng, **_) -> None:
+    (d / "samples.png").write_bytes(_png(_tiles(rng, 4, 4)))
+
+
+def _i2i_artifacts(d: Path, rng, *, points: int, dim: int, shift: float) -> None:
     for split in ("forget", "retain"):
         (d / f"grid_{split}.png").write_bytes(_png(_tiles(rng, 3, 8)))
     arrays = {}
@@ -119,6 +126,18 @@ def write_artifacts(results, rel_dir: str, *, family: str = "i2i", seed: int = 0
             np.float32)
         arrays[f"{split}_labels"] = rng.integers(0, 3, size=points)
     np.savez(d / "embeddings.npz", **arrays)
+
+
+ARTIFACTS = {"i2i": _i2i_artifacts, "gan": _gan_artifacts}
+
+
+def write_artifacts(results, rel_dir: str, *, family: str = "i2i", seed: int = 0,
+                    points: int = 24, dim: int = 16, shift: float = 0.0) -> None:
+    """Fake artifacts: GAN samples, or image grids and embeddings whose forget outputs are
+    moved away from their originals by `shift`."""
+    d = Path(results) / rel_dir
+    d.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS[family](d, np.random.default_rng(seed), points=points, dim=dim, shift=shift)
 
 
 def demo_results(results, seeds=(0, 1)) -> list[str]:

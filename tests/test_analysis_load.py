@@ -1,14 +1,19 @@
-"""Reading result files: filters, corrupt and half-written files, old and newer schema
-versions."""
+"""Reading result files through the results contract: filters, corrupt, half-written and
+damaged files, schema versions 1 and 2 (migrated) and newer ones (refused), and the two ways a
+file is read (scanned by DuckDB, read whole by contract.schema.read_table) agreeing."""
+
+import warnings
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import AnalysisError, OldSchemaWarning, ResultFileWarning, all_tables, load
+from analysis import (AnalysisError, OldSchemaWarning, ResultFileWarning, aggregate, all_tables,
+                      load, open_results)
 from analysis.cli import main
 from analysis.synthetic import trial_rows, write_trial
+from contract.schema import COLUMNS, MIGRATIONS, SCHEMA_VERSION, trial_path, write_rows
 
 
 def fid(v):
@@ -29,7 +34,8 @@ def results(tmp_path):
 def test_load_filters_and_attrs(results):
     df = load(results)
     assert sorted(df["sweep_id"].unique()) == ["a", "b"]
-    assert df.attrs["files"] == 6 and df.attrs["skipped"] == []
+    assert df.attrs["files"] == 6 and df.attrs["skipped"] == [] and df.attrs["migrated"] == {}
+    assert list(df.columns) == list(COLUMNS)  # the contract's columns, in its order
     assert set(load(results, "b")["sweep_id"]) == {"b"}
     assert len(load(results, ["a", "b"])) == len(df)
     only = load(results, sweep_id="a", method=["l2l"], split="forget", status="ok")
@@ -67,6 +73,34 @@ def test_corrupt_and_half_written_files_are_skipped_with_a_warning(results):
                                    "t-mae-l2l-None-2"}
 
 
+def damage_page(path, column: str) -> None:
+    """Overwrites the header of `column`'s first data page; the footer stays intact."""
+    meta = pq.read_metadata(path)
+    index = meta.schema.to_arrow_schema().names.index(column)
+    offset = meta.row_group(0).column(index).data_page_offset
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * 16)
+
+
+def test_a_file_damaged_behind_an_intact_footer_is_skipped_when_read(results, capsys):
+    bad = results / "sweep_id=a" / "t-mae-l2l-0.5-1.parquet"
+    damage_page(bad, "value")
+    pq.read_metadata(bad)  # the footer still reads: the file passes the cheap check
+    with pytest.warns(ResultFileWarning, match="t-mae-l2l-0.5-1.parquet: corrupt or "
+                                               "half-written Parquet"):
+        df = load(results, "a")
+    assert "t-mae-l2l-0.5-1" not in set(df["trial_id"]) and df.attrs["files"] == 3
+    assert [f for f, _ in df.attrs["skipped"]] == [str(bad)]
+    # the commands query the files directly: the table is made of the other files, and says so
+    assert main(["table", "--results", str(results), "--sweep-id", "a",
+                 "--out", str(results / "t.md")]) == 0
+    out, err = capsys.readouterr()
+    assert "| l2l | 10.00 (n=1) | 100.00 (n=1) |" in out  # seed 1 is gone
+    assert out.rstrip().endswith("Sweep a; 3 trials; 6 rows.")
+    assert "warning: skipped" in err and "t-mae-l2l-0.5-1.parquet" in err
+
+
 def test_only_bad_files_is_an_error(tmp_path):
     d = tmp_path / "r" / "sweep_id=x"
     d.mkdir(parents=True)
@@ -79,27 +113,61 @@ def test_only_bad_files_is_an_error(tmp_path):
 def test_schema_v1_files_are_read_and_migrated(tmp_path):
     r = tmp_path / "results"
     write_trial(r, trial_rows("l2l", 0, fid(100.0), alpha=0.5), schema_version=1)
-    write_trial(r, trial_rows("l2l", 1, fid(110.0), alpha=0.5))  # v2, same setting
+    write_trial(r, trial_rows("l2l", 1, fid(110.0), alpha=0.5))  # current version, same setting
     raw = pq.read_table(next((r / "sweep_id=s-a").glob("*-0.parquet")))
     assert "family" not in raw.column_names and raw["schema_version"][0].as_py() == 1
-    with pytest.warns(OldSchemaWarning, match="1 result file.* of schema version 1 read"):
+    with pytest.warns(OldSchemaWarning) as record:
         df = load(r)
-    v1 = df[df["schema_version"] == 1].iloc[0]
-    assert (v1["family"], v1["setting"], v1["forget_k"], v1["params"]) == ("i2i", "class", 3,
-                                                                           "{}")
-    assert pd.isna(v1["artifact_dir"]) and pd.isna(v1["peak_memory_mb"])
+    (message,) = [str(w.message) for w in record]
+    assert message.startswith("1 result file(s) of schema version 1 read and migrated to 3: ")
+    assert MIGRATIONS[1] in message and MIGRATIONS[2] in message  # what was filled in
+    assert message.endswith("left empty: artifact_dir, peak_memory_mb, pretrain_cache_hit")
+    v1 = df[df["schema_version"] == 1].set_index("split")
+    assert tuple(v1.loc["forget", ["family", "setting", "forget_k", "params"]]) == (
+        "i2i", "class", 3, "{}")
+    assert tuple(v1["direction"]) == ("higher", "lower")  # forget FID, retain FID: registry
+    assert set(v1["identity_version"]) == {1}
+    assert v1["artifact_dir"].isna().all() and v1["peak_memory_mb"].isna().all()
     assert df.attrs["migrated"] == {1: 1}
-    # the migrated row is the same setting as the v2 one: two seeds in one cell
+    # the migrated row is the same setting as the current one: two seeds in one cell
     main_table = all_tables(df)[0]
     assert main_table.cells[(0, 1)].n == 2 and main_table.cells[(0, 1)].mean == 105.0
+    with pytest.warns(OldSchemaWarning):  # the same from the files, queried directly
+        assert all_tables(open_results(r))[0].cells == main_table.cells
+
+
+def test_schema_v2_files_take_directions_from_the_registry(tmp_path):
+    r = tmp_path / "results"
+    old = trial_rows("l2l", 0, {("forget", "mia_auc"): 0.3, ("forget", "zeta"): 1.0},
+                     alpha=0.5)
+    for row in old:  # what a v2 writer said: MIA AUC lower is better, zeta higher
+        row["higher_is_better"] = row["metric"] == "zeta"
+    write_trial(r, old, schema_version=2)
+    write_trial(r, trial_rows("l2l", 1, {("forget", "mia_auc"): 0.4}, alpha=0.5))
+    raw = pq.read_table(next((r / "sweep_id=s-a").glob("*-0.parquet")))
+    assert "higher_is_better" in raw.column_names and "direction" not in raw.column_names
+    with pytest.warns(OldSchemaWarning, match="of schema version 2 read and migrated to 3: "
+                                              r"v2: direction from the metric registry"):
+        df = load(r)
+    assert "higher_is_better" not in df.columns
+    v2 = df[df["schema_version"] == 2].set_index("metric")
+    assert v2.loc["mia_auc", "direction"] == "target:0.5"  # the registry's, not the file's
+    assert v2.loc["zeta", "direction"] == "higher"  # unknown to the registry: the file's
+    assert set(v2["identity_version"]) == {1}
+    assert df.attrs["migrated"] == {2: 1}
+    (mia,) = [r for r in aggregate(df) if r["metric"] == "mia_auc"]
+    assert mia["stat"].n == 2 and mia["direction"].text == "target:0.5"  # v2 + v3, one setting
 
 
 def test_newer_schema_is_refused_naming_the_file(tmp_path, capsys):
     r = tmp_path / "results"
     write_trial(r, trial_rows("l2l", 0, fid(1.0), alpha=0.5))
-    path = write_trial(r, trial_rows("l2l", 1, fid(1.0), alpha=0.5), schema_version=3)
-    with pytest.raises(AnalysisError, match=rf"{path} has schema version 3, newer than this "
-                                            r"analysis reads \(<= 2\)"):
+    path = write_trial(r, trial_rows("l2l", 1, fid(1.0), alpha=0.5))
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(0, "schema_version", pa.array([SCHEMA_VERSION + 1] * 2,
+                                                                  pa.int32())), path)
+    with pytest.raises(AnalysisError, match=rf"{path}: schema version 4, newer than this "
+                                            r"code reads \(<= 3\)"):
         load(r)
     assert main(["tables", "--results", str(r)]) == 2
     err = capsys.readouterr().err
@@ -111,25 +179,40 @@ def test_wrong_column_type_is_skipped(tmp_path):
     r = tmp_path / "results"
     write_trial(r, trial_rows("l2l", 0, fid(1.0), alpha=0.5))
     rows = trial_rows("l2l", 1, fid(1.0), alpha=0.5)
-    bad = pd.DataFrame(rows).assign(seed="not a number", schema_version=2)
+    bad = pd.DataFrame(rows).assign(seed="not a number")
     bad.drop(columns=["created_at"]).to_parquet(r / "sweep_id=s-a" / "bad.parquet")
     with pytest.warns(ResultFileWarning, match="bad.parquet: column 'seed' has the wrong type"):
         df = load(r)
     assert df["seed"].tolist() == [0, 0]
 
 
-def test_reader_knows_every_column_the_writer_writes(tmp_path):
-    """The contract with sweeps/results.py: same newest version, same columns and types, and a
-    file written by the real writer loads without a warning."""
-    import warnings
+def test_both_ways_of_reading_a_file_give_the_same_rows(tmp_path):
+    """A file in the contract's types is scanned by DuckDB; the same rows with castable
+    types (int32 seeds, no created_at, an extra column) are read whole by the contract."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    rows = trial_rows("l2l", 3, fid(7.0), alpha=0.25, trial_id="t")
+    write_rows(trial_path(a, "s", "t"), [{**r, "sweep_id": "s"} for r in rows])
+    table = pq.read_table(trial_path(a, "s", "t"))
+    odd = table.set_column(table.column_names.index("seed"), "seed",
+                           table.column("seed").cast(pa.int32()))
+    trial_path(b, "s", "t").parent.mkdir(parents=True)
+    pq.write_table(odd, trial_path(b, "s", "t"))
+    scanned, whole = open_results(a), open_results(b)
+    assert [f.table is None for f in scanned.files] == [True]
+    assert [f.table is None for f in whole.files] == [False]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither path warns
+        pd.testing.assert_frame_equal(scanned.frame(), whole.frame())
+    assert all_tables(scanned)[0].cells == all_tables(whole)[0].cells
 
-    from analysis.load import COLUMNS, NEWEST_SCHEMA
-    from sweeps.results import SCHEMA, SCHEMA_VERSION, trial_path, write_rows
 
-    assert SCHEMA_VERSION == NEWEST_SCHEMA
-    assert {f.name: f.type for f in SCHEMA} == COLUMNS
+def test_current_files_load_without_a_warning(tmp_path):
+    """The contract's own writer: the file is scanned, nothing migrated or skipped."""
     rows = trial_rows("l2l", 0, fid(1.0), alpha=0.5)
     write_rows(trial_path(tmp_path, "s-a", rows[0]["trial_id"]), rows)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert load(tmp_path)["value"].tolist() == [1.0, 0.1]
+        df = load(tmp_path)
+    assert df["value"].tolist() == [1.0, 0.1]
+    assert df["direction"].tolist() == ["higher", "lower"]
+    assert df.dtypes["created_at"] == "datetime64[us, UTC]"

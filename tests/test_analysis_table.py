@@ -1,4 +1,5 @@
-"""analysis.table / analysis.cli on synthetic Parquet files that follow docs/results-schema.md."""
+"""`l2l-analysis table` and its page (analysis.table) on result files written by pandas in
+schema version 1, as early sweeps wrote them: they are migrated on the way in (and say so)."""
 
 import statistics
 import subprocess
@@ -9,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import AnalysisError, latest_sweep_id, load_rows, paper_table, to_markdown
+from analysis import AnalysisError, load, newest_sweep, open_results
 from analysis.cli import main
+from analysis.render import to_frame
+from analysis.table import page_tables, to_markdown
 
 # these files are written in schema version 1, which the loader migrates (and says so)
 pytestmark = pytest.mark.filterwarnings("ignore::analysis.OldSchemaWarning")
@@ -22,7 +25,7 @@ HIB = {("retain", "fid"): False, ("forget", "fid"): True, ("retain", "cosine"): 
 
 def trial(method, seed, metrics, *, sweep="s-a", alpha=None, status="ok", minutes=0,
           generator="mae", stored_sweep=None, **extra):
-    """Rows of one trial; `metrics` maps (split, metric) -> value."""
+    """Rows of one trial in schema version 1; `metrics` maps (split, metric) -> value."""
     base = dict(schema_version=1, sweep_id=stored_sweep or sweep,
                 trial_id=f"t-{method}-{alpha}-{seed}-{generator}", status=status, error=None,
                 generator=generator, generator_size="tiny", method=method,
@@ -68,25 +71,33 @@ def fmt(vals, d):
 
 
 def test_cells_headers_order_missing_and_failures(results):
-    table = paper_table(load_rows(results))
-    assert list(table.columns) == ["generator", "method", "retain FID ↓", "retain CLIP-cos ↑",
+    (table,) = page_tables(load(results))
+    assert table.name == "i2i_metrics"  # every metric, a section per generator
+    frame = to_frame(table)
+    assert list(frame.columns) == ["group", "method", "retain FID ↓", "retain CLIP-cos ↑",
                                    "forget FID ↑"]
-    assert list(table["method"]) == ["original", "l2l"]  # paper order, not alphabetical
-    l2l = table.set_index("method").loc["l2l"]
+    assert list(frame["method"]) == ["original", "l2l"]  # paper order, not alphabetical
+    assert set(frame["group"]) == {"MAE"}
+    l2l = frame.set_index("method").loc["l2l"]
     assert l2l["retain FID ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 2.00 (n=3)"
     assert l2l["forget FID ↑"] == fmt([110.0, 130.0, 120.0], 2) == "120.00 ± 10.00 (n=3)"
     assert l2l["retain CLIP-cos ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.1000 (n=3)"
-    orig = table.set_index("method").loc["original"]
+    orig = frame.set_index("method").loc["original"]
     assert orig["retain FID ↓"] == "5.00 (n=1)"
     assert orig["retain CLIP-cos ↑"] == "–"  # missing, never 0
-    assert table.attrs["failed_trials"] == ["t-l2l-0.5-3-mae"]  # error trial excluded, counted
 
-    md = to_markdown(load_rows(results))
+    md = to_markdown(load(results))
+    assert md.startswith("## Image-to-image unlearning, every metric per generator, "
+                         "fashion_mnist, center_inpaint, mask ratio 0.5\n")
+    assert "**MAE**" in md
     assert "| original | 5.00 (n=1) | – | 6.00 (n=1) |" in md
-    assert "Note: 1 failed trial(s) excluded: t-l2l-0.5-3-mae." in md
-    assert md.rstrip().endswith("Sweep s-a; 5 trials; 12 rows. ↑ higher is better, ↓ lower is "
-                                "better; mean ± std over seeds, n = seeds")
-    assert "###" not in md  # a single generator: no sections
+    assert "Note: 1 failed trial(s) excluded: t-l2l-0.5-3-mae." in md  # counted, not averaged
+    assert "↑ higher is better, ↓ lower is better; mean ± std over seeds" in md
+    assert md.rstrip().endswith("Sweep s-a; 5 trials; 12 rows.")
+
+
+def test_page_is_the_same_from_a_dataframe_and_from_the_files(results):
+    assert to_markdown(load(results)) == to_markdown(open_results(results))
 
 
 def test_alpha_variants_other_methods_and_generators(tmp_path):
@@ -98,39 +109,41 @@ def test_alpha_variants_other_methods_and_generators(tmp_path):
                                      ("original", None, "full", "vqgan")]:
         write(r, trial(method, 0, m, alpha=alpha, retain_mode=mode, generator=gen,
                        trial_id=f"{method}{alpha}{mode}{gen}"))
-    table = paper_table(load_rows(r))
-    assert list(table["method"]) == [
-        "max_loss", "l2l (alpha=0.25) [retain=full]", "l2l (alpha=0.5) [retain=full]",
-        "l2l (alpha=0.5) [retain=proxy]", "zeta", "original"]
-    assert list(table.columns)[2:] == ["retain FID ↓", "retain MSE(mask) ↓"]
-    assert table["retain MSE(mask) ↓"].iloc[0] == "0.5000 (n=1)"
-    md = to_markdown(load_rows(r))
-    assert md.index("### mae") < md.index("### vqgan")
+    (table,) = page_tables(load(r))
+    frame = to_frame(table)
+    assert list(frame["method"]) == [  # VQ-GAN's section first (the paper's order), then MAE
+        "original", "max_loss", "l2l (alpha=0.25) [retain=full]",
+        "l2l (alpha=0.5) [retain=full]", "l2l (alpha=0.5) [retain=proxy]", "zeta"]
+    assert list(frame.columns)[2:] == ["retain FID ↓", "retain MSE(mask) ↓"]
+    assert frame.set_index("method").loc["max_loss", "retain MSE(mask) ↓"] == "0.5000 (n=1)"
+    md = to_markdown(load(r))
+    assert md.index("**VQ-GAN**") < md.index("**MAE**")
 
 
-def test_hive_sweep_id_wins_and_stays_a_string(tmp_path):
+def test_directory_sweep_id_wins_and_stays_a_string(tmp_path):
     r = tmp_path / "results"
     # a file moved to another sweep's directory, and a numeric-looking sweep id
     write(r, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-b", stored_sweep="s-old"),
           sweep="s-b")
     write(r, trial("original", 1, {("retain", "fid"): 1.0}, sweep="2024", trial_id="x"),
           sweep="2024")
-    df = load_rows(r)
+    df = load(r)
     assert sorted(df["sweep_id"]) == ["2024", "s-b"]
-    assert list(load_rows(r, "2024")["trial_id"]) == ["x"]
+    assert list(load(r, "2024")["trial_id"]) == ["x"]
+    assert open_results(r).sweep_ids == ["2024", "s-b"]
 
 
-def test_latest_sweep_and_errors(tmp_path, results):
+def test_newest_sweep_and_errors(tmp_path, results):
     write(results, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-b", minutes=-60),
           sweep="s-b")
     write(results, trial("original", 0, {("retain", "fid"): 1.0}, sweep="s-c", minutes=60),
           sweep="s-c")
-    assert latest_sweep_id(results) == "s-c"
-    assert set(load_rows(results, "s-b")["sweep_id"]) == {"s-b"}
+    assert newest_sweep(load(results)) == "s-c" == open_results(results).newest_sweep()
+    assert set(load(results, "s-b")["sweep_id"]) == {"s-b"}
     with pytest.raises(AnalysisError, match="unknown sweep id 'nope'; known: s-a, s-b, s-c"):
-        load_rows(results, "nope")
+        load(results, "nope")
     with pytest.raises(AnalysisError, match="no Parquet result files"):
-        load_rows(tmp_path / "empty")
+        load(tmp_path / "empty")
 
 
 def test_cli_writes_what_it_prints(results, capsys):
@@ -176,6 +189,6 @@ def test_cli_no_results(tmp_path, capsys):
 
 
 def test_no_training_stack_imported():
-    code = ("import sys, analysis.cli; bad = {'torch', 'ray', 'l2l', 'sweeps'} & "
+    code = ("import sys, analysis.cli, analysis.table; bad = {'torch', 'ray', 'l2l', 'sweeps'} & "
             "{m.split('.')[0] for m in sys.modules}; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

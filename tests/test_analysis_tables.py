@@ -10,7 +10,8 @@ import statistics
 import pandas as pd
 import pytest
 
-from analysis import all_tables, load
+from analysis import OldSchemaWarning, aggregate, all_tables, load
+from analysis.load import as_results
 from analysis.render import to_csv, to_html, to_latex, to_markdown
 from analysis.synthetic import trial_rows, write_trial
 
@@ -200,16 +201,76 @@ def test_replicates_across_sweeps_and_nan_values(tmp_path):
     assert (stat.mean, stat.n) == (15.0, 1)  # one seed, averaged; a NaN value is no value
 
 
-def test_direction_comes_from_the_rows(tmp_path):
+def test_directions_come_from_the_registry(tmp_path):
+    """A registered metric takes the registry's direction whatever a file says; a metric the
+    registry does not know takes the rows' (here from version-2 files), none when they
+    disagree."""
     r = tmp_path / "results"
     for method, v in (("max_loss", 1.0), ("l2l", 2.0)):
-        rows = trial_rows(method, 0, {("forget", "fid"): v, ("forget", "is"): v})
-        for row in rows:  # FID said to be better low on forget; IS directions disagree
-            row["higher_is_better"] = False if row["metric"] == "fid" else method == "l2l"
-        write_trial(r, rows)
-    t = by_name(all_tables(load(r)))["i2i_main"]
-    assert [c.header for c in t.columns] == ["MAE forget FID ↓", "MAE forget IS"]
-    assert t.best() == {(0, 0)}  # max_loss has the lower FID; IS (mixed) is not ranked
+        rows = trial_rows(method, 0, {("forget", "fid"): v, ("forget", "zeta"): v,
+                                      ("forget", "eta"): v})
+        for row in rows:  # FID said to be better low on forget; eta's directions disagree
+            row["higher_is_better"] = {"fid": False, "zeta": False}.get(row["metric"],
+                                                                       method == "l2l")
+        write_trial(r, rows, schema_version=2)
+    with pytest.warns(OldSchemaWarning):
+        rows = load(r)
+    t = by_name(all_tables(rows))["i2i_metrics"]
+    assert [c.header for c in t.columns] == ["forget FID ↑", "forget eta", "forget zeta ↓"]
+    assert t.best() == {(1, 0), (0, 2)}  # l2l: higher FID; max_loss: lower zeta; eta: none
+
+
+def test_mia_auc_is_ranked_by_its_distance_to_one_half(tmp_path):
+    """MIA AUC is best at 0.5: an AUC of 0.1 (an inverted but informative attack) loses to
+    0.45, and 0.55 beats 0.7; two methods equally far from 0.5 tie (no bold)."""
+    r = tmp_path / "results"
+    for method, forget, retain in (("max_loss", 0.1, 0.7), ("l2l", 0.45, 0.55)):
+        write_trial(r, trial_rows(method, 0, {("forget", "mia_auc"): forget,
+                                              ("retain", "mia_auc"): retain}))
+    for method, forget in (("noisy_label", 0.25), ("retain_label", 0.75)):
+        write_trial(r, trial_rows(method, 0, {("forget", "mia_auc"): forget},
+                                  generator="vqgan"))
+    t = by_name(all_tables(load(r), metrics=("mia_auc",)))["i2i_main"]
+    assert [c.header for c in t.columns] == ["VQ-GAN forget MIA AUC →0.5",
+                                             "MAE retain MIA AUC →0.5", "MAE forget MIA AUC →0.5"]
+    assert cell(t, "l2l", "MAE forget MIA AUC →0.5")[1]  # 0.45 beats 0.1
+    assert not cell(t, "max_loss", "MAE forget MIA AUC →0.5")[1]
+    assert cell(t, "l2l", "MAE retain MIA AUC →0.5")[1]  # 0.55 beats 0.7
+    assert not cell(t, "max_loss", "MAE retain MIA AUC →0.5")[1]
+    assert not any(cell(t, m, "VQ-GAN forget MIA AUC →0.5")[1]
+                   for m in ("noisy_label", "retain_label"))  # 0.25 and 0.75: a tie
+    md = to_markdown(t)
+    assert "| l2l | – | **0.550** (n=1) | **0.450** (n=1) |" in md
+    assert "→0.5 best at 0.5 (ranked by distance to it)" in md  # the legend says what it means
+    assert "MIA AUC $\\rightarrow$0.5" in to_latex(t)
+    assert to_html(t).count("<strong>") == 2
+
+
+def test_exact_grouping_gives_the_hash_grouping_records(i2i):
+    """aggregate() groups replicates by a hash of the cell's keys, and by the keys themselves
+    only if two cells share a hash: both give the same records."""
+    from analysis.pivot import _aggregate_sql
+
+    res = as_results(load(i2i))
+    fast, exact = res.sql(_aggregate_sql(exact=False)), res.sql(_aggregate_sql(exact=True))
+    assert len(fast) == 9 and fast == exact  # 4 settings: 3 + 2 + 2 + 2 cells
+    assert len({r[0] for r in fast}) == len(fast)  # one hash per cell
+
+
+def test_retain_labels(tmp_path):
+    r = tmp_path / "results"
+    for i, extra in enumerate([
+            dict(retain_mode="full", retain_fraction=1.0),
+            dict(retain_mode="fraction", retain_fraction=0.1),
+            dict(retain_mode="fraction", retain_fraction=None),
+            dict(retain_mode="proxy", retain_fraction=0.0, proxy_source="digits",
+                 proxy_size=1.0),
+            dict(retain_mode="proxy", retain_fraction=0.0, proxy_source="", proxy_size=0.25),
+            dict(retain_mode="none", retain_fraction=0.0)]):
+        write_trial(r, trial_rows("l2l", 0, {("forget", "fid"): 1.0}, trial_id=f"t{i}",
+                                  **extra))
+    assert [rec["retain"] for rec in aggregate(load(r))] == [
+        "fraction 0.1", "fraction none", "full", "none", "proxy digits x1", "proxy x0.25"]
 
 
 @pytest.fixture
