@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from analysis.load import as_results
-from analysis.pivot import (GENERATOR_NAMES, GENERATOR_ORDER, METHOD_ORDER, METRIC_NAMES,
-                            PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _method_label,
-                            _rank, _slices, _sort_value, _varying, aggregate, fmt_value,
+from analysis.pivot import (GENERATOR_NAMES, GENERATOR_ORDER, LAYOUTS, METHOD_ORDER,
+                            METRIC_NAMES, PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _method_label,
+                            _rank, _slices, _sort_value, _varying, aggregate, by_family,
+                            fmt_value,
                             speedup_records, trials)
 
 EMBEDDINGS = ("forget_output", "forget_original", "retain_output", "retain_original")
@@ -69,8 +70,7 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
     retain value (mean, with std bars), one line per generator, points labelled by alpha;
     the original model of each generator is a star for reference."""
     out = []
-    i2i = [r for r in records if r["family"] == "i2i"]
-    for suffix, recs in _slices(i2i, ("dataset", "task", "mask_ratio")):
+    for suffix, recs in _slices(by_family(records).get("i2i", []), LAYOUTS["i2i"].slices):
         for method in sorted(_ablation_methods(recs, "alpha"), key=lambda m: _rank(
                 m, METHOD_ORDER)):
             mine = [r for r in recs if r["method"] == method]
@@ -190,14 +190,10 @@ def artifact_candidates(rows, notes: list) -> dict:
     {"i2i": [(slice suffix, {(generator,): items})], "gan": [(slice suffix, {(setting,
     forget_k, forget_set): items})]}, items being [(row label, candidate trials)] in table
     order. Image-to-image slices are (data set, task, mask ratio), GAN slices data sets."""
-    found = _trials(rows)
-    i2i = [t for t in found if t["family"] == "i2i"]
-    gan = [t for t in found if t["family"] == "gan"]
-    return {"i2i": [(suffix, _representatives(part, ("generator",), notes))
-                    for suffix, part in _slices(i2i, ("dataset", "task", "mask_ratio"))],
-            "gan": [(suffix, _representatives(part, ("setting", "forget_k", "forget_set"),
-                                              notes))
-                    for suffix, part in _slices(gan, ("dataset",))]}
+    groups = by_family(_trials(rows))
+    return {fam: [(suffix, _representatives(part, layout.artifact_groups, notes))
+                  for suffix, part in _slices(groups.get(fam, []), layout.slices)]
+            for fam, layout in LAYOUTS.items()}
 
 
 def _pick(results: Path, group: tuple, label: str, candidates: list[dict], loader,

@@ -17,6 +17,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
@@ -467,8 +468,7 @@ def i2i_tables(records: list[dict], metrics=PAPER_METRICS, which=I2I_TABLES) -> 
     layout, `metrics` only), `metrics` (every metric, a group per generator), and the `alpha`,
     `retain` (retain availability) and `forget` (forget set) ablations."""
     out = []
-    i2i = [r for r in records if r["family"] == "i2i"]
-    for suffix, recs in _slices(i2i, ("dataset", "task", "mask_ratio")):
+    for suffix, recs in _slices(records, LAYOUTS["i2i"].slices):
         tag = f"_{suffix}" if suffix else ""
         where = _where(recs[0])
         head = [r for r in recs if r["metric"] in metrics and r["split"] in ("retain", "forget")]
@@ -537,7 +537,7 @@ def speedup_records(rows, records: list[dict] | None = None) -> list[dict]:
     epochs, as records like aggregate()'s. The ratio is taken per seed, then averaged; a method
     that took 0 s, or has no matching retrain, has no speedup. `records`: aggregate(rows),
     when known: without a GAN record there is nothing to query."""
-    if records is not None and not any(r["family"] == "gan" for r in records):
+    if records is not None and "gan" not in by_family(records):
         return []
     nk = len(KEYS)
     return [_record(dict(zip(KEYS, r[:nk])), *r[nk:])
@@ -551,12 +551,12 @@ def _gan_group(rec: dict) -> str:
     return f"{what}{k}, forget set {fmt_value(rec['forget_set'])}"
 
 
-def gan_tables(records: list[dict], speed: list[dict]) -> list[Table]:
-    """The GAN item/class table with speedup, one per data set: rows grouped by setting and
-    forget set (methods ranked within a group), whole-model metrics as columns."""
+def gan_tables(records: list[dict], metrics=PAPER_METRICS) -> list[Table]:
+    """The GAN item/class table with speedup (its records include speedup_records'), one per
+    data set: rows grouped by setting and forget set (methods ranked within a group),
+    whole-model metrics as columns."""
     out = []
-    gan = [r for r in records if r["family"] == "gan"] + speed
-    for suffix, recs in _slices(gan, ("dataset",)):
+    for suffix, recs in _slices(records, LAYOUTS["gan"].slices):
         splits = {r["split"] for r in recs}
         columns = ("metric",) if len(splits) == 1 else ("split", "metric")
         out.append(pivot(
@@ -569,10 +569,40 @@ def gan_tables(records: list[dict], speed: list[dict]) -> list[Table]:
     return [t for t in out if t is not None]
 
 
-def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS) -> list[Table]:
+@dataclass(frozen=True)
+class Layout:
+    """How a family's paper presents its results: what one table is about (`slices`), how
+    rows group for sample artifacts (`artifact_groups`), and its tables."""
+
+    slices: tuple[str, ...]
+    artifact_groups: tuple[str, ...]
+    tables: Callable[[list[dict], tuple], list[Table]]
+
+
+# The paper layouts, by family: each family's records go to its own layout, so nothing here
+# asks which family a record is. A family without a layout gets no tables.
+LAYOUTS: dict[str, Layout] = {
+    "i2i": Layout(("dataset", "task", "mask_ratio"), ("generator",),
+                  lambda recs, metrics: i2i_tables(recs, metrics)),
+    "gan": Layout(("dataset",), ("setting", "forget_k", "forget_set"), gan_tables),
+}
+
+
+def by_family(records: list[dict]) -> dict[str, list[dict]]:
+    """Records (or trials) grouped by their `family`, in first-seen order."""
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        out.setdefault(r["family"], []).append(r)
+    return out
+
+
+def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS,
+                layouts: dict[str, Layout] = LAYOUTS) -> list[Table]:
     """Every table that applies, from `aggregate(rows)` and `speedup_records(rows)` of the
     same rows (for callers that also use them elsewhere, e.g. for figures)."""
-    return i2i_tables(records, metrics) + gan_tables(records, speed)
+    groups = by_family(records + speed)
+    return [t for fam, layout in layouts.items() if fam in groups
+            for t in layout.tables(groups[fam], metrics)]
 
 
 def all_tables(rows, metrics=PAPER_METRICS) -> list[Table]:
@@ -596,6 +626,6 @@ def params_text(params) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(obj.items())) or "{}"
 
 
-__all__ = ["Column", "Row", "Stat", "Table", "aggregate",
-           "all_tables", "failed_trials", "gan_tables", "i2i_tables", "legend", "overview",
+__all__ = ["LAYOUTS", "Column", "Layout", "Row", "Stat", "Table", "aggregate", "all_tables",
+           "by_family", "failed_trials", "gan_tables", "i2i_tables", "legend", "overview",
            "pivot", "resolve_direction", "speedup_records", "tables_from", "trials"]

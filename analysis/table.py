@@ -8,8 +8,8 @@ analysis/pivot.py, rendered by analysis/render.py, then the failed trials and a 
 from __future__ import annotations
 
 from analysis.load import as_results
-from analysis.pivot import Table, aggregate, failed_trials, gan_tables, i2i_tables, overview, \
-    speedup_records
+from analysis.pivot import LAYOUTS, Layout, Table, aggregate, failed_trials, i2i_tables, \
+    overview, speedup_records, tables_from
 from analysis.render import to_markdown as table_markdown
 
 
@@ -17,8 +17,9 @@ def page_tables(rows) -> list[Table]:
     """The tables of the page. `rows`: a Results or a DataFrame of result rows."""
     res = as_results(rows)
     records = aggregate(res)
-    return i2i_tables(records, which=("metrics",)) + gan_tables(records,
-                                                                speedup_records(res, records))
+    page = {**LAYOUTS, "i2i": Layout(LAYOUTS["i2i"].slices, LAYOUTS["i2i"].artifact_groups,
+                                     lambda recs, metrics: i2i_tables(recs, which=("metrics",)))}
+    return tables_from(records, speedup_records(res, records), layouts=page)
 
 
 def to_markdown(rows) -> str:
