@@ -41,7 +41,8 @@ def run(label: str, spec, work: Path, per_trial_cache: Path | None = None):
     """One sweep; with `per_trial_cache`, each trial's cache_dir is a fresh directory there."""
     import pandas as pd
 
-    from sweeps.runner import SweepSettings, run_sweep
+    from sweeps.driver import run_sweep
+    from sweeps.sweepfile import SweepSettings
 
     if per_trial_cache is not None:
         spec = dataclasses.replace(spec, trials=[
@@ -74,7 +75,7 @@ def main() -> None:
     args = p.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="l2l-bench-cache-")).resolve()
-    from sweeps.runner import _init_ray
+    from sweeps.driver import init_ray
     from sweeps.spec import parse_spec
 
     raw = make_spec(args.trials, args.pretrain_epochs, args.concurrent)
@@ -85,7 +86,7 @@ def main() -> None:
           f"{args.concurrent} at a time, 1 CPU each; machine: {platform.machine()}, "
           f"{os.cpu_count()} CPUs")
     t0 = time.perf_counter()
-    _init_ray(None)
+    init_ray(None)
     print(f"Ray started (untimed): {time.perf_counter() - t0:.1f} s")
 
     results = [run("caches off", spec, work, per_trial_cache=work / "per-trial-caches"),

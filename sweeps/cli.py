@@ -70,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                                  "directory")
     s.add_argument("--storage", default="ray_results", type=Path,
                    help="where the sweep's Tune experiment lives (default: %(default)s)")
-    s.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    s.add_argument("--address",
+                   help="Ray cluster address (default: $RAY_ADDRESS, else the address the sweep "
+                        "was started with, else a local Ray)")
     return p
 
 
@@ -103,19 +104,13 @@ def describe(spec: SweepSpec) -> str:
                  f"  seeds: {list(s.seeds)}; at most {s.max_concurrent} points at a time"
                  + (f"; ASHA over seeds (grace period {s.asha['grace_period']}, reduction "
                     f"factor {s.asha['reduction_factor']:g})" if s.asha else "; no early stopping"),
-                 f"  a point at the space's low ends: "
-                 f"{c.generator.name}/{getattr(c.generator, 'size', '')} "
-                 f"{c.method} (cpu {res['cpu']:g}, gpu {res['gpu']:g})"]
+                 f"  a point at the space's low ends: {c.describe()} "
+                 f"(cpu {res['cpu']:g}, gpu {res['gpu']:g})"]
         return "\n".join(lines)
     lines = [f"spec {spec.name}: {len(spec.trials)} trials"]
     for t in spec.trials:
-        c = t.config
-        res = spec.resources_for(c.generator.name)
-        alpha = f" alpha={c.alpha:g}" if getattr(c, "alpha", None) is not None else ""
-        items = getattr(getattr(c, "forget_set", None), "items", None)  # GAN item setting
-        forget = list(c.forget_classes) if c.forget_classes else f"{items} items" if items else "-"
-        lines.append(f"  {t.trial_id}: {c.generator.name}/{getattr(c.generator, 'size', '')} "
-                     f"{c.method}{alpha} forget={forget} seed={c.seed} "
+        res = spec.resources_for(t.config.generator.name)
+        lines.append(f"  {t.trial_id}: {t.config.describe()} "
                      f"(cpu {res['cpu']:g}, gpu {res['gpu']:g})")
     return "\n".join(lines)
 
@@ -156,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # Imported only now: validation must not pay for (or start) Ray.
-    from sweeps.runner import SweepSettings, code_version, run_sweep
+    from sweeps.driver import run_sweep
+    from sweeps.sweepfile import SweepSettings, code_version
 
     local_store = uri is not None and uri.startswith("sqlite:")
     settings = SweepSettings(
@@ -164,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
         sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
         address=args.address)
-    failed = run_sweep(spec, settings, address=args.address, runtime=runtime,
-                       spec_path=str(Path(args.spec).resolve()))
+    failed = run_sweep(spec, settings, runtime=runtime, spec_path=str(Path(args.spec).resolve()))
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 
 
@@ -202,7 +197,7 @@ def _resume(args) -> int:
     if not tune.Tuner.can_restore(str(exp_dir.resolve())):
         raise SpecError(f"sweep: {exp_dir} holds no Tune state to restore (it stopped before "
                         "Tune saved any); start it again with `l2l-sweep run`")
-    from sweeps.runner import resume_sweep
+    from sweeps.driver import resume_sweep
 
     failed = resume_sweep(exp_dir.resolve(), address=args.address)
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)

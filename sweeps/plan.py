@@ -1,6 +1,6 @@
 """What a sweep would do, without doing it: resources per trial after the GPU fallback, and an
 estimated cost. Used by `l2l-sweep run --dry-run` (which starts nothing and writes nothing) and,
-for the fallback, by the runner. No Ray, torch or MLflow import here.
+for the fallback, by the driver. No Ray, torch or MLflow import here.
 
 The estimate is rough by design: per-generator reference rates measured on the 2-core CPU of
 docs/benchmarks.md (tiny models), scaled by the trial's steps, batch size, evaluation images and
@@ -18,6 +18,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from contract.identity import IDENTITY_VERSION
 from sweeps.spec import SweepSpec
 
 # Seconds on "cpu2" (docs/benchmarks.md, tiny size, 2 threads): pretraining per image-epoch,
@@ -29,7 +30,11 @@ REFERENCE = {
 }
 SIZE_FACTOR = {"tiny": 1.0, "small": 4.0, "base": 16.0}  # a guess: not measured
 CLASSIFIER_PER_IMAGE_EPOCH = 8.6 / 10000
-TRIAL_OVERHEAD = 6.0  # starting a Ray worker and importing torch (measured: 5 to 8 s)
+# What the sweep adds (benchmarks/sweep_overhead.py): a trial on a warm, reused Ray worker
+# (measured 0.1 to 0.3 s; 1 s here), and once per sweep Ray, MLflow and Tune starting and
+# stopping (measured 8 to 11 s on a 2-core machine).
+TRIAL_OVERHEAD = 1.0
+SWEEP_START = 10.0
 NO_REFERENCE = 60.0  # a trial of a family without reference rates
 REFERENCE_THREADS = 2
 
@@ -95,10 +100,10 @@ def _slowdown(res: dict[str, float] | None) -> float:
 
 
 def _trial_seconds(cfg, res=None) -> float:
-    ref = REFERENCE.get(cfg.generator.name)
-    if ref is None or getattr(cfg, "unlearn", None) is None:
+    ref = REFERENCE.get(cfg.generator.name)  # rates of image-to-image generators only
+    if ref is None:
         return NO_REFERENCE
-    size = SIZE_FACTOR.get(getattr(cfg.generator, "size", "tiny"), 1.0) * _slowdown(res)
+    size = SIZE_FACTOR.get(cfg.generator.size, 1.0) * _slowdown(res)
     steps = 0 if cfg.method in ("original", "retrain") else cfg.unlearn.steps
     unlearn = steps * ref["step"] * cfg.unlearn.batch_size / 64
     n_classes = len(cfg.forget_classes) + len(cfg.retain_classes)
@@ -110,31 +115,41 @@ def _pretrain_seconds(cfg, res=None) -> float:
     ref = REFERENCE.get(cfg.generator.name)
     if ref is None:
         return NO_REFERENCE
-    size = SIZE_FACTOR.get(getattr(cfg.generator, "size", "tiny"), 1.0) * _slowdown(res)
+    size = SIZE_FACTOR.get(cfg.generator.size, 1.0) * _slowdown(res)
     return size * ref["pretrain"] * cfg.pretrain.images * cfg.pretrain.epochs
 
 
-def _measured(results_dir: Path | None) -> dict[str, float]:
-    """config hash -> median seconds of earlier successful trials with that config."""
+def _measured(results_dir: Path | None) -> dict[tuple[int, str], float]:
+    """(identity version, config hash) -> median seconds of earlier successful trials with
+    that config. Unreadable files are skipped."""
     if results_dir is None or not Path(results_dir).is_dir():
         return {}
     files = sorted(Path(results_dir).glob("sweep_id=*/*.parquet"))
     if not files:
         return {}
-    import pyarrow.parquet as pq
+    from contract.schema import SchemaError, read_table
 
-    seen: dict[str, list[float]] = {}
-    cols = ["config_hash", "trial_id", "status", "unlearn_seconds", "eval_seconds"]
+    seen: dict[tuple[int, str], list[float]] = {}
+    cols = ["config_hash", "identity_version", "status", "unlearn_seconds", "eval_seconds"]
     for f in files[-2000:]:
         try:
-            t = pq.read_table(f, columns=cols).to_pylist()
-        except Exception:  # a file of another schema version: no estimate from it
+            r = read_table(f).select(cols).slice(0, 1).to_pylist()[0]
+        except SchemaError:
             continue
-        if t and t[0]["status"] == "ok" and t[0]["unlearn_seconds"] is not None:
-            r = t[0]
-            seen.setdefault(r["config_hash"], []).append(
+        if r["status"] == "ok" and r["unlearn_seconds"] is not None and r["config_hash"]:
+            key = (r["identity_version"] or IDENTITY_VERSION, r["config_hash"])
+            seen.setdefault(key, []).append(
                 TRIAL_OVERHEAD + r["unlearn_seconds"] + (r["eval_seconds"] or 0.0))
-    return {h: median(v) for h, v in seen.items()}
+    return {k: median(v) for k, v in seen.items()}
+
+
+def _lookup(measured: dict[tuple[int, str], float], cfg) -> float | None:
+    """The measured seconds of `cfg`, under whichever identity version they were recorded."""
+    for version in sorted({v for v, _ in measured}):
+        found = measured.get((version, cfg.identity_hash(version)))
+        if found is not None:
+            return found
+    return None
 
 
 def estimate(spec: SweepSpec, results_dir: Path | None = None,
@@ -150,8 +165,9 @@ def estimate(spec: SweepSpec, results_dir: Path | None = None,
 
     seconds, n_measured, unreferenced = [], 0, set()
     for c in configs:
-        if c.config_hash in measured:
-            seconds.append(measured[c.config_hash])
+        found = _lookup(measured, c)
+        if found is not None:
+            seconds.append(found)
             n_measured += 1
         else:
             seconds.append(_trial_seconds(c, res_of(c)))
@@ -166,12 +182,9 @@ def estimate(spec: SweepSpec, results_dir: Path | None = None,
         key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
         if c.method == "retrain":
             key += repr(d.get("forget_set"))
-        if hasattr(c, "pretrain"):
-            originals[key] = _pretrain_seconds(c, res_of(c))
-        clf = getattr(c, "classifier", None)
-        if clf is not None and hasattr(clf, "images"):
-            classifiers[repr(d.get("classifier"))] = \
-                CLASSIFIER_PER_IMAGE_EPOCH * clf.images * clf.epochs
+        originals[key] = _pretrain_seconds(c, res_of(c))
+        classifiers[repr(d.get("classifier"))] = \
+            CLASSIFIER_PER_IMAGE_EPOCH * c.classifier.images * c.classifier.epochs
     return Estimate(len(configs), seconds, n_measured, len(originals), sum(originals.values()),
                     sum(classifiers.values()), unreferenced)
 
@@ -207,7 +220,7 @@ def dry_run(spec: SweepSpec, results_dir: Path | None, address: str | None) -> s
     per = spec.search.num_samples if spec.search else 1
     for t in spec.trials:
         g = t.config.generator
-        key = (g.name, getattr(g, "size", ""))
+        key = (g.name, g.size)
         groups[key] = groups.get(key, 0) + per
     slots = math.inf
     for (name, size), n in groups.items():
@@ -241,7 +254,7 @@ def dry_run(spec: SweepSpec, results_dir: Path | None, address: str | None) -> s
     lines.append(f"  {est.trials} trials: about {_fmt(total)} of trial time "
                  f"(median {_fmt(median(est.trial_seconds))} a trial)")
     if slots != math.inf:
-        wall = est.pretrain_seconds + est.classifier_seconds + total / slots
+        wall = SWEEP_START + est.pretrain_seconds + est.classifier_seconds + total / slots
         lines.append(f"  wall clock: about {_fmt(wall)} with {int(slots)} at a time")
     gpu_s = sum(s * pick(resources, t.config.generator.name)["gpu"]
                 for s, t in zip(est.trial_seconds, spec.trials * per))

@@ -1,4 +1,6 @@
-"""One line per trial event with counts and an estimate of the time left, instead of Tune's
+"""Progress on the driver: one line per trial event, and the summary at the end.
+
+One line per trial event with counts and an estimate of the time left, instead of Tune's
 full tables (which repeat every trial's whole config):
 
     [3/8 done, 2 running, 0 failed, about 1.2 min left] t003-5c1d2e9a finished
@@ -24,9 +26,10 @@ def _fmt_seconds(s: float) -> str:
 
 
 def trial_label(trial) -> str:
-    """Our trial id (grid) or point id (search), not Tune's random one."""
-    cfg = trial.config or {}
-    return (cfg.get("trial") or {}).get("trial_id") or trial.custom_trial_name or str(trial)
+    """Our trial id (grid) or point id (search), not Tune's random one: the name the driver
+    gave the trial (saved with the experiment); while Tune creates a grid trial, its id."""
+    grid = (trial.config or {}).get("trial") or {}
+    return trial.custom_trial_name or grid.get("trial_id") or str(trial)
 
 
 class Progress(Callback):
@@ -87,3 +90,45 @@ class Progress(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.finished_here += 1
         self._print(trials, trial, "failed", "FAILED for good")
+
+
+def print_summary(results, trials, expected: int, spec, settings) -> None:
+    """What a sweep did: trials finished and failed, the best point of a search, whether the
+    original models were trained or read from the cache, and where the results are."""
+    ok = [r for r in results if r.error is None and r.metrics]
+    failed = [t for t in trials if t.status == "ERROR"]
+    unit = "points" if spec.search else "trials"
+    done = sum(1 for t in trials if t.status == "TERMINATED")
+    print(f"\nsweep {settings.sweep_id}: {done} of {expected} {unit} finished, "
+          f"{len(failed)} failed")
+    for t in failed:
+        err = t.get_error()
+        line = str(err).strip().splitlines()[-1][:200] if err else "?"
+        print(f"  failed: {trial_label(t)}: {line}")
+    if spec.search:
+        scored = [r for r in ok if "objective" in r.metrics]
+        # Only points that ran every seed compete: a mean over fewer seeds is not comparable.
+        full = [r for r in scored if r.metrics.get("seeds_done") == len(spec.search.seeds)]
+        if full:
+            key = (lambda r: r.metrics["objective"])
+            b = max(full, key=key) if spec.search.mode == "max" else min(full, key=key)
+            pt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in b.config["point"].items())
+            print(f"best point: {pt}: objective {b.metrics['objective']:.4g} over "
+                  f"{b.metrics['seeds_done']} seeds ({', '.join(b.metrics['trial_ids'])}); "
+                  f"{len(scored) - len(full)} of {len(scored)} points stopped early")
+    else:
+        built = {r.metrics.get("generator_cache_path") for r in ok
+                 if r.metrics.get("generator_cache_hit") is False}
+        caches = {r.metrics.get("generator_cache_path") for r in ok}
+        for p in sorted(c for c in caches if c):
+            print(f"original model {p}: " + ("trained in this sweep" if p in built
+                                              else "reused from the cache, nothing retrained"))
+        if any("classifier_cache_hit" in r.metrics for r in ok):
+            clf_built = any(r.metrics.get("classifier_cache_hit") is False for r in ok)
+            print("classifier: " + ("trained in this sweep" if clf_built else
+                                    "reused from the cache, nothing retrained"))
+    print(f"Parquet results: {settings.results_dir.resolve() / f'sweep_id={settings.sweep_id}'}")
+    if settings.mlflow_uri:
+        print(f"MLflow store:    {settings.mlflow_uri} (experiment {settings.experiment!r})")
+    print(f"Tune experiment: {settings.experiment_dir}", flush=True)

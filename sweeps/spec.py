@@ -18,14 +18,16 @@ from typing import Any, Mapping
 
 import yaml
 
-from l2l import experiment, metric_names
+from contract import metrics as metric_registry
+from contract.identity import IDENTITY_VERSION
+from l2l import experiment
 from l2l.errors import ConfigError
 
 SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials",
              "max_failures", "search"}
 # Trial fields of either family (l2l/experiment.py), less the runtime ones given on the CLI.
 TRIAL_KEYS = set(experiment.TRIAL_KEYS) - {"data_root", "cache_dir"}
-GENERATORS = tuple(g for gens in experiment.GENERATORS.values() for g in gens)
+GENERATORS = experiment.GENERATORS
 RESOURCE_KEYS = {"cpu", "gpu"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -44,8 +46,9 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Trial:
+    """A grid point of the spec: its trial id and its l2l config."""
     trial_id: str  # t<index>-<hash prefix>: stable for the same grid point of the same spec
-    config: Any  # l2l TrialConfig or GanTrialConfig
+    config: Any = field(repr=False)  # the l2l config (frozen, typed, picklable)
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,11 @@ class SweepSpec:
         return self.resources.get(generator, self.resources["default"])
 
 
-def load_spec(path: str | Path, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
+def load_spec(path: str | Path, runtime: Mapping[str, Any] | None = None,
+              identity_version: int = IDENTITY_VERSION) -> SweepSpec:
     """Reads and validates a spec file. `runtime` adds fields that do not change results
-    (device, data_root, cache_dir) to every trial."""
+    (device, data_root, cache_dir) to every trial. Trial ids are made with identity
+    `identity_version` (contract/identity.py; a sweep started before version 2 keeps 1)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -112,20 +117,24 @@ def load_spec(path: str | Path, runtime: Mapping[str, Any] | None = None) -> Swe
         raise SpecError(f"spec: cannot read {path}: {e.strerror}") from None
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecError(f"spec: YAML syntax error{where}: {problem}") from None
-    return parse_spec(raw, runtime)
+        raise SpecError(f"spec: YAML syntax error{where}: "
+                        f"{e.problem or str(e).splitlines()[0]}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"spec: YAML syntax error: {str(e).splitlines()[0]}") from None
+    return parse_spec(raw, runtime, identity_version)
 
 
-def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
+def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
+               identity_version: int = IDENTITY_VERSION) -> SweepSpec:
     if not isinstance(raw, Mapping):
         raise SpecError("spec: expected a mapping of fields at the top level")
     for k in raw:
         if k not in SPEC_KEYS | TRIAL_KEYS:
-            raise SpecError(f"{k}: unknown field (allowed: {', '.join(sorted(SPEC_KEYS | TRIAL_KEYS))})")
+            allowed = ", ".join(sorted(SPEC_KEYS | TRIAL_KEYS))
+            raise SpecError(f"{k}: unknown field (allowed: {allowed})")
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError("name: required; letters, digits, '_', '.', '-' (at most 64), "
@@ -150,10 +159,11 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None) -> SweepSpec:
         where = {axis: f"grid.{axis}[{i}]" for axis, (i, _) in zip(grid, combo)}
         where.update({k: f"variants[{vi}].{k}" for k in variant})
         cfg = _check({**_merge(base, variant), **point}, where, {**variant, **point})
-        if cfg.config_hash in seen:  # e.g. `original` under several alphas: one trial is enough
+        key = cfg.identity_hash(identity_version)
+        if key in seen:  # e.g. `original` under several alphas: one trial is enough
             continue
-        seen.add(cfg.config_hash)
-        trials.append(Trial(f"t{len(trials):03d}-{cfg.config_hash[:8]}", cfg))
+        seen.add(key)
+        trials.append(Trial(f"t{len(trials):03d}-{key[:8]}", cfg))
 
     return SweepSpec(name=name, trials=trials, resources=resources,
                      max_concurrent_trials=_max_concurrent(raw.get("max_concurrent_trials")),
@@ -348,7 +358,7 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
                             f"{example.method!r} ignores it); sample a field the trial uses")
     trials = [Trial(f"p-low-{i}", _check_point(base, low, sd, "grid.seed"))
               for i, sd in enumerate(seeds)]
-    _check_objective_names(objective, experiment.family(example))
+    _check_objective_names(objective, example.family)
     search = SearchSpec(base=base, space=space, seeds=tuple(seeds), objective=objective,
                         mode=mode, num_samples=num_samples, max_concurrent=max_concurrent,
                         asha=asha, sampler_seed=sampler_seed, algorithm=algorithm)
@@ -387,11 +397,11 @@ def _objective(m: Any) -> dict[tuple[str, str], float]:
 
 def _check_objective_names(objective: Mapping[tuple[str, str], float], family: str) -> None:
     """A misspelt metric would otherwise surface only after each point's first trial ran."""
-    known = metric_names.BY_FAMILY[family]
+    known = metric_registry.names(family)
     for split, metric in objective:
         if split not in known:
             raise SpecError(f"search.metric.{split}: unknown split for {family} trials "
-                            f"(allowed: {', '.join(known)})")
+                            f"(allowed: {', '.join(sorted(known))})")
         if metric not in known[split]:
             raise SpecError(f"search.metric.{split}.{metric}: unknown metric for {family} "
                             f"trials (allowed: {', '.join(known[split])})")

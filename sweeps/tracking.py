@@ -1,22 +1,26 @@
-"""MLflow: an experiment per study, a parent run per sweep, a child run per trial.
+"""MLflow, written by the sweep driver only: an experiment per study, a parent run per sweep, a
+child run per trial.
 
     sweep run (tags sweep_id, code_version, spec_name; the spec as an artifact)
     ├── trial run       one per grid trial: curated params, final metrics, artifacts
     └── point run       one per search point: sampled values, the objective per seed
         └── trial run   one per seed of the point
 
-Only curated params and final metrics reach MLflow (not Tune's bookkeeping). The client API is
-used throughout (no global "active run"), so trials in worker processes cannot interfere. The
-same code talks to a sqlite file and to an `mlflow server` over HTTP.
+Only curated params and final metrics reach MLflow (not Tune's bookkeeping). Workers never talk
+to MLflow: the driver's callbacks (sweeps/callbacks.py) write a trial's run when its result or
+its failure arrives, in a few batched calls. The same code talks to a sqlite file and to an
+`mlflow server` over HTTP.
 
-Exactly one run per trial: a run is found again by its tags (`sweep_id` plus `trial_id` or
-`point_id`) before one is created, so a retried or resumed trial reopens its own run instead of
-leaving a second one behind.
+Exactly one run per trial: a run is keyed by its tags (`sweep_id`, `kind` and `trial_id` or
+`point_id`). `Tracker` indexes a sweep's runs once (one query, also after a resume), so a
+retried or resumed trial reopens its own run (`attempts` + 1) instead of adding a second one.
 """
 from __future__ import annotations
 
 import json
 import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,6 +30,7 @@ from mlflow.tracking import MlflowClient
 PARENT_TAG = "mlflow.parentRunId"
 # Machine-specific paths: not part of what a trial is, so not params.
 RUNTIME_PARAMS = ("cache_dir", "data_root")
+ID_TAG = {"trial": "trial_id", "point": "point_id"}
 
 
 def start_sweep(uri: str, experiment: str, sweep_id: str, tags: dict[str, str],
@@ -36,13 +41,13 @@ def start_sweep(uri: str, experiment: str, sweep_id: str, tags: dict[str, str],
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        # An absolute artifact root: trials run in other working directories (Ray trial dirs).
+        # An absolute artifact root: the driver may run in another working directory later.
         loc = artifact_root.resolve().as_uri() if artifact_root else None
         exp_id = client.create_experiment(experiment, artifact_location=loc)
     else:
         exp_id = exp.experiment_id
-    run = client.create_run(exp_id, run_name=sweep_id,
-                            tags={"sweep_id": sweep_id, "kind": "sweep", **tags})
+    run = client.create_run(exp_id, run_name=sweep_id, tags={
+        k: str(v) for k, v in {"sweep_id": sweep_id, "kind": "sweep", **tags}.items()})
     if source is not None:
         client.log_dict(run.info.run_id, source, "spec.json")
     return exp_id, run.info.run_id
@@ -53,14 +58,13 @@ def reopen(uri: str, run_id: str) -> None:
     MlflowClient(uri).update_run(run_id, status="RUNNING")
 
 
-def end_run(uri: str, run_id: str, ok: bool | str) -> None:
-    status = ok if isinstance(ok, str) else ("FINISHED" if ok else "FAILED")
+def end_run(uri: str, run_id: str, status: str) -> None:
     MlflowClient(uri).set_terminated(run_id, status)
 
 
 def end_running(uri: str, experiment_id: str, sweep_id: str, status: str) -> int:
-    """Ends the runs of a sweep's trials that are still RUNNING (an interrupted sweep); returns
-    how many. `resume` reopens them when it runs their trials again."""
+    """Ends the runs of a sweep's points and trials that are still RUNNING (an interrupted
+    sweep); returns how many. `resume` reopens them when it runs their trials again."""
     client = MlflowClient(uri)
     runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and "
                               "attributes.status = 'RUNNING'", max_results=5000)
@@ -70,39 +74,6 @@ def end_running(uri: str, experiment_id: str, sweep_id: str, status: str) -> int
             client.set_terminated(r.info.run_id, status)
             n += 1
     return n
-
-
-def run_status(uri: str, run_id: str) -> str:
-    return MlflowClient(uri).get_run(run_id).info.status
-
-
-def find_run(uri: str, experiment_id: str, key: dict[str, str]):
-    """The run whose tags match `key` (e.g. sweep_id and trial_id), or None."""
-    flt = " and ".join(f"tags.{k} = '{v}'" for k, v in sorted(key.items()))
-    runs = MlflowClient(uri).search_runs([experiment_id], flt, max_results=2)
-    return runs[0] if runs else None
-
-
-def ensure_run(uri: str, experiment_id: str, parent_run_id: str, name: str,
-               key: dict[str, str], tags: dict[str, str]) -> str:
-    """The run of `key` (created, or reopened after a retry or a resume); returns its id."""
-    client = MlflowClient(uri)
-    tags = {PARENT_TAG: parent_run_id, **key, **tags}
-    old = find_run(uri, experiment_id, key)
-    if old is None:
-        return client.create_run(experiment_id, run_name=name,
-                                 tags={**tags, "attempts": "1"}).info.run_id
-    run_id = old.info.run_id
-    client.update_run(run_id, status="RUNNING")
-    if "error" in old.data.tags:  # the error of an earlier attempt
-        client.delete_tag(run_id, "error")
-    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-    client.set_tag(run_id, "attempts", str(int(old.data.tags.get("attempts", "1")) + 1))
-    return run_id
-
-
-def set_tags(uri: str, run_id: str, tags: dict[str, Any]) -> None:
-    MlflowClient(uri).log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -121,23 +92,100 @@ def curated_params(config: dict[str, Any]) -> dict[str, str]:
             for k, v in _flatten(config).items() if k not in RUNTIME_PARAMS}
 
 
-def log_params_metrics(uri: str, run_id: str, params: dict[str, str],
-                       metrics: dict[str, float], step: int = 0) -> None:
-    """Params (logged once; logging the same value again after a retry is allowed) and
-    metrics at `step`. Non-finite metric values are left out: MLflow cannot plot them."""
-    ms = [Metric(k, float(v), 0, step) for k, v in metrics.items()
-          if v is not None and math.isfinite(float(v))]
-    MlflowClient(uri).log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
-                                metrics=ms)
+@dataclass
+class _Run:
+    run_id: str
+    attempts: int
+    has_error: bool
+    running: bool
 
 
-def log_trial(uri: str, run_id: str, config: dict[str, Any], metrics: dict[str, float],
-              artifacts: Iterable[Path]) -> None:
-    """Curated params (the resolved trial config), final metrics and artifacts: the resolved
-    config as config.json, the trial's sample grids / embeddings and its Parquet file."""
-    log_params_metrics(uri, run_id, curated_params(config), metrics)
-    client = MlflowClient(uri)
-    client.log_dict(run_id, config, "config.json")
-    for path in artifacts:
-        if Path(path).is_file():
-            client.log_artifact(run_id, str(path))
+class Tracker:
+    """The driver's MLflow writer for one sweep: finds, opens and finishes its runs."""
+
+    def __init__(self, uri: str, experiment_id: str, sweep_id: str):
+        self.client = MlflowClient(uri)
+        self.experiment_id = experiment_id
+        self.sweep_id = sweep_id
+        self._runs: dict[tuple[str, str], _Run] = {}
+
+    def load(self) -> "Tracker":
+        """Indexes the sweep's point and trial runs (runs of an earlier session or attempt)."""
+        self._runs.clear()
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id],
+                                           f"tags.sweep_id = '{self.sweep_id}'",
+                                           max_results=5000, page_token=token)
+            for r in page:
+                kind = r.data.tags.get("kind")
+                unit = r.data.tags.get(ID_TAG.get(kind, ""))
+                if unit:
+                    self._runs[(kind, unit)] = _Run(
+                        r.info.run_id, int(r.data.tags.get("attempts", "1")),
+                        "error" in r.data.tags, r.info.status == "RUNNING")
+            token = page.token
+            if not token:
+                return self
+
+    def run_id(self, kind: str, unit: str) -> str | None:
+        run = self._runs.get((kind, unit))
+        return run.run_id if run else None
+
+    def is_running(self, kind: str, unit: str) -> bool:
+        run = self._runs.get((kind, unit))
+        return bool(run and run.running)
+
+    def open(self, kind: str, unit: str, parent_run_id: str, tags: dict[str, Any]) -> str:
+        """The run of a point or trial: created, or reopened after a failed attempt, a retry or
+        a resume (attempts + 1, the earlier attempt's error tag removed). Returns its id."""
+        key = {"sweep_id": self.sweep_id, "kind": kind, ID_TAG[kind]: unit}
+        all_tags = {PARENT_TAG: parent_run_id, **key, **tags}
+        run = self._runs.get((kind, unit))
+        if run is None:
+            run_id = self.client.create_run(
+                self.experiment_id, run_name=unit,
+                tags={k: str(v) for k, v in {**all_tags, "attempts": 1}.items()}).info.run_id
+            self._runs[(kind, unit)] = _Run(run_id, 1, False, True)
+            return run_id
+        run.attempts += 1
+        if run.has_error:
+            self.client.delete_tag(run.run_id, "error")
+            run.has_error = False
+        self.client.update_run(run.run_id, status="RUNNING")
+        run.running = True
+        self.log(run.run_id, tags={**all_tags, "attempts": run.attempts})
+        return run.run_id
+
+    def log(self, run_id: str, params: dict[str, str] | None = None,
+            metrics: dict[str, float] | None = None, tags: dict[str, Any] | None = None,
+            step: int = 0) -> None:
+        """One batch: params (logging the same value again after a retry is allowed), metrics
+        at `step` (non-finite values left out: MLflow cannot plot them) and tags."""
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()
+              if v is not None and math.isfinite(float(v))]
+        ps = [Param(k, v) for k, v in (params or {}).items()]
+        ts = [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()]
+        if ms or ps or ts:
+            self.client.log_batch(run_id, metrics=ms, params=ps, tags=ts)
+
+    def finish(self, kind: str, unit: str, params: dict[str, str] | None = None,
+               metrics: dict[str, float] | None = None, tags: dict[str, Any] | None = None,
+               config: dict[str, Any] | None = None, artifacts: Iterable[str | Path] = (),
+               ok: bool = True) -> None:
+        """Logs what is given (one batch; the resolved config as config.json; files) and ends
+        the run FINISHED, or FAILED with `ok=False`."""
+        run = self._runs[(kind, unit)]
+        self.log(run.run_id, params, metrics, tags)
+        if config is not None:
+            self.client.log_dict(run.run_id, config, "config.json")
+        for path in artifacts:
+            if Path(path).is_file():
+                self.client.log_artifact(run.run_id, str(path))
+        self.client.set_terminated(run.run_id, "FINISHED" if ok else "FAILED")
+        run.running = False
+        run.has_error = run.has_error or bool(tags and "error" in tags)
+
+    def fail(self, kind: str, unit: str, message: str) -> None:
+        self.finish(kind, unit, tags={"error": message}, ok=False)

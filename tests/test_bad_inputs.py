@@ -9,7 +9,7 @@ land there); every output flag points into it too. The whole tree is listed befo
 it must be unchanged. The commands run in-process (`main(argv)`, the console scripts' own
 function: a Python start per case would cost seconds); `test_console_scripts_answer_the_same`
 runs a few as real processes. Work that must never start is replaced by a tripwire (the sweep
-runner, the trial), so a bad input that slipped through fails its case at once instead of
+driver, the trial), so a bad input that slipped through fails its case at once instead of
 starting Ray or training. tests/test_spec_errors.py has more spec cases for `l2l-sweep run`.
 """
 from __future__ import annotations
@@ -307,15 +307,13 @@ def _tree(d: Path) -> dict[str, tuple[int, int]]:
 
 
 def _tripwires(monkeypatch) -> None:
-    """Replace the work a bad input must never reach: the sweep runner (Ray) and the trial."""
+    """Replace the work a bad input must never reach: the sweep driver (Ray) and the trial."""
     def accepted(*a, **k):
         raise AssertionError("the bad input was accepted: the sweep or trial would have started")
 
-    fake = types.ModuleType("sweeps.runner")
-    fake.SweepSettings = lambda **k: None
-    fake.code_version = lambda: "test"
+    fake = types.ModuleType("sweeps.driver")
     fake.run_sweep = accepted
-    monkeypatch.setitem(sys.modules, "sweeps.runner", fake)
+    monkeypatch.setitem(sys.modules, "sweeps.driver", fake)
     import l2l.experiment
 
     monkeypatch.setattr(l2l.experiment, "run", accepted)
@@ -328,7 +326,7 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(command, argv, f
     monkeypatch.chdir(tmp_path)
     for var in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "L2L_INCEPTION_WEIGHTS", "L2L_CLIP_WEIGHTS"):
         monkeypatch.delenv(var, raising=False)
-    if argv[0] != "resume":  # resume cases stop before the runner is imported: keep the real one
+    if argv[0] != "resume":  # resume cases stop before the driver is imported: keep the real one
         _tripwires(monkeypatch)
     before = _tree(tmp_path)
     try:

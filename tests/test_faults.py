@@ -131,8 +131,8 @@ def test_a_dry_run_estimates_past_corrupt_files(tmp_path, capsys):
     the readable ones still count."""
     import datetime as dt
 
+    from contract.schema import trial_path, write_rows
     from sweeps.cli import main as sweep_main
-    from sweeps.results import trial_path, write_rows
     from sweeps.spec import load_spec
 
     results = tmp_path / "results"
@@ -142,7 +142,8 @@ def test_a_dry_run_estimates_past_corrupt_files(tmp_path, capsys):
                     "grid: {method: [original, l2l], alpha: [0.25], seed: [0, 1]}\n")
     for t in load_spec(spec).trials[:2]:  # two of the spec's trials ran before
         write_rows(trial_path(results, "s-a", t.trial_id), [{
-            "trial_id": t.trial_id, "status": "ok", "config_hash": t.config.config_hash,
+            "trial_id": t.trial_id, "status": "ok", "method": t.config.method,
+            "config_hash": t.config.config_hash,
             "unlearn_seconds": 100.0, "eval_seconds": 20.0, "metric": "fid", "value": 1.0,
             "created_at": dt.datetime.now(dt.timezone.utc)}])
     assert sweep_main(["run", str(spec), "--dry-run", "--results", str(results)]) == 0
@@ -158,9 +159,11 @@ def test_a_damaged_result_file_of_a_trial_is_replaced_when_the_trial_runs_again(
     replaces a damaged file whole, and the reader sees only the new one."""
     import pandas as pd
 
-    from sweeps.results import trial_path, write_rows
+    from contract.schema import COLUMNS, trial_path, write_rows
 
-    rows = trial_rows("l2l", 0, {("forget", "fid"): 1.0, ("retain", "fid"): 2.0}, alpha=0.5)
+    rows = [{k: v for k, v in r.items() if k in COLUMNS}
+            for r in trial_rows("l2l", 0, {("forget", "fid"): 1.0, ("retain", "fid"): 2.0},
+                                alpha=0.5)]
     path = trial_path(tmp_path, "s-a", rows[0]["trial_id"])
     write_rows(path, rows)
     data = path.read_bytes()

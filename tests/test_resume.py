@@ -56,9 +56,10 @@ def _wait_for_first_trial(root, sweep_id, proc, log, timeout=300):
 
 
 @pytest.mark.parametrize("how", ["sigint", "sigkill"])
-def test_an_interrupted_sweep_resumes_with_every_trial_once(how, setup, capsys):
+def test_an_interrupted_sweep_resumes_with_every_trial_once(how, setup, capsys, monkeypatch):
     from conftest import stop_session
 
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     root, uri, cache = setup
     sweep_id = f"resume-{how}"
     # SIGINT: a laptop run with its own local Ray. SIGKILL: a driver on a cluster that stays up
@@ -82,6 +83,9 @@ def test_an_interrupted_sweep_resumes_with_every_trial_once(how, setup, capsys):
     assert sweep_main(["resume", sweep_id, "--storage", str(root / "ray")]) == 0
     out = capsys.readouterr().out
     assert f"resuming sweep {sweep_id}:" in out
+    # without --address, the resume goes where the sweep ran (sweep.json records it)
+    assert (f"Ray at {address} (recorded in sweep.json)" if address else
+            "a new local Ray, as the sweep was started") in out
     assert f"{TRIALS} of {TRIALS} trials finished, 0 failed" in out
 
     files = sorted((root / "results" / f"sweep_id={sweep_id}").glob("*.parquet"))
@@ -114,3 +118,46 @@ def test_resume_refuses_what_it_cannot_resume(setup, tmp_path, capsys):
     (tmp_path / "bare").mkdir()
     assert sweep_main(["resume", str(tmp_path / "bare")]) == 2
     assert "has no sweep.json" in capsys.readouterr().err
+
+
+def test_a_sweep_recorded_before_identity_versions_keeps_its_trial_ids(tmp_path):
+    """sweep.json without `identity_version` (format 1): the sweep's trial ids were made with
+    identity version 1, and a resume keeps making them so; a new sweep records version 2."""
+    import json
+
+    from conftest import tiny_sweep_spec
+    from contract.identity import IDENTITY_VERSION
+    from sweeps.spec import parse_spec
+    from sweeps.sweepfile import SweepSettings, read_sweep_file, write_sweep_file
+
+    raw = tiny_sweep_spec("ids")
+    settings = SweepSettings(tmp_path / "results", tmp_path / "ray", None, None, "s1", "abc",
+                             "ids", address="10.0.0.1:6379")
+    write_sweep_file(settings, parse_spec(raw), None, None, {}, None)
+    path = tmp_path / "ray" / "s1" / "sweep.json"
+    rec = read_sweep_file(path.parent)
+    assert rec.identity_version == IDENTITY_VERSION == 2 and rec.format == 2
+    assert rec.settings.address == "10.0.0.1:6379"
+    t = rec.spec.trials[0]
+    assert t.trial_id.endswith(t.config.config_hash[:8])
+
+    old = json.loads(path.read_text())
+    del old["identity_version"]
+    old["format"] = 1
+    path.write_text(json.dumps(old))
+    rec = read_sweep_file(path.parent)
+    assert rec.identity_version == 1 and rec.format == 1
+    t = rec.spec.trials[0]
+    assert t.trial_id.endswith(t.config.identity_hash(1)[:8])
+    assert t.config.identity_hash(1) != t.config.config_hash
+
+
+def test_resume_picks_the_address_given_then_the_environment_then_the_recorded_one(monkeypatch):
+    from sweeps.sweepfile import pick_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert pick_address(None, "a:1") == ("a:1", "recorded in sweep.json")
+    assert pick_address(None, None)[0] is None
+    monkeypatch.setenv("RAY_ADDRESS", "b:2")
+    assert pick_address(None, "a:1") == ("b:2", "$RAY_ADDRESS")
+    assert pick_address("c:3", "a:1") == ("c:3", "--address")

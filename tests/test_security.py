@@ -26,7 +26,8 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted(p for d in ("l2l", "sweeps", "analysis", "benchmarks", "scripts", "tests")
+SOURCES = sorted(p for d in ("l2l", "sweeps", "analysis", "contract", "benchmarks", "scripts",
+                             "tests")
                  for p in (ROOT / d).rglob("*.py"))
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -76,9 +77,12 @@ def test_every_torch_load_says_weights_only_true(trees):
 
 
 def test_no_other_unpickling(trees):
-    """pickle / numpy's pickle path / torch.jit are never used to read files."""
+    """pickle / numpy's pickle path / torch.jit are never used to read files. Tests may
+    round-trip objects they made themselves (as Tune saves and restores its callbacks)."""
     bad = []
     for path, tree in trees.items():
+        if path.startswith("tests/"):
+            continue
         for name, node in _calls(tree):
             if name in ("pickle.load", "pickle.loads", "cloudpickle.load", "cloudpickle.loads",
                         "torch.jit.load", "joblib.load"):

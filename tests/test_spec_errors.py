@@ -275,19 +275,23 @@ def test_dry_run_prints_trials_resources_and_cost_and_starts_nothing(tmp_path):
 
 
 def test_dry_run_uses_measured_seconds_from_earlier_results(tmp_path, capsys):
-    """Trials with the config hash of earlier results are estimated from what they took."""
+    """Trials with the config hash of earlier results are estimated from what they took,
+    whichever identity version the earlier rows were recorded with (a sweep started before
+    identity version 2 keeps version 1)."""
     import datetime as dt
 
+    from contract.identity import IDENTITY_VERSION
+    from contract.schema import trial_path, write_rows
     from sweeps.cli import main
-    from sweeps.results import trial_path, write_rows
     from sweeps.spec import load_spec
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(GOOD)
     trials = load_spec(spec).trials
-    for t in trials[:2]:
+    for t, version in zip(trials[:2], (IDENTITY_VERSION, 1)):
         write_rows(trial_path(tmp_path / "results", "old", t.trial_id), [{
-            "trial_id": t.trial_id, "status": "ok", "config_hash": t.config.config_hash,
+            "trial_id": t.trial_id, "status": "ok", "method": t.config.method,
+            "config_hash": t.config.identity_hash(version), "identity_version": version,
             "unlearn_seconds": 100.0, "eval_seconds": 20.0, "metric": "fid", "value": 1.0,
             "created_at": dt.datetime.now(dt.timezone.utc)}])
     assert main(["run", str(spec), "--dry-run", "--results", str(tmp_path / "results")]) == 0

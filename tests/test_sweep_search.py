@@ -126,7 +126,7 @@ def test_every_kind_of_search_space_converts_to_optuna(tmp_path):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    from sweeps.runner import search_space
+    from sweeps.driver import search_space
     from sweeps.spec import load_spec
 
     spec = tmp_path / "spec.yaml"

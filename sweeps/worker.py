@@ -1,0 +1,205 @@
+"""What runs on a Ray worker: the two Tune trainables of a sweep.
+
+  grid_trial    a grid point: one l2l trial, reported once, at the end
+  search_point  a sampled point: every seed in turn, each a trial of its own, reported after
+                each seed with a checkpoint of the seeds done
+
+A grid trial's config arrives as the typed l2l config object in Tune's trial config
+({"trial": {"trial_id": ..., "config": <config>}}); nothing is parsed here. A search point
+builds each seed's config from the spec's base fields and the sampled (plain) values and parses
+it once. Nothing here
+writes results: each report carries the finished trial as a `Unit` (its rows and metrics), and
+the driver writes the Parquet file and the MLflow run (sweeps/callbacks.py).
+
+What a worker needs besides the trial's config (`WorkerContext`) comes through
+`tune.with_parameters`, so it is not saved with every trial and a resume supplies it afresh.
+Tune experiments saved before configs travelled as objects hold dicts: `grid_unit` parses them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import ray
+from ray import tune
+
+from contract.schema import artifact_dir
+from l2l import experiment
+from sweeps.spec import SearchSpec, Trial, point_config
+
+UNIT = "unit"  # the key of the finished trial in a Tune report; the driver pops it
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    sweep_id: str
+    results_dir: str
+    identity_version: int  # of the trial ids and the config_hash column (contract/identity.py)
+    # Fault injection (tests): unit -> how many of its first attempts fail; a unit is a grid
+    # trial id ("t000-ab12cd34") or a seed of a search point ("p001/seed=1").
+    inject_failures: tuple[tuple[str, int], ...] = ()
+    search: SearchSpec | None = None  # base fields, seeds and objective of a search
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A finished trial of the result schema, as reported to the driver."""
+    trial_id: str
+    config: Any  # the l2l config
+    rows: list[dict[str, Any]]  # config, timing and metric columns (no run columns yet)
+    metrics: dict[str, float]  # "<split>_<metric>" and the timings: MLflow and the objective
+    artifacts: tuple[str, ...]  # files l2l wrote (sample grids, embeddings)
+    node_id: str | None
+
+
+def grid_entry(trial: Trial) -> dict[str, Any]:
+    """A grid point as Tune's trial config holds it. The id stays a plain string (Tune names
+    the trial from it before it puts the config object back in place of its placeholder)."""
+    return {"trial_id": trial.trial_id, "config": trial.config}
+
+
+def grid_unit(entry: dict[str, Any]) -> Trial:
+    """The grid point of a Tune trial's config. Experiments saved before configs travelled as
+    objects hold the config's dict: it is parsed here."""
+    cfg = entry["config"]
+    return Trial(entry["trial_id"],
+                 experiment.parse_config(cfg) if isinstance(cfg, Mapping) else cfg)
+
+
+def seed_trial_id(point_id: str, cfg, identity_version: int) -> str:
+    """The trial id of one seed of a search point (the same on every retry of the point)."""
+    return f"{point_id}-{cfg.identity_hash(identity_version)[:8]}"
+
+
+def node_id() -> str | None:
+    try:
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # not in a Ray worker (a plain-Python call)
+        return None
+
+
+_logging_ready = False
+
+
+def _setup_logging() -> None:
+    """l2l's INFO lines in the worker's log, configured once per worker process."""
+    global _logging_ready
+    if not _logging_ready:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", force=True)
+        _logging_ready = True
+
+
+def _maybe_fail(ctx: WorkerContext, unit: str) -> None:
+    """Injected failures (tests): the first n attempts of `unit` raise. Attempts are counted in
+    a file next to the sweep's artifacts (shared storage), so retries on any node count."""
+    n = dict(ctx.inject_failures).get(unit, 0)
+    if not n:
+        return
+    counter = artifact_dir(ctx.results_dir, ctx.sweep_id, ".attempts") / unit.replace("/", "_")
+    counter.parent.mkdir(parents=True, exist_ok=True)
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    if attempt <= n:
+        raise RuntimeError(f"injected failure of {unit} (attempt {attempt} of {n} that fail)")
+
+
+def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
+             ) -> tuple[Unit, dict[str, dict[str, Any]]]:
+    """One l2l trial: the finished trial and l2l's cache records. Raises what the trial
+    raises (the driver records the failure)."""
+    _setup_logging()
+    _maybe_fail(ctx, unit or trial_id)
+    result = experiment.run(cfg, artifact_dir=artifact_dir(ctx.results_dir, ctx.sweep_id,
+                                                           trial_id))
+    metrics = {f"{m.split}_{m.metric}": m.value for m in result.metrics}
+    timings = {"pretrain_seconds": result.pretrain_seconds,
+               "unlearn_seconds": result.unlearn_seconds, "eval_seconds": result.eval_seconds,
+               "peak_memory_mb": result.peak_memory_mb}
+    metrics.update({k: v for k, v in timings.items() if v is not None})
+    return Unit(trial_id, cfg, result.rows(ctx.identity_version), metrics,
+                tuple(str(p) for p in result.artifacts.values()), node_id()), result.caches
+
+
+def _cache_summary(caches: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whether the original model and the classifier were read from the cache (the driver's
+    summary says what a sweep trained)."""
+    out = {}
+    for kind in ("generator", "classifier"):
+        if kind in caches:
+            out[f"{kind}_cache_hit"] = caches[kind].get("hit")
+            out[f"{kind}_cache_path"] = caches[kind].get("path")
+    return out
+
+
+def grid_trial(config: dict[str, Any], ctx: WorkerContext) -> None:
+    """The trainable of a grid point. A trial is one function call with no useful intermediate
+    state (the expensive original model is cached on disk), so it reports once, at the end,
+    with no checkpoint: a retried trial starts over."""
+    trial = grid_unit(config["trial"])
+    unit, caches = run_unit(ctx, trial.trial_id, trial.config)
+    # Last statement: Tune may stop the function at its final report.
+    tune.report({UNIT: unit, "node_id": unit.node_id, **_cache_summary(caches)})
+
+
+def objective(metrics: dict[str, float], weights: dict[tuple[str, str], float]) -> float:
+    """Sum of weight x metric over the spec's (split, metric) -> weight."""
+    total = 0.0
+    for (split, metric), w in weights.items():
+        key = f"{split}_{metric}"
+        if key not in metrics:
+            raise KeyError(f"search.metric.{split}.{metric}: the trial has no such metric "
+                           f"(it has: {', '.join(sorted(metrics))})")
+        total += w * metrics[key]
+    return total
+
+
+def point_state(checkpoint: tune.Checkpoint | None) -> list[dict[str, Any]]:
+    """The seeds a point finished, from its checkpoint: [{seed, trial_id, objective, metrics}]."""
+    if checkpoint is None:
+        return []
+    with checkpoint.as_directory() as d:
+        return json.loads((Path(d) / "point.json").read_text())["seeds"]
+
+
+def search_point(config: dict[str, Any], ctx: WorkerContext) -> None:
+    """The trainable of a search point: every seed in turn, each a trial of its own.
+
+    After each seed it reports the objective averaged over the seeds done so far, with a
+    checkpoint listing them: ASHA compares points after the same number of seeds, and a retried
+    or resumed point continues with its next seed instead of starting over."""
+    s = ctx.search
+    point_id = tune.get_context().get_trial_name()
+    done = point_state(tune.get_checkpoint())
+    if len(done) == len(s.seeds):  # resumed after its last seed: only the report is due
+        _report_point(done, None)
+        return
+    for seed in s.seeds[len(done):]:
+        cfg = experiment.parse_config(point_config(s.base, config["point"], seed))
+        trial_id = seed_trial_id(point_id, cfg, ctx.identity_version)
+        unit, _ = run_unit(ctx, trial_id, cfg, f"{point_id}/seed={seed}")
+        done.append({"seed": seed, "trial_id": trial_id, "metrics": unit.metrics,
+                     "objective": objective(unit.metrics, s.objective)})
+        _report_point(done, unit)
+
+
+def point_means(done: list[dict[str, Any]]) -> tuple[float, dict[str, float]]:
+    """The objective and every metric, averaged over the seeds done."""
+    mean = sum(d["objective"] for d in done) / len(done)
+    keys = set.intersection(*(set(d["metrics"]) for d in done))
+    return mean, {k: sum(d["metrics"][k] for d in done) / len(done) for k in sorted(keys)}
+
+
+def _report_point(done: list[dict[str, Any]], unit: Unit | None) -> None:
+    mean, means = point_means(done)
+    report = {"objective": mean, "seeds_done": len(done), "node_id": node_id(),
+              "trial_ids": [d["trial_id"] for d in done],
+              **{f"mean_{k}": v for k, v in means.items()}}
+    if unit is not None:
+        report[UNIT] = unit
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "point.json").write_text(json.dumps({"seeds": done}))
+        tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
