@@ -77,9 +77,20 @@ class SearchSpec:
     asha: dict[str, float] | None  # grace_period, reduction_factor; rungs are seeds
     sampler_seed: int = 0
     algorithm: str = "optuna"
+    family: str = "i2i"  # of every point (the metric registry gives the metrics' directions)
+
+    def target(self, split: str, metric: str) -> float | None:
+        """The value a target metric is best at (contract/metrics.py), else None: such a
+        metric enters the objective as its distance to the target, |value - target|."""
+        d = metric_registry.direction(self.family, split, metric)
+        return d.target if d is not None and d.kind == "target" else None
 
     def objective_text(self) -> str:
-        terms = " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {sp}_{m}"
+        def term(sp, m):
+            t = self.target(sp, m)
+            return f"{sp}_{m}" if t is None else f"|{sp}_{m} - {t:g}|"
+
+        terms = " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {term(sp, m)}"
                          for (sp, m), w in self.objective.items()).lstrip("+ ")
         return f"{self.mode}imise {terms}, averaged over seeds"
 
@@ -361,7 +372,8 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
     _check_objective_names(objective, example.family)
     search = SearchSpec(base=base, space=space, seeds=tuple(seeds), objective=objective,
                         mode=mode, num_samples=num_samples, max_concurrent=max_concurrent,
-                        asha=asha, sampler_seed=sampler_seed, algorithm=algorithm)
+                        asha=asha, sampler_seed=sampler_seed, algorithm=algorithm,
+                        family=example.family)
     return SweepSpec(name=name, trials=trials, resources=resources,
                      description=str(raw.get("description", "")), source=dict(raw),
                      max_failures=max_failures, search=search)

@@ -145,15 +145,17 @@ def grid_trial(config: dict[str, Any], ctx: WorkerContext) -> None:
     tune.report({UNIT: unit, "node_id": unit.node_id, **_cache_summary(caches)})
 
 
-def objective(metrics: dict[str, float], weights: dict[tuple[str, str], float]) -> float:
-    """Sum of weight x metric over the spec's (split, metric) -> weight."""
+def objective(metrics: dict[str, float], search: SearchSpec) -> float:
+    """Sum of weight x metric over the spec's (split, metric) -> weight; a metric with a
+    target (mia_auc: 0.5) counts as its distance to it, so an inverted attack is no better."""
     total = 0.0
-    for (split, metric), w in weights.items():
+    for (split, metric), w in search.objective.items():
         key = f"{split}_{metric}"
         if key not in metrics:
             raise KeyError(f"search.metric.{split}.{metric}: the trial has no such metric "
                            f"(it has: {', '.join(sorted(metrics))})")
-        total += w * metrics[key]
+        target = search.target(split, metric)
+        total += w * (metrics[key] if target is None else abs(metrics[key] - target))
     return total
 
 
@@ -182,7 +184,7 @@ def search_point(config: dict[str, Any], ctx: WorkerContext) -> None:
         trial_id = seed_trial_id(point_id, cfg, ctx.identity_version)
         unit, _ = run_unit(ctx, trial_id, cfg, f"{point_id}/seed={seed}")
         done.append({"seed": seed, "trial_id": trial_id, "metrics": unit.metrics,
-                     "objective": objective(unit.metrics, s.objective)})
+                     "objective": objective(unit.metrics, s)})
         _report_point(done, unit)
 
 

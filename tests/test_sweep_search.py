@@ -142,3 +142,19 @@ def test_every_kind_of_search_space_converts_to_optuna(tmp_path):
     assert dists["unlearn.lr"] == optuna.distributions.FloatDistribution(0.0001, 0.01)
     assert dists["unlearn.steps"] == optuna.distributions.IntDistribution(10, 50)
     assert dists["generator.name"].choices == ("mae", "vqgan")
+
+
+def test_a_target_metric_enters_the_objective_as_its_distance_to_the_target():
+    from conftest import tiny_sweep_spec
+    from sweeps.spec import parse_spec
+    from sweeps.worker import objective
+
+    spec = parse_spec(tiny_sweep_spec("t", method="l2l", grid={"seed": [0]}, search={
+        "num_samples": 2, "metric": {"forget": {"mia_auc": -1.0, "fid": 0.5}},
+        "space": {"alpha": {"uniform": [0.1, 1.0]}}}))
+    s = spec.search
+    assert "|forget_mia_auc - 0.5|" in s.objective_text() and "forget_fid" in s.objective_text()
+    inverted = objective({"forget_mia_auc": 0.1, "forget_fid": 10.0}, s)  # fully informative
+    near = objective({"forget_mia_auc": 0.45, "forget_fid": 10.0}, s)
+    assert near > inverted  # maximised: the AUC near 0.5 is the better forgetting
+    assert inverted == pytest.approx(-0.4 + 5.0)
