@@ -7,9 +7,9 @@
 A grid trial's config arrives as the typed l2l config object in Tune's trial config
 ({"trial": {"trial_id": ..., "config": <config>}}); nothing is parsed here. A search point
 builds each seed's config from the spec's base fields and the sampled (plain) values and parses
-it once. Nothing here
-writes results: each report carries the finished trial as a `Unit` (its rows and metrics), and
-the driver writes the Parquet file and the MLflow run (sweeps/callbacks.py).
+it once. Nothing here writes results: each report carries the finished trial as a `Unit` (its
+rows and metrics), and the driver writes the Parquet file and the MLflow run
+(sweeps/callbacks.py).
 
 What a worker needs besides the trial's config (`WorkerContext`) comes through
 `tune.with_parameters`, so it is not saved with every trial and a resume supplies it afresh.
