@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 from l2l.cache import CacheHit, cache_info
-from l2l.classifier import get_classifier
 from l2l.config import TrialConfig
 from l2l.context import TrialContext
 from l2l.data import dataset_key, load_split, make_splits, sample
@@ -24,13 +23,14 @@ log = logging.getLogger("l2l.i2i")
 
 
 class I2ISteps:
-    def prepare(self, cfg: TrialConfig, device, cache_dir: Path) -> Prepared:
-        train = load_split(cfg, "train", cache_dir / "data")
-        test = load_split(cfg, "test", cache_dir / "data")
-        classifier, hit = get_classifier(cfg.classifier, dataset_key(cfg), train, test, device,
-                                         cache_dir)
-        return Prepared(train, test, sample(train, cfg.pretrain.images, cfg.pretrain.seed),
-                        classifier, hit)
+    def load(self, cfg: TrialConfig, split: str, download_dir: Path):
+        return load_split(cfg, split, download_dir)
+
+    def dataset_key(self, cfg: TrialConfig) -> dict:
+        return dataset_key(cfg)
+
+    def training_pool(self, cfg: TrialConfig, train):
+        return sample(train, cfg.pretrain.images, cfg.pretrain.seed)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
         return get_original(cfg, prep.pool, device, cache_dir)

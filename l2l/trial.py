@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from l2l.cache import CacheHit, cache_info, default_cache_dir
+from l2l.classifier import get_classifier
 from l2l.context import TrialContext
 from l2l.data import ImageSet
 from l2l.result import MetricValue, TrialResult
@@ -49,7 +50,14 @@ class Evaluation:
 class TrialSteps(Protocol):
     """What a family implements; each step gets the results of the ones before it."""
 
-    def prepare(self, cfg, device: torch.device, cache_dir: Path) -> Prepared: ...
+    def load(self, cfg, split: str, download_dir: Path) -> ImageSet:
+        """The `train` or `test` split of the trial's data set, [N, C, 32, 32] in [0, 1]."""
+
+    def dataset_key(self, cfg) -> dict:
+        """What identifies the data set in cache keys (the classifier's among them)."""
+
+    def training_pool(self, cfg, train: ImageSet) -> ImageSet:
+        """The original model's training images."""
 
     def original(self, cfg, prep: Prepared, device: torch.device,
                  cache_dir: Path) -> tuple[torch.nn.Module, CacheHit]: ...
@@ -63,6 +71,16 @@ class TrialSteps(Protocol):
                  artifact_dir: Path | None) -> Evaluation: ...
 
 
+def prepare(steps: TrialSteps, cfg, device: torch.device, cache_dir: Path) -> Prepared:
+    """The data set's splits, the project classifier (trained once per data set and cached)
+    and the original model's training sample."""
+    train = steps.load(cfg, "train", cache_dir / "data")
+    test = steps.load(cfg, "test", cache_dir / "data")
+    classifier, hit = get_classifier(cfg.classifier, steps.dataset_key(cfg), train, test, device,
+                                     cache_dir)
+    return Prepared(train, test, steps.training_pool(cfg, train), classifier, hit)
+
+
 def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
     from l2l.experiment import FAMILIES
 
@@ -71,7 +89,7 @@ def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
     device = resolve_device(cfg.device)
     reset_peak_memory(device)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    prep = steps.prepare(cfg, device, cache_dir)
+    prep = prepare(steps, cfg, device, cache_dir)
     log.info("classifier: %s", "loaded from cache" if prep.classifier_hit.hit else "trained")
 
     t0 = time.perf_counter()

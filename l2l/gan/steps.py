@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 
-from l2l.classifier import get_classifier
 from l2l.context import TrialContext
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, load, make_splits, training_pool
@@ -17,12 +16,14 @@ from l2l.trial import Evaluation, Prepared
 
 
 class GanSteps:
-    def prepare(self, cfg: GanTrialConfig, device, cache_dir: Path) -> Prepared:
-        train = load(cfg, "train", cache_dir / "data")
-        test = load(cfg, "test", cache_dir / "data")
-        classifier, hit = get_classifier(cfg.classifier, dataset_key(cfg), train, test, device,
-                                         cache_dir)
-        return Prepared(train, test, training_pool(cfg, train), classifier, hit)
+    def load(self, cfg: GanTrialConfig, split: str, download_dir: Path):
+        return load(cfg, split, download_dir)
+
+    def dataset_key(self, cfg: GanTrialConfig) -> dict:
+        return dataset_key(cfg)
+
+    def training_pool(self, cfg: GanTrialConfig, train):
+        return training_pool(cfg, train)
 
     def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: Path):
         return get_gan(cfg, prep.pool, device, cache_dir)
