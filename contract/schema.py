@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.metrics import Direction, direction
+from contract.metrics import direction
 
 SCHEMA_VERSION = 3
 
@@ -192,6 +192,3 @@ def read_table(path: str | Path, sweep_id: str | None = None) -> pa.Table:
              if c not in COLUMNS and c != "higher_is_better"}
     return pa.table({**cols, **extra})
 
-
-def parse_direction(text: str | None) -> Direction | None:
-    return Direction.parse(text)

@@ -46,7 +46,7 @@ class Family:
 
 FAMILIES: Registry[Family] = Registry("family")
 FAMILIES.register("i2i")(Family("i2i", i2i_config.TrialConfig, frozenset(i2i_config.KEYS),
-                                i2i_config.GENERATORS, i2i_config.METHODS, "l2l.i2i"))
+                                tuple(i2i_config.GENERATORS), i2i_config.METHODS, "l2l.i2i"))
 FAMILIES.register("gan")(Family("gan", gan_config.GanTrialConfig,
                                 frozenset(gan_config.KEYS - {"family"}), gan_config.GENERATORS,
                                 gan_config.METHODS, "l2l.gan.steps"))

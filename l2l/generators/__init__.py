@@ -20,23 +20,13 @@ that methods, pretraining and evaluation never ask which one they hold:
 """
 import importlib
 
-from l2l.generators.mae import MAE
-from l2l.registry import Registry
-
-GENERATORS: Registry = Registry("generator")
-GENERATORS.register("mae")(MAE)
-
-
-def _lazy(module: str, cls: str):
-    """Imports heavy generators (diffusers) only when one is built."""
-    def build(**kwargs):
-        return getattr(importlib.import_module(module), cls)(**kwargs)
-    return build
-
-
-GENERATORS.register("vqgan")(_lazy("l2l.generators.vqgan", "VQGAN"))
-GENERATORS.register("diffusion")(_lazy("l2l.generators.diffusion", "Diffusion"))
+from l2l.config import GENERATORS
 
 
 def build_generator(name: str, size: str, sampling_steps: int | None = None):
-    return GENERATORS.get(name)(size=size, sampling_steps=sampling_steps)
+    """A generator of the registry (l2l/config.py GENERATORS) by name; heavy ones (diffusers)
+    are imported only when built."""
+    if name not in GENERATORS:
+        raise KeyError(f"unknown generator {name!r} (known: {', '.join(GENERATORS)})")
+    module, cls = GENERATORS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(size=size, sampling_steps=sampling_steps)
