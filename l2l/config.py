@@ -271,13 +271,14 @@ def _classes(v: Any, path: str, n_classes: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def _section(cls, d: Any, path: str, checks: dict[str, Any]):
-    """Build a frozen section dataclass from `d`, validating each given field with `checks`."""
+def _section(cls, d: Any, path: str, checks: dict[str, Any], defaults=None):
+    """Build a frozen section dataclass from `d`, validating each given field with `checks`;
+    fields not given come from `defaults` (an instance of `cls`), else the class's defaults."""
     d = {} if d is None else _mapping(d, path)
     names = {f.name for f in dataclasses.fields(cls)}
     _no_unknown(d, names, path)
     kwargs = {k: checks[k](v, f"{path}.{k}") for k, v in d.items()}
-    return cls(**kwargs)
+    return cls(**kwargs) if defaults is None else dataclasses.replace(defaults, **kwargs)
 
 
 def _pos(v, p):

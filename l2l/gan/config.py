@@ -24,8 +24,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from l2l.config import (ClassifierConfig, DEVICES, _choice, _classes, _classifier, _float, _int,
-                        _lr, _mapping, _no_unknown, _opt_str, _pos, _section, _seed)
+from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _choice, _classes,
+                        _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
+                        _section, _seed)
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
 from l2l.registry import Method, method_registry
@@ -85,15 +86,9 @@ class DcganConfig:
     ndf: int = SIZES["tiny"][2]  # discriminator width
 
 
-@dataclass(frozen=True)
-class GanPretrainConfig:
-    """Training the original GAN (and `retrain`): Adam (0.5, 0.999), the paper's optimiser."""
-
-    images: int = 20000
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 2e-4
-    seed: int = spec(0, column="pretrain_seed")
+# Training the original GAN (and `retrain`) with Adam (0.5, 0.999), the paper's optimiser: the
+# image-to-image family's pretraining section with the DCGAN's defaults.
+PRETRAIN_DEFAULTS = PretrainConfig(images=20000, epochs=5, batch_size=64, lr=2e-4, seed=0)
 
 
 @dataclass(frozen=True)
@@ -132,7 +127,7 @@ class GanTrialConfig(Config):
     forget_set: ForgetSet = spec()
     dataset: str = spec("fashion_mnist", column="dataset")
     generator: DcganConfig = spec(default_factory=DcganConfig)
-    pretrain: GanPretrainConfig = spec(default_factory=GanPretrainConfig)
+    pretrain: PretrainConfig = PRETRAIN_DEFAULTS
     classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
     unlearn: GanUnlearnConfig | None = spec(default_factory=GanUnlearnConfig)
     cascade: CascadeConfig | None = None
@@ -220,9 +215,9 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     method = _choice(d["method"], "method", METHODS.names())
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
     generator = _generator(d.get("generator"))
-    pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
+    pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
         "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
-        "seed": _seed})
+        "seed": _seed}, defaults=PRETRAIN_DEFAULTS)
     classifier = _classifier(d.get("classifier"))
     evalc = _section(GanEvalConfig, d.get("eval"), "eval", {
         "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
