@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from typing import Any
 
 from contract.identity import IDENTITY_VERSION, KNOWN_VERSIONS, identity_hash
@@ -95,7 +96,7 @@ def legacy_identity(cfg: Any) -> dict[str, Any]:
     return d
 
 
-class Config:
+class Config(ABC):
     """What every family's frozen trial config shares; subclasses are dataclasses that set
     `family` and implement `to_dict`, `derived_columns` and `describe`."""
 
@@ -135,11 +136,14 @@ class Config:
             raise KeyError(f"not runtime fields: {', '.join(bad)} (runtime: {sorted(runtime)})")
         return dataclasses.replace(self, **values)
 
+    @abstractmethod
     def derived_columns(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Config columns computed from several fields (forget_set as JSON, forget_k, ...)."""
 
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """A dict that the family's parser turns back into this config."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """One line for listings: generator, method, its settings, forget set, seed."""
