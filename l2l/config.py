@@ -40,9 +40,10 @@ METHODS = method_registry("method", {
     "retain_label": Method("l2l.methods.retain_label", ("alpha",)),
     "random_encoder": Method("l2l.methods.random_encoder", ("alpha",)),
     "l2l": Method("l2l.methods.l2l", ("alpha", "noise")),
+    "finetune_retain": Method("l2l.methods.finetune_retain"),
 })
 # Methods that cannot work without retain images (their retain term is the whole point).
-NEEDS_RETAIN = ("retain_label",)
+NEEDS_RETAIN = ("retain_label", "finetune_retain")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from l2l.generators import build_generator
 from l2l.tasks import task_mask
 
 ENCODER_ONLY = {"l2l", "random_encoder"}
-WHOLE_MODEL = {"max_loss", "noisy_label", "retain_label"}
+WHOLE_MODEL = {"max_loss", "noisy_label", "retain_label", "finetune_retain"}
 
 
 def test_every_registered_method_loads_from_its_module():
@@ -72,12 +72,37 @@ def test_method_runs_and_trains_the_right_parts(generator, method, tmp_path):
         assert dec, "whole-model baselines must train the decoder too"
 
 
-def test_retain_label_refuses_mode_none():
+@pytest.mark.parametrize("method", ["retain_label", "finetune_retain"])
+def test_methods_that_need_retain_images_refuse_mode_none(method):
     from l2l.errors import ConfigError
 
     with pytest.raises(ConfigError, match="retain.mode"):
-        TrialConfig.from_dict({"method": "retain_label", "forget_set": {"classes": [1]},
+        TrialConfig.from_dict({"method": method, "forget_set": {"classes": [1]},
                                "retain": {"mode": "none"}})
+
+
+def test_finetune_retain_spends_the_baselines_budget_on_retain_images_only(tmp_path):
+    """The control: as many images as a baseline draws (a forget and a retain batch a step),
+    all of them retain images, and the retain task loss goes down."""
+    cfg, splits, pool = _context("finetune_retain", tmp_path)
+    cfg = TrialConfig.from_dict({**cfg.to_dict(), "unlearn": {**cfg.to_dict()["unlearn"],
+                                                              "steps": 20, "lr": 3e-3}})
+    torch.manual_seed(0)
+    model = build_generator("mae", "tiny")
+    mask = task_mask("center_inpaint", model.grid, 0.5)
+    x_r = splits.retain.x
+
+    def retain_loss(m):
+        with torch.no_grad():
+            return float(m.eval().task_loss(x_r, mask, g=torch.Generator().manual_seed(1)))
+
+    before = retain_loss(model)
+    splits.forget.x.fill_(float("nan"))  # a forget image in any batch would poison the weights
+    ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
+                       tmp_path, pool=pool, mask=mask)
+    out = _unlearn("finetune_retain", copy.deepcopy(model), ctx)
+    assert ctx.samples_seen == 20 * 2 * cfg.unlearn.batch_size
+    assert retain_loss(out) < before  # finite and lower: no forget image was used
 
 
 def test_l2l_runs_without_retain_images(tmp_path):
