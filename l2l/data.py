@@ -181,6 +181,18 @@ class Splits:
     eval_retain: ImageSet
 
 
+def retain_fraction(full: ImageSet, fraction: float) -> ImageSet:
+    """A share of the retain images a trial actually has: of each class, the first
+    ceil(fraction x its images in `full`) (at least one). `full` is the `full` mode's set, a
+    random sample in random order, so smaller fractions are subsets of larger ones and every
+    fraction is of the real pool, not of a nominal `images_per_class` the pool may not hold."""
+    picks = []
+    for c in torch.unique(full.y, sorted=True).tolist():
+        idx = torch.nonzero(full.y == c).flatten()
+        picks.append(idx[:max(1, math.ceil(len(idx) * fraction))])
+    return full.subset(torch.cat(picks))
+
+
 def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain,
                 images_per_class: int, eval_per_class: int, seed: int) -> Splits:
     """`retain` is a `RetainConfig`. The forget set and the evaluation sets do not depend on the
@@ -191,8 +203,9 @@ def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain,
     if retain.mode == "full":
         kept = sample_per_class(train_pool, retain.classes, images_per_class, seed * 4 + 1)
     elif retain.mode == "fraction":
-        per_class = max(1, math.ceil(images_per_class * retain.fraction))
-        kept = sample_per_class(train_pool, retain.classes, per_class, seed * 4 + 1)
+        kept = retain_fraction(
+            sample_per_class(train_pool, retain.classes, images_per_class, seed * 4 + 1),
+            retain.fraction)
     elif retain.mode == "proxy":
         n = max(1, round(retain.size * len(forget)))
         if retain.source == "digits":

@@ -83,6 +83,30 @@ def test_splits_are_deterministic_per_seed_and_respect_classes(fake_root):
     assert len(a.forget) == 6  # 3 per class (4 exist per class)
 
 
+def test_a_retain_fraction_is_a_share_of_the_images_the_pool_really_has(fake_root):
+    """With 4 images a class in the pool and a nominal 500 a class, fraction 0.5 means 2 of
+    the 4 (it meant ceil(500 x 0.5) = 250, i.e. all of them); fractions nest."""
+    from l2l.config import RetainConfig
+
+    train = data.load_fashion_mnist("train", root=fake_root)
+    test = data.load_fashion_mnist("test", root=fake_root)
+    full = data.make_splits(train, test, (5, 7), RetainConfig((0, 1)), 500, 2, seed=0).retain
+
+    def frac(r):
+        return data.make_splits(train, test, (5, 7), RetainConfig((0, 1), "fraction", r), 500, 2,
+                                seed=0).retain
+
+    half, quarter = frac(0.5), frac(0.25)
+    per_class = {c: int((full.y == c).sum()) for c in (0, 1)}
+    assert per_class == {0: 4, 1: 4}
+    assert [int((half.y == c).sum()) for c in (0, 1)] == [2, 2]
+    assert [int((quarter.y == c).sum()) for c in (0, 1)] == [1, 1]
+    assert len(frac(1.0)) == len(full)
+    rows = {tuple(x.flatten().tolist()) for x in half.x}
+    assert {tuple(x.flatten().tolist()) for x in quarter.x} <= rows <= {
+        tuple(x.flatten().tolist()) for x in full.x}
+
+
 def test_center_inpaint_mask_is_centred_with_the_side_ratio():
     m = center_inpaint(8, 0.5).view(8, 8)
     assert m.sum() == 16 and m[2:6, 2:6].all()
