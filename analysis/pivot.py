@@ -36,19 +36,20 @@ GENERATOR_ORDER = ("diffusion", "vqgan", "mae", "dcgan")  # the paper's column o
 GENERATOR_NAMES = {"diffusion": "Diffusion", "vqgan": "VQ-GAN", "mae": "MAE", "dcgan": "DCGAN"}
 SPLIT_ORDER = ("retain", "forget", "all")
 METRIC_ORDER = (
-    "fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc", "retrain_distance",
-    "forget_class_share", "nn_distance", "downstream_accuracy", "samples_seen",
+    "fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc", "mia_auc_retrain",
+    "mia_gap_retrain", "retrain_distance", "forget_class_share", "nn_distance", "downstream_accuracy", "samples_seen",
     "unlearn_seconds", "speedup", "epochs", "retrain_epochs")
 METRIC_NAMES = {
     "fid": "FID", "kid": "KID", "is": "IS", "cosine": "CLIP-cos", "psnr": "PSNR",
     "ssim": "SSIM", "mse_masked": "MSE(mask)", "mia_auc": "MIA AUC",
+    "mia_auc_retrain": "MIA AUC of retrain", "mia_gap_retrain": "MIA gap to retrain",
     "retrain_distance": "dist. to retrain", "forget_class_share": "forget-class share",
     "nn_distance": "NN dist.", "downstream_accuracy": "downstream acc.",
     "samples_seen": "samples seen", "unlearn_seconds": "unlearn s",
     "speedup": "speedup", "epochs": "epochs", "retrain_epochs": "retrain epochs"}
 DECIMALS = {
     "fid": 2, "kid": 4, "is": 3, "cosine": 4, "psnr": 2, "ssim": 4, "mse_masked": 4,
-    "mia_auc": 3, "retrain_distance": 4, "forget_class_share": 3, "nn_distance": 4,
+    "mia_auc": 3, "mia_auc_retrain": 3, "mia_gap_retrain": 3, "retrain_distance": 4, "forget_class_share": 3, "nn_distance": 4,
     "downstream_accuracy": 3, "samples_seen": 0, "unlearn_seconds": 1, "speedup": 1,
     "epochs": 1, "retrain_epochs": 1}
 DEFAULT_DECIMALS = 4

@@ -104,6 +104,7 @@ register("ssim", "i2i", _quality(HIGHER))
 register("mse_masked", "i2i", _quality(LOWER))
 register("mia_auc", "i2i", _both(AUC_TARGET))
 register("mia_auc_retrain", "i2i", _both(AUC_TARGET))
+register("mia_gap_retrain", "i2i", _both(LOWER))  # |mia_auc - mia_auc_retrain|
 register("retrain_distance", "i2i", _both(LOWER))
 register("forget_class_share", "i2i", _both(LOWER))
 # GAN metrics (l2l/gan/evaluate.py), one split.

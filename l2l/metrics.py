@@ -8,7 +8,8 @@ each one's meaning, direction and n.
               cosine                                  each output vs its own original
                                                       (`eval.cosine_features`)
               psnr, ssim, mse_masked                  pixels of the hidden region
-  forgetting  mia_auc (+ mia_auc_retrain)             loss-threshold membership inference
+  forgetting  mia_auc (+ mia_auc_retrain,             loss-threshold membership inference
+              mia_gap_retrain)                        (and its distance to retrain's)
               retrain_distance                        outputs vs those of `retrain`'s model
               forget_class_share                      outputs the classifier puts in a forget class
 
@@ -177,6 +178,10 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
             ref_loss = masked_mse(ref_out, x, pm)
             values["mia_auc_retrain"] = (scores.roc_auc(-ref_m_loss, -ref_loss[nonmember_idx]),
                                          len(ref_m_loss) + len(nonmember_idx))
+            # How far the attack's result is from the retrained model's: 0 is what a perfect
+            # unlearning reaches, whichever side of 0.5 both lie on.
+            values["mia_gap_retrain"] = (abs(values["mia_auc"][0] - values["mia_auc_retrain"][0]),
+                                         values["mia_auc_retrain"][1])
 
     metrics = [MetricValue(split, k, float(v), int(cnt)) for k, (v, cnt) in values.items()]
     return SplitResult(metrics, x, out, data.y, c_out, c_orig, hits)

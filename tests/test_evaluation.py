@@ -104,6 +104,8 @@ def test_every_metric_with_its_n_and_direction_and_the_same_values_twice(diffusi
     assert n["mia_auc"] == n["mia_auc_retrain"] == 24 and n["fid"] == n["retrain_distance"] == 12
     assert all(np.isfinite(v) for v in values.values())
     assert 0 < values["retrain_distance"] and 0 <= values["forget_class_share"] <= 1
+    assert values["mia_gap_retrain"] == pytest.approx(
+        abs(values["mia_auc"] - values["mia_auc_retrain"]))
     # a different seed draws other noise
     ev.seed = 1
     assert {m.metric: m.value for m in run().metrics}["mse_masked"] != values["mse_masked"]
@@ -116,6 +118,7 @@ def test_the_retrain_model_is_at_distance_zero_from_itself(diffusion):
                  RetrainReference(diffusion, "r", same=True))
     v = {m.metric: m.value for m in r.metrics}
     assert v["retrain_distance"] == 0.0 and v["mia_auc_retrain"] == v["mia_auc"]
+    assert v["mia_gap_retrain"] == 0.0  # the retrained model is its own reference
     assert "kid_std" not in v  # one subset of all 8 images: no spread to report
 
 
