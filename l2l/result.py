@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.identity import IDENTITY_VERSION
+
 
 @dataclass(frozen=True)
 class MetricValue:
@@ -32,11 +34,10 @@ class TrialResult:
         """Whether the original model was read from the cache."""
         return self.caches.get("generator", {}).get("hit", False)
 
-    def rows(self, identity_version: int | None = None) -> list[dict[str, Any]]:
-        """Tidy rows: one per metric value, with the config columns of the result schema."""
-        cols = self.config.columns() if identity_version is None else \
-            self.config.columns(identity_version)
-        base = {**cols, "pretrain_seconds": self.pretrain_seconds,
+    def rows(self, identity_version: int = IDENTITY_VERSION) -> list[dict[str, Any]]:
+        """Tidy rows: one per metric value, with the config columns of the result schema (the
+        config hash made with `identity_version`)."""
+        base = {**self.config.columns(identity_version), "pretrain_seconds": self.pretrain_seconds,
                 "unlearn_seconds": self.unlearn_seconds, "eval_seconds": self.eval_seconds,
                 "device": self.device, "peak_memory_mb": self.peak_memory_mb,
                 "pretrain_cache_hit": self.pretrain_cache_hit}
