@@ -1,8 +1,15 @@
-"""`finetune_retain` control: the baselines' unlearning budget spent on the task loss over retain
-images only, training the whole model; no forget term. If it improves the retain metrics of the
-original beyond noise, the original was not converged, and a baseline's retain gains are
-continued training rather than unlearning. Each step draws 2 x `unlearn.batch_size` retain
-images: the images a baseline draws a step (a forget and a retain batch)."""
+"""`finetune_retain` control (not in the paper): the baselines' unlearning budget spent on the
+task loss over retain images only.
+
+- trains the whole model -> `whole_model`, like the whole-model baselines.
+- L = task(D_R) -> `task_loss` of a retain batch; no forget term, no alpha.
+- purpose: if it improves the original's retain metrics beyond noise, the original was not
+  converged, and a baseline's retain gains are continued training rather than unlearning.
+- budget -> 2 x unlearn.batch_size retain images a step (`ctx.batch`, counted in
+  `samples_seen`): the images a baseline draws a step (a forget and a retain batch).
+- without retain data (retain.mode none) -> refused when the config is read (l2l/config.py
+  NEEDS_RETAIN); a proxy retain set stands in for D_R as for the baselines.
+- optimiser -> as every method (l2l/methods/common.py)."""
 import logging
 
 from l2l.context import TrialContext

@@ -1,13 +1,29 @@
-"""`l2l`: the image-to-image paper's method (Li et al., ICLR 2024).
+"""`l2l`: the image-to-image paper's method ("Ours" of Li et al., ICLR 2024), checked line by
+line against its definition:
 
-Only the encoder E is trained; the decoder stays frozen. With E0 the frozen original encoder,
-T the task's masking and n a noise image:
-    L = L_R + alpha * L_F
-    L_R = MSE(E(T(x_r)), E0(T(x_r)))      keep retain embeddings where they were
-    L_F = MSE(E(T(x_f)), E0(T(n)))        move forget embeddings to where noise lands
-The forget target is the teacher's embedding of a noise *image*, not raw noise, so it stays on
-the encoder's output manifold and the decoder turns it into noise-like content.
-"""
+- only the encoder E trains, the decoder is frozen -> `encoder_only` (diffusion: the encoder is
+  the UNet's input and middle blocks, l2l/generators/diffusion.py).
+- L = L_R + alpha x L_F -> `loss_r + cfg.alpha * loss_f`.
+- L_R = || E(T(x_r)) - E0(T(x_r)) ||^2 -> MSE between the student's and the frozen original's
+  (`frozen_copy`) encodings of the masked retain batch (`feature_mse`: summed over feature
+  maps; one map for MAE and VQ-GAN, every input / middle block output for diffusion).
+- L_F = || E(T(x_f)) - E0(T(n)) ||^2 -> the target is the teacher's embedding of a noise
+  *image* n, not raw noise, so it stays on the encoder's output manifold.
+- noise image n -> `noise_images(x_f, cfg.noise)`: `normal` (default) is clamp(randn x
+  std(batch) + mean(batch), 0, 1) as in the released VQ-GAN code; `uniform` and `constant` are
+  its options. The generator's `noise_input` places it: the whole image for MAE and VQ-GAN,
+  only the hidden region for diffusion (as in the released diffusion code).
+- T: student and teacher see the same mask and the same random draws (`sample_aux`: diffusion
+  timesteps and noise) each step.
+- alpha -> `cfg.alpha` (default 0.25; released: 0.2-0.25 for VQ-GAN, 0.1 for diffusion).
+- without retain data (retain.mode none) -> L_R is 0: the forget term alone. A proxy retain set
+  (retain.mode proxy, "Ours, proxy D_R") takes the place of x_r.
+- budget -> unlearn.batch_size forget + unlearn.batch_size retain images a step (`ctx.batch`,
+  counted in `samples_seen`), for unlearn.steps steps.
+- optimiser -> as every method (l2l/methods/common.py): AdamW (0.9, 0.95), weight decay 0.05,
+  grad clip 3.0 as released for VQ-GAN, but a constant unlearn.lr for unlearn.steps steps
+  (released: lr 1e-4 x batch / 256 with warm-up and cosine for about 6 epochs; diffusion
+  Adam 5e-5), the same for every method so that they differ only in their loss."""
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,19 @@
-"""`max_loss` baseline: train the whole model to keep its task loss on the retain set low and to
-raise it on the forget set: L = task(D_R) - alpha * task(D_F)."""
+"""`max_loss` baseline ("Max Loss" of the image-to-image paper, Li et al., ICLR 2024), checked
+line by line against its definition:
+
+- trains the whole model -> `whole_model`: encoder and decoder (a VQ-GAN's tokenizer stays
+  frozen, as in its own training).
+- L = task(D_R) - alpha x task(D_F) -> `task_loss(x_r) - alpha * task_loss(x_f)`; task is the
+  generator's own training loss (`task_loss`: MAE pixel MSE, VQ-GAN token cross-entropy,
+  diffusion denoising MSE), with real targets on both sets.
+- alpha -> `cfg.alpha` (default 0.25; the released code uses 0.2-0.25 for VQ-GAN, 0.1 for
+  diffusion).
+- without retain data (retain.mode none) -> the forget term alone: unbounded gradient ascent.
+- budget -> unlearn.batch_size forget + unlearn.batch_size retain images a step (`ctx.batch`,
+  counted in `samples_seen`), for unlearn.steps steps.
+- optimiser (l2l/methods/common.py, every method) -> AdamW (0.9, 0.95), weight decay 0.05, grad
+  clip 3.0, constant unlearn.lr. Deviation: no warm-up / cosine schedule, and AdamW for
+  diffusion too (released: Adam, lr 5e-5), so that methods differ only in their loss."""
 import logging
 
 from l2l.context import TrialContext

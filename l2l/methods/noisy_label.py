@@ -1,6 +1,21 @@
-"""`noisy_label` baseline: train the whole model so that forget inputs produce noise in the
-hidden region (random targets) while retain inputs keep their real targets:
-L = task(D_R) + alpha * task(D_F, target = x_f with noise in the hidden region)."""
+"""`noisy_label` baseline ("Noisy Label" of the image-to-image paper, Li et al., ICLR 2024),
+checked line by line against its definition:
+
+- trains the whole model -> `whole_model`: encoder and decoder (a VQ-GAN's tokenizer stays
+  frozen).
+- forget inputs get random targets -> target = x_f with normal noise (clamp(randn x std +
+  mean, 0, 1), `noise_in_hidden_region`) in the hidden region, trained with the generator's
+  own `task_loss(x_f, target=...)`. Deviation for VQ-GAN: the target tokens are the tokenizer's
+  codes of that noise image, not uniformly random tokens as in the released MAGE code.
+- L = task(D_R) + alpha x task(D_F, noisy target) -> `task_loss(x_r) + alpha * task_loss(x_f,
+  target)`; the reference names no weight for this baseline, alpha weights its forget term as
+  in the others.
+- alpha -> `cfg.alpha` (default 0.25).
+- without retain data (retain.mode none) -> the forget term alone.
+- budget -> unlearn.batch_size forget + unlearn.batch_size retain images a step (`ctx.batch`,
+  counted in `samples_seen`), for unlearn.steps steps.
+- optimiser -> as every method (l2l/methods/common.py): AdamW (0.9, 0.95), weight decay 0.05,
+  grad clip 3.0, constant unlearn.lr, no schedule."""
 import logging
 
 from l2l.context import TrialContext

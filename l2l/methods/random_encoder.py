@@ -1,6 +1,23 @@
-"""`random_encoder` baseline: encoder only; forget features are pushed to Gaussian features with
-the teacher's mean and std (per feature map), retain features are distilled from the teacher:
-L = MSE(E(x_r), E0(x_r)) + alpha * MSE(E(x_f), z),  z ~ N(mean(E0(x_f)), std(E0(x_f)))."""
+"""`random_encoder` baseline ("Random Encoder" of the image-to-image paper, Li et al.,
+ICLR 2024), checked line by line against its definition:
+
+- trains the encoder only -> `encoder_only`; the decoder is frozen (diffusion: the encoder is
+  the UNet's input and middle blocks, l2l/generators/diffusion.py).
+- forget features pushed to Gaussian features with the teacher's mean / std -> per feature map
+  of the frozen original's E0(T(x_f)): z ~ N(mean, std) over the whole map, and
+  alpha x MSE(E(T(x_f)), z), summed over feature maps (`feature_mse`).
+- retain distilled -> MSE(E(T(x_r)), E0(T(x_r))), summed over feature maps.
+- L = MSE(E(x_r), E0(x_r)) + alpha x MSE(E(x_f), z).
+- student and teacher see the same mask and the same random draws (`sample_aux`: diffusion
+  timesteps and noise) each step.
+- alpha -> `cfg.alpha` (default 0.25).
+- without retain data (retain.mode none) -> the forget term alone.
+- the forget term acts on forget samples only (the released VQ-GAN code's (1 + label) weight,
+  which applies it to the wrong samples, is not reproduced).
+- budget -> unlearn.batch_size forget + unlearn.batch_size retain images a step (`ctx.batch`,
+  counted in `samples_seen`), for unlearn.steps steps.
+- optimiser -> as every method (l2l/methods/common.py): AdamW (0.9, 0.95), weight decay 0.05,
+  grad clip 3.0, constant unlearn.lr, no schedule."""
 import logging
 
 import torch
