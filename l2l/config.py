@@ -90,13 +90,19 @@ class UnlearnConfig:
 
 
 EXTRACTORS = ("classifier", "inception", "clip")  # l2l/features.py
+# What the evaluation sets are drawn from: the test split (final tables) or the validation
+# holdout of the training images (l2l/data.py validation_split; what searches choose on).
+EVAL_SPLITS = ("test", "validation")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """How a trial is evaluated (l2l/metrics.py; every metric: docs/results-schema.md)."""
 
-    images_per_class: int = 100  # held-out test images of each forget / retain class
+    images_per_class: int = 100  # held-out images of each forget / retain class
+    # Where the held-out images come from (EVAL_SPLITS): `test`, or `validation`, training
+    # images no original model is trained on. Sweep searches set `validation`.
+    split: str = spec("test", since=2)
     batch_size: int = 256
     # Feature extractor of fid, kid and is; `cosine_features` that of cosine and of the saved
     # embeddings (None: the same). inception and clip read local weights: the file fields or
@@ -130,7 +136,7 @@ class ImageFolderConfig:
 @dataclass(frozen=True)
 class RetainConfig:
     """Which real retain images unlearning may use. `classes` are the retained classes (their
-    test images are always the retain evaluation set); `mode` says what training data stands
+    held-out images are always the retain evaluation set); `mode` says what training data stands
     for them: all (`full`), a `fraction` of them, a `proxy` set of `size` x |forget set| images
     from other classes or another data set, or `none`."""
 
@@ -167,6 +173,9 @@ class TrialConfig(Config):
     cache_dir: str | None = spec(None, role="runtime")
 
     family: ClassVar[str] = "i2i"
+    # The field that picks the evaluation images and the value settings are chosen on
+    # (l2l/fields.py Config; sweeps/spec.py sets it in searches).
+    selection_split: ClassVar[tuple[str, str] | None] = ("eval.split", "validation")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrialConfig":
@@ -370,6 +379,7 @@ def _eval(v: Any) -> EvalConfig:
 
     evalc = _section(EvalConfig, v, "eval", {
         "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos,
+        "split": lambda v, p: _choice(v, p, EVAL_SPLITS),
         "features": lambda v, p: _choice(v, p, EXTRACTORS),
         "cosine_features": lambda v, p: None if v is None else _choice(v, p, EXTRACTORS),
         "inception_weights": weights, "clip_weights": weights,

@@ -158,6 +158,40 @@ def sample(data: ImageSet, n: int, seed: int) -> ImageSet:
     return data.subset(torch.randperm(len(data), generator=g)[:n])
 
 
+# The validation split (eval.split: validation): a share of each class's TRAINING images that no
+# original model is trained on, so that searches, ASHA and early stopping choose settings on
+# images the models have not seen without looking at the test split, which is kept for the
+# final tables. 10% of Fashion-MNIST's 6,000 a class is 600, six times the default
+# eval.images_per_class (100), and leaves 54,000 for the pools (20,000 by default); an image
+# folder's classes give the same share.
+VALIDATION_SHARE = 0.1
+# Seed of the holdout's draw, fixed: the same images for every trial, trial seed and pretraining
+# seed (a pool drawn with any seed is disjoint from them).
+VALIDATION_SEED = 271828
+
+
+def validation_indices(train: ImageSet, share: float = VALIDATION_SHARE) -> torch.Tensor:
+    """Indices into `train` of the validation holdout, sorted: of each class, round(share x its
+    images), at least one and always one fewer than all (a class of one image keeps it for
+    training), drawn by VALIDATION_SEED."""
+    g = torch.Generator().manual_seed(VALIDATION_SEED)
+    picks = []
+    for c in torch.unique(train.y, sorted=True).tolist():
+        idx = torch.nonzero(train.y == c).flatten()
+        k = min(len(idx) - 1, max(1, round(len(idx) * share)))
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return torch.cat(picks).sort().values
+
+
+def validation_split(train: ImageSet) -> tuple[ImageSet, ImageSet]:
+    """(the validation holdout, the training images without it): the original model's pool is
+    drawn from the second, the evaluation sets of eval.split `validation` from the first."""
+    held = validation_indices(train)
+    rest = torch.ones(len(train), dtype=torch.bool)
+    rest[held] = False
+    return train.subset(held), train.subset(torch.nonzero(rest).flatten())
+
+
 def load_digits_32() -> ImageSet:
     """scikit-learn's bundled 8x8 digits (1,797 images), resized to 28x28 and padded to 32x32
     like Fashion-MNIST: the "another data set" proxy retain source."""
@@ -173,7 +207,8 @@ def load_digits_32() -> ImageSet:
 @dataclass(frozen=True)
 class Splits:
     """What one trial uses. Training-side sets come from the original model's training images,
-    so the unlearned model forgets data it has seen; evaluation sets are held out (test split)."""
+    so the unlearned model forgets data it has seen; evaluation sets are held out: the test split,
+    or the validation holdout of the training images (eval.split, `validation_split`)."""
 
     forget: ImageSet
     retain: ImageSet | None  # what unlearning may use for the retain term; None in mode `none`
@@ -193,11 +228,12 @@ def retain_fraction(full: ImageSet, fraction: float) -> ImageSet:
     return full.subset(torch.cat(picks))
 
 
-def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain,
+def make_splits(train_pool: ImageSet, held_out: ImageSet, forget_classes, retain,
                 images_per_class: int, eval_per_class: int, seed: int) -> Splits:
-    """`retain` is a `RetainConfig`. The forget set and the evaluation sets do not depend on the
-    retain mode, so retain settings are compared on the same forget images (the released code
-    changes the forget set with them, a confound)."""
+    """`retain` is a `RetainConfig`; the evaluation sets are drawn from `held_out` (the test
+    split or the validation holdout, never the pool). The forget set and the evaluation sets do
+    not depend on the retain mode, so retain settings are compared on the same forget images
+    (the released code changes the forget set with them, a confound)."""
     # Offsets keep the draws independent for one seed.
     forget = sample_per_class(train_pool, forget_classes, images_per_class, seed * 4 + 0)
     if retain.mode == "full":
@@ -221,6 +257,6 @@ def make_splits(train_pool: ImageSet, test: ImageSet, forget_classes, retain,
         kept = None
     return Splits(
         forget=forget, retain=kept,
-        eval_forget=sample_per_class(test, forget_classes, eval_per_class, seed * 4 + 2),
-        eval_retain=sample_per_class(test, retain.classes, eval_per_class, seed * 4 + 3),
+        eval_forget=sample_per_class(held_out, forget_classes, eval_per_class, seed * 4 + 2),
+        eval_retain=sample_per_class(held_out, retain.classes, eval_per_class, seed * 4 + 3),
     )

@@ -14,6 +14,8 @@ Roles:
   location  a path to data identified by other fields (an image folder's root)
 `column=` names the result column (contract/schema.py CONFIG) the field fills; `param=True`
 puts it into the `params` JSON column (family settings without a column of their own).
+`since=2` marks a field added after identity version 1: version-1 ids leave it out while it has
+its default, so sweeps started before keep their trial ids.
 """
 from __future__ import annotations
 
@@ -30,11 +32,13 @@ ROLES = ("identity", "display", "runtime", "file", "location")
 
 
 def spec(default: Any = dataclasses.MISSING, *, role: str = "identity", column: str | None = None,
-         param: bool = False, default_factory: Any = dataclasses.MISSING):
-    """A dataclass field with its role, result column and params flag (see the module doc)."""
+         param: bool = False, default_factory: Any = dataclasses.MISSING, since: int = 1):
+    """A dataclass field with its role, result column and params flag (see the module doc).
+    `since`: the identity version the field was added in; older identities leave it out while
+    it has its default (what every trial before it had), so their trial ids stay."""
     if role not in ROLES:
         raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
-    meta = {"role": role, "column": column, "param": param}
+    meta = {"role": role, "column": column, "param": param, "since": since}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -88,11 +92,19 @@ def identity(cfg: Any) -> dict[str, Any]:
 
 
 def legacy_identity(cfg: Any) -> dict[str, Any]:
-    """Identity version 1: the config's dict without its runtime fields, paths as written."""
+    """Identity version 1: the config's dict without its runtime fields, paths as written, and
+    without the fields added later while they have their defaults."""
     d = cfg.to_dict()
-    for path, _, f in walk(cfg):
+    for path, value, f in walk(cfg):
         if _role(f) == "runtime":
             d.pop(path, None)
+        elif f.metadata.get("since", 1) > 1 and value == f.default:
+            *parents, leaf = path.split(".")
+            node = d
+            for p in parents:
+                node = node.get(p) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
     return d
 
 
@@ -101,6 +113,10 @@ class Config(ABC):
     `family` and implement `to_dict`, `derived_columns` and `describe`."""
 
     family: str = ""
+    # (dotted field, value): the field that picks a trial's evaluation images and the value
+    # that keeps test images out of choosing settings (a sweep search sets it, and refuses any
+    # other). None: the family has no validation split (its searches choose on what it has).
+    selection_split: tuple[str, str] | None = None
 
     def identity_hash(self, version: int = IDENTITY_VERSION) -> str:
         if version not in KNOWN_VERSIONS:

@@ -12,7 +12,7 @@ import torch
 from l2l.cache import CacheHit, cache_info
 from l2l.config import TrialConfig
 from l2l.context import TrialContext
-from l2l.data import dataset_key, load_split, make_splits, sample
+from l2l.data import dataset_key, load_split, make_splits, sample, validation_split
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original
@@ -30,13 +30,15 @@ class I2ISteps:
         return dataset_key(cfg)
 
     def training_pool(self, cfg: TrialConfig, train):
-        return sample(train, cfg.pretrain.images, cfg.pretrain.seed)
+        # Never from the validation holdout: eval.split validation evaluates on it.
+        return sample(validation_split(train)[1], cfg.pretrain.images, cfg.pretrain.seed)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
         return get_original(cfg, prep.pool, device, cache_dir)
 
     def splits(self, cfg: TrialConfig, prep: Prepared):
-        return make_splits(prep.pool, prep.test, cfg.forget_classes, cfg.retain,
+        held_out = prep.test if cfg.eval.split == "test" else validation_split(prep.train)[0]
+        return make_splits(prep.pool, held_out, cfg.forget_classes, cfg.retain,
                            cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
 
     def context(self, cfg: TrialConfig, prep: Prepared, splits, original, device,

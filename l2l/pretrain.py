@@ -13,7 +13,8 @@ from l2l.generators import build_generator
 from l2l.tasks import task_mask
 
 log = logging.getLogger("l2l.pretrain")
-FORMAT = 1  # bump when the training code changes what a cached model is
+FORMAT = 2  # bump when the training code changes what a cached model is
+# 2: the pool leaves out the validation holdout (l2l/data.py validation_split)
 
 
 def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:

@@ -353,6 +353,7 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
     objective = _objective(s.get("metric"))
     space = _space(s.get("space"))
     asha = _asha(s.get("asha"), len(seeds))
+    base = _on_validation(base, space)
 
     # Every value a point can take must make a valid trial: check both ends of each range
     # (and every choice) with the other parameters at their low ends.
@@ -377,6 +378,32 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
     return SweepSpec(name=name, trials=trials, resources=resources,
                      description=str(raw.get("description", "")), source=dict(raw),
                      max_failures=max_failures, search=search)
+
+
+def _on_validation(base: dict[str, Any], space: tuple[Param, ...]) -> dict[str, Any]:
+    """A search (and ASHA, which stops points on the same numbers) chooses settings on
+    validation images; test images are for the final tables. Where the family has a field that
+    picks the evaluation images (its config's `selection_split`, e.g. i2i's eval.split), the
+    search sets it when the spec leaves it out and refuses any other value; families without
+    one (gan) are left as they are."""
+    try:
+        family = experiment.family_of(base)
+    except ConfigError as e:
+        raise SpecError(f"{e.path}: {e.message}") from None
+    if family.config.selection_split is None:
+        return base
+    path, value = family.config.selection_split
+    why = "a search chooses on validation images; test images are for the final tables"
+    if any(p.name == path for p in space):
+        raise SpecError(f"search.space.{path}: {why} (set by the search, not sampled)")
+    node: Any = base
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if node is None:
+        return set_path(base, path, value)
+    if node != value:
+        raise SpecError(f"{path}: {why} (allowed here: {value})")
+    return base
 
 
 def _pos_int(v: Any, path: str, what: str) -> int:
