@@ -3,6 +3,8 @@
     l2l trial config.yaml                 # prints the metrics as a table
     l2l trial config.yaml --json out.json # and writes the tidy rows as JSON
     l2l trial config.yaml --artifacts DIR # and the sample grids and embeddings
+    l2l plateau config.yaml --epochs 30   # validation loss per pretraining epoch, and the
+                                          # epoch where it plateaus (image-to-image configs)
 
 The config holds the fields of one trial (the same fields as a sweep spec, without `grid`).
 """
@@ -37,6 +39,22 @@ def _parser() -> argparse.ArgumentParser:
                    "then the Debian package, then a download)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.set_defaults(run=trial)
+
+    c = sub.add_parser("plateau", help="train an image-to-image config's original model for "
+                       "--epochs and print its validation loss per epoch and the plateau epoch "
+                       "(how pretraining budgets are chosen)")
+    c.add_argument("config", type=Path, help="YAML file with one image-to-image trial's fields "
+                   "(a spec's top level works; its pretrain.epochs is replaced by --epochs)")
+    c.add_argument("--epochs", type=int, default=30, help="epochs to train (default 30)")
+    c.add_argument("--tolerance", type=float, default=0.01, help="relative distance to the best "
+                   "validation loss that counts as converged (default 0.01)")
+    c.add_argument("--cache-dir", type=Path, help="model cache: the run is cached as the "
+                   "original of that config with --epochs")
+    c.add_argument("--data-root", type=Path, help="Fashion-MNIST files")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    c.set_defaults(run=plateau)
     return p
 
 
@@ -83,10 +101,65 @@ def _arrow(d) -> str:
     return d.arrow if d is not None else ""
 
 
+def plateau(args) -> int:
+    """`l2l plateau`: the validation curve of one pretraining run and where it flattens."""
+    from l2l.config import TrialConfig
+
+    try:
+        if not 1 <= args.epochs <= 1000:
+            raise ConfigError("--epochs", f"must be in 1..1000, got {args.epochs}")
+        if not 0 < args.tolerance < 1:
+            raise ConfigError("--tolerance", f"must be in (0, 1), got {args.tolerance}")
+        raw = {k: v for k, v in _load(args.config).items()
+               if k not in ("name", "description", "grid", "variants", "resources",
+                            "max_concurrent_trials", "max_failures")}
+        raw.setdefault("method", "original")
+        raw["pretrain"] = {**(raw.get("pretrain") or {}), "epochs": args.epochs}
+        for k in ("cache_dir", "data_root", "device"):
+            if getattr(args, k) is not None:
+                raw[k] = str(getattr(args, k))
+        cfg = TrialConfig.from_dict(raw)
+        if args.cache_dir is not None:
+            _check_writable_dir(args.cache_dir, "--cache-dir")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from l2l.cache import default_cache_dir
+    from l2l.i2i import STEPS
+    from l2l.pretrain import plateau_epoch
+    from l2l.trial import prepare
+    from l2l.training import resolve_device
+
+    device = resolve_device(cfg.device)
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    try:
+        prep = prepare(STEPS, cfg, device, cache_dir)
+    except DataNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _, hit = STEPS.original(cfg, prep, device, cache_dir)
+    history = hit.meta.get("validation_loss") or []
+    print(f"{cfg.generator.name}/{cfg.generator.size}: {len(prep.pool)} images, pretrain seed "
+          f"{cfg.pretrain.seed}, random_masks {cfg.pretrain.random_masks:g}, "
+          f"{hit.meta.get('train_seconds', 0):.0f} s{' (cached)' if hit.hit else ''}")
+    print("epoch  validation loss")
+    for i, v in enumerate(history):
+        print(f"{i + 1:>5}  {'-' if v is None else f'{v:.5f}'}")
+    e = plateau_epoch(history, args.tolerance)
+    print("plateau: " + ("no validation loss recorded" if e is None else
+                         f"epoch {e} of {len(history)} (within {args.tolerance:g} of the best)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(name)s: %(message)s")
+    return args.run(args)
+
+
+def trial(args) -> int:
+    """`l2l trial`: one trial, its metrics printed."""
     from l2l import experiment
 
     try:

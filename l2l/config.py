@@ -73,6 +73,18 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
+class I2IPretrainConfig(PretrainConfig):
+    """Pretraining of an image-to-image generator: the shared budget fields plus the training
+    masks and noise images (docs/design-notes.md, "Masks" and "Originals")."""
+
+    # Share of batches masked at random (l2l/tasks.py TrainingMasks), the rest with the task's
+    # mask: 1.0 is the paper's random masking, 0.0 the task's mask only.
+    random_masks: float = spec(1.0, since=2)
+    # Share of noise images mixed into pretraining batches (0: real images only, the paper).
+    noise_share: float = spec(0.0, since=2)
+
+
+@dataclass(frozen=True)
 class ClassifierConfig:
     images: int = 20000
     epochs: int = 1
@@ -87,6 +99,9 @@ class UnlearnConfig:
     batch_size: int = 64  # images of each set (forget, retain) per step
     lr: float = 1e-3
     images_per_class: int = 500
+    # Share of steps masked at random, the rest with the task's mask (as pretrain.random_masks;
+    # student and teacher see the same mask). 1.0: the paper's training masks.
+    random_masks: float = spec(1.0, since=2)
 
 
 EXTRACTORS = ("classifier", "inception", "clip")  # l2l/features.py
@@ -160,7 +175,7 @@ class TrialConfig(Config):
     image_folder: ImageFolderConfig | None = None
     task: TaskConfig = spec(default_factory=TaskConfig)
     generator: GeneratorConfig = spec(default_factory=GeneratorConfig)
-    pretrain: PretrainConfig = spec(default_factory=PretrainConfig)
+    pretrain: I2IPretrainConfig = spec(default_factory=I2IPretrainConfig)
     classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
     alpha: float | None = spec(None, column="alpha")
     noise: str | None = spec(None, column="noise")
@@ -299,6 +314,10 @@ def _lr(v, p):
     return _float(v, p, 0.0, 10.0, lo_open=True)
 
 
+def _share(v, p):
+    return _float(v, p, 0.0, 1.0)
+
+
 def _seed(v, p):
     return _int(v, p, 0, 2**31 - 1)
 
@@ -329,12 +348,13 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         "size": lambda v, p: _choice(v, p, GENERATOR_SIZES),
         "sampling_steps": lambda v, p: None if v is None else _int(v, p, 1, 1000),
     })
-    pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
-        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+    pretrain = _section(I2IPretrainConfig, d.get("pretrain"), "pretrain", {
+        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed,
+        "random_masks": _share, "noise_share": _share})
     classifier = _classifier(d.get("classifier"))
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
         "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,
-        "images_per_class": _pos})
+        "images_per_class": _pos, "random_masks": _share})
     evalc = _eval(d.get("eval"))
 
     forget, preset = _forget_set(d["forget_set"], n_classes)

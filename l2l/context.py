@@ -21,6 +21,9 @@ class TrialContext:
     cache_dir: Path
     pool: Any = None  # the original model's training images (retrain trains on part of them)
     mask: torch.Tensor | None = None  # image-to-image: the task's token mask [L], on `device`
+    # image-to-image: the masks of training steps (l2l/tasks.py TrainingMasks), random or the
+    # task's as unlearn.random_masks says; methods take one per step with `step_mask`.
+    train_masks: Any = None
     classifier: torch.nn.Module | None = None  # the project classifier, images -> logits
     caches: dict = field(default_factory=dict)  # cache entries a method used, by name
     samples_seen: int = 0  # training images drawn by `batch` (the cost in images)
@@ -34,6 +37,10 @@ class TrialContext:
         self.samples_seen += size
         return images[torch.randint(len(images), (size,), generator=self.generator)] \
             .to(self.device)
+
+    def step_mask(self) -> torch.Tensor:
+        """The token mask [L] of the next unlearning step (student and teacher share it)."""
+        return self.train_masks()
 
     def latents(self, n: int, nz: int) -> torch.Tensor:
         """Latent vectors of a GAN: [n, nz]."""

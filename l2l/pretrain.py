@@ -8,9 +8,9 @@ import torch
 
 from l2l import cache
 from l2l.config import TrialConfig
-from l2l.data import ImageSet, dataset_key
+from l2l.data import ImageSet, dataset_key, sample, validation_split
 from l2l.generators import build_generator
-from l2l.tasks import task_mask
+from l2l.tasks import TrainingMasks, task_mask
 
 log = logging.getLogger("l2l.pretrain")
 FORMAT = 2  # bump when the training code changes what a cached model is
@@ -22,7 +22,9 @@ def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:
     `retrain` models add the classes left out of their training data."""
     key = {"format": FORMAT, **dataset_key(cfg),
            "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
-           "task": vars(cfg.task), "pretrain": vars(cfg.pretrain)}
+           "pretrain": vars(cfg.pretrain)}
+    if cfg.pretrain.random_masks < 1.0:  # the task's mask is among the training masks
+        key["task"] = vars(cfg.task)
     if exclude_classes:
         key["exclude_classes"] = sorted(exclude_classes)
     return key
@@ -32,30 +34,59 @@ def _build(cfg: TrialConfig):
     return build_generator(cfg.generator.name, cfg.generator.size, cfg.generator.sampling_steps)
 
 
-def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device) -> torch.nn.Module:
+def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device,
+                    val: ImageSet | None = None):
+    """A generator trained from scratch on `pool`. Returns (model, validation losses per epoch:
+    the task loss on `val` with the task's mask, None where not measured)."""
     p = cfg.pretrain
     torch.manual_seed(p.seed)
     model = _build(cfg).to(device)
-    # Masks of the task itself: on a tiny budget this learns the task reliably where random
-    # masks did not (see docs/design-notes.md).
     mask = task_mask(cfg.task.kind, model.grid, cfg.task.mask_ratio).to(device)
-    model.pretrain(pool, mask, p, device, log)  # the generic loop unless it has its own
-    return model.eval()
+    # Random, task or hybrid masks (pretrain.random_masks); drawn by their own seeded generator
+    # so that the share does not shift the batches' draws.
+    masks = TrainingMasks(mask, p.random_masks, torch.Generator().manual_seed(p.seed + 1))
+    history = model.pretrain(pool, masks, p, device, log,  # the generic loop unless overridden
+                             None if val is None else (val.x, mask))
+    return model.eval(), history
+
+
+VALIDATION_IMAGES = 1000  # images of the validation holdout scored after each pretraining epoch
+
+
+def pretrain_validation(train: ImageSet) -> ImageSet:
+    """The images whose task loss tells whether pretraining converged: a fixed sample of the
+    validation holdout of the training split (never trained on, never a test image)."""
+    held, _ = validation_split(train)
+    return sample(held, min(VALIDATION_IMAGES, len(held)), 0)
+
+
+def plateau_epoch(history: list[float | None], tolerance: float = 0.01) -> int | None:
+    """The first epoch (1-based) whose validation loss is within `tolerance` (relative) of the
+    best this run reaches: the budget after which more epochs buy less than that. None when no
+    epoch was measured."""
+    measured = [(i + 1, v) for i, v in enumerate(history) if v is not None]
+    if not measured:
+        return None
+    best = min(v for _, v in measured)
+    return next(e for e, v in measured if v <= best + tolerance * abs(best))
 
 
 def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_dir,
-                 exclude_classes=()):
+                 exclude_classes=(), val: ImageSet | None = None):
     """The original generator, from the cache or trained now. Returns (model, CacheHit).
-    With `exclude_classes` it is the `retrain` model: trained without those classes' images."""
+    With `exclude_classes` it is the `retrain` model: trained without those classes' images.
+    `val`: validation images whose loss is recorded per epoch in the cache entry's meta
+    (`validation_loss`); they do not change the model."""
     if exclude_classes:
         pool = pool.subset(torch.nonzero(
             ~torch.isin(pool.y, torch.tensor(list(exclude_classes)))).flatten())
 
     def build():
         t0 = time.perf_counter()
-        model = train_generator(cfg, pool, device)
+        model, history = train_generator(cfg, pool, device, val)
         return model.state_dict(), {"train_seconds": time.perf_counter() - t0,
-                                    "device": str(device)}
+                                    "device": str(device), "validation_loss": history,
+                                    "images_seen": cfg.pretrain.epochs * len(pool)}
 
     state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg, exclude_classes),
                                     build)

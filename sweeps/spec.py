@@ -157,9 +157,9 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
     grid = _grid(raw.get("grid", {}))
     variants = _variants(raw.get("variants", [{}]), grid)
     base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
-    both = sorted(set(base) & set(grid))
-    if both:
-        raise SpecError(f"grid.{both[0]}: also given at the top level; give it in one place")
+    for axis in grid:
+        if _has_path(base, axis):
+            raise SpecError(f"grid.{axis}: also given at the top level; give it in one place")
     base.update(runtime or {})
 
     trials, seen = [], set()
@@ -169,7 +169,10 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
         # a bad value is named by its place in the spec: grid.<axis>[<i>] or variants[<i>]
         where = {axis: f"grid.{axis}[{i}]" for axis, (i, _) in zip(grid, combo)}
         where.update({k: f"variants[{vi}].{k}" for k in variant})
-        cfg = _check({**_merge(base, variant), **point}, where, {**variant, **point})
+        d = _merge(base, variant)
+        for axis in sorted(point):  # sorted: a parent field before its children
+            d = set_path(d, axis, point[axis])
+        cfg = _check(d, where, {**variant, **point})
         key = cfg.identity_hash(identity_version)
         if key in seen:  # e.g. `original` under several alphas: one trial is enough
             continue
@@ -182,12 +185,29 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
                      max_failures=max_failures)
 
 
+def _has_path(d: Mapping[str, Any], dotted: str) -> bool:
+    """Whether the trial dict `d` sets the dotted field (`pretrain.seed`: d["pretrain"]["seed"])."""
+    node: Any = d
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def _grid(grid: Any) -> dict[str, list[Any]]:
+    """Axes are trial fields, whole (`seed`, `generator`) or dotted (`pretrain.seed`: one
+    field of a section, the rest of the section as given elsewhere)."""
     if not isinstance(grid, Mapping):
         raise SpecError("grid: expected a mapping of field -> list of values")
     for axis, values in grid.items():
-        if axis not in TRIAL_KEYS:
-            raise SpecError(f"grid.{axis}: unknown axis (allowed: {', '.join(sorted(TRIAL_KEYS))})")
+        parts = str(axis).split(".")
+        if parts[0] not in TRIAL_KEYS or not all(parts):
+            raise SpecError(f"grid.{axis}: unknown axis (allowed: {', '.join(sorted(TRIAL_KEYS))}"
+                            ", or a dotted field of one of them such as pretrain.seed)")
+        clash = [a for a in grid if a != axis and str(a).startswith(f"{axis}.")]
+        if clash:
+            raise SpecError(f"grid.{clash[0]}: also inside grid.{axis}; give it in one place")
         if not isinstance(values, list) or not values:
             raise SpecError(f"grid.{axis}: expected a non-empty list of values")
     return dict(grid)
@@ -203,8 +223,11 @@ def _variants(raw: Any, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
             if k not in TRIAL_KEYS:
                 raise SpecError(f"variants[{i}].{k}: unknown field "
                                 f"(allowed: {', '.join(sorted(TRIAL_KEYS))})")
-            if k in grid:
-                raise SpecError(f"variants[{i}].{k}: also a grid axis; give it in one place")
+            for axis in grid:
+                head = axis.split(".")[0]
+                if k == head and (axis == k or _has_path(v, axis)):
+                    raise SpecError(f"variants[{i}].{axis}: also a grid axis; give it in one "
+                                    "place")
     return [dict(v) for v in raw]
 
 
@@ -222,8 +245,10 @@ def _check(d: dict[str, Any], prefix: dict[str, str], point: dict[str, Any]):
     try:
         return experiment.parse_config(d)
     except ConfigError as e:
-        head = e.path.split(".")[0].split("[")[0]
-        if head in prefix:
+        # the longest field the error's path starts with: pretrain.seed before pretrain
+        heads = [k for k in prefix if e.path == k or e.path.startswith((f"{k}.", f"{k}["))]
+        if heads:
+            head = max(heads, key=len)
             raise SpecError(f"{prefix[head]}{e.path[len(head):]}: {e.message}") from None
         where = f" (in trial {point})" if point else ""
         raise SpecError(f"{e.path or 'spec'}: {e.message}{where}") from None

@@ -19,11 +19,15 @@ TINY = {
     "dataset": "fashion_mnist",
     "task": {"kind": "center_inpaint", "mask_ratio": 0.5},
     "generator": {"name": "mae", "size": "tiny"},
-    "pretrain": {"images": 2000, "epochs": 8, "batch_size": 64, "lr": 0.002, "seed": 0},
+    # The task's centre mask only, in pretraining and unlearning (random_masks 0): on this
+    # budget it learns the task reliably (the protocol's specs use hybrid masks on more data).
+    "pretrain": {"images": 2000, "epochs": 8, "batch_size": 64, "lr": 0.002, "seed": 0,
+                 "random_masks": 0.0},
     "classifier": {"images": 10000, "epochs": 1},
     "forget_set": {"classes": [5, 7, 9]},
     "retain": {"mode": "full", "classes": [0, 1, 2, 3]},
-    "unlearn": {"steps": 100, "batch_size": 64, "lr": 0.001, "images_per_class": 500},
+    "unlearn": {"steps": 100, "batch_size": 64, "lr": 0.001, "images_per_class": 500,
+                "random_masks": 0.0},
     # The optional extras (membership inference, a retrained reference model per generator)
     # are switched off here: test_evaluation covers them, and they would train a retrain model
     # for every generator the effect tests use.

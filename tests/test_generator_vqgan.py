@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from l2l.config import PretrainConfig
+from l2l.config import I2IPretrainConfig
 from l2l.data import ImageSet
 from l2l.generators import build_generator
 from l2l.generators.vqgan import VQGAN
@@ -129,9 +129,11 @@ def test_pretrain_runs_and_freezes_the_tokenizer():
     g = torch.Generator().manual_seed(0)
     pool = ImageSet(torch.rand(16, 1, 32, 32, generator=g), torch.zeros(16, dtype=torch.long))
     before = [p.clone() for p in m.tokenizer.parameters()]
-    cfg = PretrainConfig(images=16, epochs=2, batch_size=8, lr=1e-3, seed=0)
-    m.pretrain(pool, task_mask("center_inpaint", 8, 0.5), cfg, torch.device("cpu"),
-               logging.getLogger("test"))
+    cfg = I2IPretrainConfig(images=16, epochs=2, batch_size=8, lr=1e-3, seed=0)
+    mask = task_mask("center_inpaint", 8, 0.5)
+    history = m.pretrain(pool, lambda: mask, cfg, torch.device("cpu"), logging.getLogger("test"),
+                         val=(pool.x[:4], mask))
+    assert history[0] is None and history[1] > 0  # tokenizer epoch, then a transformer epoch
     assert any(not torch.equal(a, b) for a, b in zip(before, m.tokenizer.parameters()))
     assert not any(p.requires_grad for p in m.tokenizer.parameters())
     assert not m.training

@@ -8,7 +8,7 @@ from l2l.config import GENERATORS, METHODS, TrialConfig
 from l2l.context import TrialContext
 from l2l.data import ImageSet, Splits
 from l2l.generators import build_generator
-from l2l.tasks import task_mask
+from l2l.tasks import TrainingMasks, task_mask
 
 ENCODER_ONLY = {"l2l", "random_encoder"}
 WHOLE_MODEL = {"max_loss", "noisy_label", "retain_label", "finetune_retain"}
@@ -41,6 +41,11 @@ def _context(method, tmp_path, retain_mode="full"):
     return cfg, splits, pool
 
 
+def _masks(cfg, mask):
+    """The unlearning step masks the trial builds (l2l/i2i.py), for a hand-made context."""
+    return TrainingMasks(mask, cfg.unlearn.random_masks, torch.Generator().manual_seed(0))
+
+
 @pytest.mark.parametrize("generator", GENERATORS)
 @pytest.mark.parametrize("method", sorted(METHODS.names()))
 def test_method_runs_and_trains_the_right_parts(generator, method, tmp_path):
@@ -51,7 +56,7 @@ def test_method_runs_and_trains_the_right_parts(generator, method, tmp_path):
     model = build_generator(generator, "tiny", sampling_steps=2)
     mask = task_mask("center_inpaint", model.grid, 0.5)
     ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
-                       tmp_path, pool=pool, mask=mask)
+                       tmp_path, pool=pool, mask=mask, train_masks=_masks(cfg, mask))
     out_model = _unlearn(method, copy.deepcopy(model), ctx)
     x = splits.eval_forget.x
     out = out_model.reconstruct(x, mask, torch.Generator().manual_seed(0))
@@ -99,7 +104,7 @@ def test_finetune_retain_spends_the_baselines_budget_on_retain_images_only(tmp_p
     before = retain_loss(model)
     splits.forget.x.fill_(float("nan"))  # a forget image in any batch would poison the weights
     ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
-                       tmp_path, pool=pool, mask=mask)
+                       tmp_path, pool=pool, mask=mask, train_masks=_masks(cfg, mask))
     out = _unlearn("finetune_retain", copy.deepcopy(model), ctx)
     assert ctx.samples_seen == 20 * 2 * cfg.unlearn.batch_size
     assert retain_loss(out) < before  # finite and lower: no forget image was used
@@ -110,7 +115,7 @@ def test_l2l_runs_without_retain_images(tmp_path):
     model = build_generator("mae", "tiny")
     mask = task_mask("center_inpaint", model.grid, 0.5)
     ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
-                       tmp_path, pool=pool, mask=mask)
+                       tmp_path, pool=pool, mask=mask, train_masks=_masks(cfg, mask))
     _unlearn("l2l", model, ctx)
     assert ctx.samples_seen == cfg.unlearn.steps * cfg.unlearn.batch_size  # forget images only
 

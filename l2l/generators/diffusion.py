@@ -149,6 +149,13 @@ class Diffusion(Generator):
         noise = torch.randn((n, *x.shape[1:]), generator=g)
         return t.to(x.device), noise.to(x)
 
+    def noise_input(self, x: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """As the released Palette unlearning code: the noise replaces only the hidden region of
+        the forget image, so the target differs from x only where the model generates.
+        x, noise: [N, C, H, W] in [0, 1]; mask: token mask [L]."""
+        m = self._pmask(mask, x)
+        return x * (1 - m) + noise * m
+
     def encode(self, x: torch.Tensor, mask: torch.Tensor, aux=None) -> list[torch.Tensor]:
         """Encoder features of x ([N, C, H, W] in [0, 1]), its hidden region noised with
         aux = (t, noise) (aux None: drawn with the fixed seed AUX_SEED). Every tensor the

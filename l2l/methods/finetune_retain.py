@@ -22,7 +22,8 @@ def finetune_retain(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
-        loss = model.task_loss(ctx.batch(retain.x, 2 * u.batch_size), ctx.mask, g=ctx.generator)
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
+        loss = model.task_loss(ctx.batch(retain.x, 2 * u.batch_size), mask, g=ctx.generator)
         step(opt, loss)
         if log_every(i, u.steps):
             log.info("finetune_retain step %d/%d: retain task loss %.5f", i + 1, u.steps,

@@ -43,15 +43,17 @@ def l2l(model, ctx: TrialContext):
     opt = encoder_only(model, u.lr)
     retain = ctx.splits.retain  # None in retain mode `none`: the forget term alone
     for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         x_r = ctx.batch(retain.x, u.batch_size) if retain else None
         x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
-        aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator) if retain else None
-        aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
+        aux_r = model.sample_aux(x_r, mask, ctx.generator) if retain else None
+        aux_f = model.sample_aux(x_f, mask, ctx.generator)
         with torch.no_grad():
-            target_f = teacher.encode(noise_images(x_f, cfg.noise, ctx.generator), ctx.mask, aux_f)
-            target_r = teacher.encode(x_r, ctx.mask, aux_r) if retain else None
-        loss_f = feature_mse(model.encode(x_f, ctx.mask, aux_f), target_f)
-        loss_r = (feature_mse(model.encode(x_r, ctx.mask, aux_r), target_r) if retain
+            noise = model.noise_input(x_f, noise_images(x_f, cfg.noise, ctx.generator), mask)
+            target_f = teacher.encode(noise, mask, aux_f)
+            target_r = teacher.encode(x_r, mask, aux_r) if retain else None
+        loss_f = feature_mse(model.encode(x_f, mask, aux_f), target_f)
+        loss_r = (feature_mse(model.encode(x_r, mask, aux_r), target_r) if retain
                   else torch.zeros((), device=ctx.device))
         step(opt, loss_r + cfg.alpha * loss_f)
         if log_every(i, u.steps):

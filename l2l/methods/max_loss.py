@@ -26,12 +26,13 @@ def max_loss(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
-        loss_f = model.task_loss(x_f, ctx.mask, g=ctx.generator)
+        loss_f = model.task_loss(x_f, mask, g=ctx.generator)
         loss = -ctx.cfg.alpha * loss_f
         if retain is not None:
             x_r = ctx.batch(retain.x, u.batch_size)
-            loss = loss + model.task_loss(x_r, ctx.mask, g=ctx.generator)
+            loss = loss + model.task_loss(x_r, mask, g=ctx.generator)
         step(opt, loss)
         if log_every(i, u.steps):
             log.info("max_loss step %d/%d: loss %.5f forget task loss %.5f", i + 1, u.steps,

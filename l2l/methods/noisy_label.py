@@ -28,12 +28,13 @@ def noisy_label(model, ctx: TrialContext):
     u, retain = ctx.cfg.unlearn, ctx.splits.retain
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
-        target = noise_in_hidden_region(x_f, ctx.mask, model.patch, ctx.generator)
-        loss = ctx.cfg.alpha * model.task_loss(x_f, ctx.mask, target=target, g=ctx.generator)
+        target = noise_in_hidden_region(x_f, mask, model.patch, ctx.generator)
+        loss = ctx.cfg.alpha * model.task_loss(x_f, mask, target=target, g=ctx.generator)
         if retain is not None:
             x_r = ctx.batch(retain.x, u.batch_size)
-            loss = loss + model.task_loss(x_r, ctx.mask, g=ctx.generator)
+            loss = loss + model.task_loss(x_r, mask, g=ctx.generator)
         step(opt, loss)
         if log_every(i, u.steps):
             log.info("noisy_label step %d/%d: loss %.5f", i + 1, u.steps, loss.item())

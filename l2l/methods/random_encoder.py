@@ -34,19 +34,20 @@ def random_encoder(model, ctx: TrialContext):
     teacher = frozen_copy(model)
     opt = encoder_only(model, u.lr)
     for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
-        aux_f = model.sample_aux(x_f, ctx.mask, ctx.generator)
+        aux_f = model.sample_aux(x_f, mask, ctx.generator)
         with torch.no_grad():
-            feats = teacher.encode(x_f, ctx.mask, aux_f)
+            feats = teacher.encode(x_f, mask, aux_f)
             targets = [torch.randn(f.shape, generator=ctx.generator).to(f) * f.std() + f.mean()
                        for f in feats]
-        loss = ctx.cfg.alpha * feature_mse(model.encode(x_f, ctx.mask, aux_f), targets)
+        loss = ctx.cfg.alpha * feature_mse(model.encode(x_f, mask, aux_f), targets)
         if retain is not None:
             x_r = ctx.batch(retain.x, u.batch_size)
-            aux_r = model.sample_aux(x_r, ctx.mask, ctx.generator)
+            aux_r = model.sample_aux(x_r, mask, ctx.generator)
             with torch.no_grad():
-                target_r = teacher.encode(x_r, ctx.mask, aux_r)
-            loss = loss + feature_mse(model.encode(x_r, ctx.mask, aux_r), target_r)
+                target_r = teacher.encode(x_r, mask, aux_r)
+            loss = loss + feature_mse(model.encode(x_r, mask, aux_r), target_r)
         step(opt, loss)
         if log_every(i, u.steps):
             log.info("random_encoder step %d/%d: loss %.5f", i + 1, u.steps, loss.item())

@@ -37,12 +37,13 @@ def retain_label(model, ctx: TrialContext):
     teacher = frozen_copy(model)
     opt = whole_model(model, u.lr)
     for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         x_r = ctx.batch(retain.x, u.batch_size)
         x_f = ctx.batch(ctx.splits.forget.x, u.batch_size)
         with torch.no_grad():
-            target = teacher.reconstruct(x_r, ctx.mask, ctx.generator)
-        loss = (model.task_loss(x_r, ctx.mask, g=ctx.generator)
-                + ctx.cfg.alpha * model.task_loss(x_f, ctx.mask, target=target, g=ctx.generator))
+            target = teacher.reconstruct(x_r, mask, ctx.generator)
+        loss = (model.task_loss(x_r, mask, g=ctx.generator)
+                + ctx.cfg.alpha * model.task_loss(x_f, mask, target=target, g=ctx.generator))
         step(opt, loss)
         if log_every(i, u.steps):
             log.info("retain_label step %d/%d: loss %.5f", i + 1, u.steps, loss.item())
