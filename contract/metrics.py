@@ -82,6 +82,7 @@ def register(name: str, family: str, splits: dict[str, Direction | None], unit: 
 
 I2I_SPLITS = ("forget", "retain")
 GAN_SPLIT = "all"  # a GAN is judged on its samples as a whole
+I2I_TRIAL_SPLIT = "all"  # what an image-to-image trial reports once, not per split (its budget)
 
 
 def _quality(better_on_retain: Direction) -> dict[str, Direction]:
@@ -107,6 +108,8 @@ register("mia_auc_retrain", "i2i", _both(AUC_TARGET))
 register("mia_gap_retrain", "i2i", _both(LOWER))  # |mia_auc - mia_auc_retrain|
 register("retrain_distance", "i2i", _both(LOWER))
 register("forget_class_share", "i2i", _both(LOWER))
+# Training images the unlearning drew (retrain: its training's; l2l/i2i.py), as for GANs.
+register("samples_seen", "i2i", {I2I_TRIAL_SPLIT: LOWER}, unit="images")
 # GAN metrics (l2l/gan/evaluate.py), one split.
 register("fid", "gan", {GAN_SPLIT: LOWER})
 register("is", "gan", {GAN_SPLIT: HIGHER})

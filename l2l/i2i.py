@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from contract.metrics import I2I_TRIAL_SPLIT
 from l2l.cache import CacheHit, cache_info
 from l2l.config import TrialConfig
 from l2l.context import TrialContext
@@ -16,6 +17,7 @@ from l2l.data import dataset_key, load_split, make_splits, sample, validation_sp
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original
+from l2l.result import MetricValue
 from l2l.tasks import task_mask
 from l2l.trial import Evaluation, Prepared
 
@@ -87,8 +89,12 @@ class I2ISteps:
             found = [r.cache_hits[kind] for r in results.values() if kind in r.cache_hits]
             if found:
                 caches[kind] = {"hit": all(found)}
-        return Evaluation([m for r in results.values() for m in r.metrics], artifacts, caches,
-                          reference_seconds)
+        metrics = [m for r in results.values() for m in r.metrics]
+        # The unlearning budget in images, once a trial: those `ctx.batch` drew (retrain: its
+        # training's; original: 0); n is the same count.
+        metrics.append(MetricValue(I2I_TRIAL_SPLIT, "samples_seen", float(ctx.samples_seen),
+                                   int(ctx.samples_seen)))
+        return Evaluation(metrics, artifacts, caches, reference_seconds)
 
 
 def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:

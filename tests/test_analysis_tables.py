@@ -146,6 +146,21 @@ def test_metrics_table_groups_generators_and_drops_empty_columns(i2i):
     assert "CLIP-cos" not in vq  # VQ-GAN has no cosine: the column is left out there
 
 
+def test_the_i2i_budget_is_a_column_of_the_metrics_table_only(tmp_path):
+    """`samples_seen` (split `all`, once a trial) next to the per-split metrics."""
+    r = tmp_path / "results"
+    for method, seen in (("original", 0), ("max_loss", 12800), ("l2l", 12800)):
+        write_trial(r, trial_rows(method, 0, {("retain", "fid"): 1.0, ("forget", "fid"): 2.0,
+                                              ("all", "samples_seen"): seen}, alpha=0.25))
+    tables = by_name(all_tables(load(r)))
+    assert not any("samples" in c.header for c in tables["i2i_main"].columns)
+    t = tables["i2i_metrics"]
+    assert [c.header for c in t.columns][-1] == "all samples seen ↓"
+    assert cell(t, "original", "all samples seen ↓")[0].mean == 0
+    assert cell(t, "l2l", "all samples seen ↓") == (cell(t, "max_loss", "all samples seen ↓")[0],
+                                                    False)  # the same budget: none is best
+
+
 def test_ablations_appear_only_when_varied(tmp_path):
     r = tmp_path / "results"
     proxy = dict(retain_mode="proxy", retain_fraction=0.0, proxy_source="digits", proxy_size=1.0)

@@ -40,7 +40,7 @@ def test_a_trial_runs_from_the_command_line_without_ray(tiny, tmp_path):
     import json
 
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert {r["split"] for r in rows} == {"forget", "retain"}
+    assert {r["split"] for r in rows} == {"forget", "retain", "all"}  # all: samples_seen
     assert {"fid", "kid", "ssim", "mia_auc", "retrain_distance"} <= {r["metric"] for r in rows}
     n = {(r["split"], r["metric"]): r["n"] for r in rows}
     assert n["forget", "fid"] == 60 and n["retain", "fid"] == 80

@@ -154,6 +154,8 @@ def test_a_trial_carries_every_metric_the_cost_columns_and_its_artifacts(tiny, t
         assert {metric for s, metric in got if s == split} >= CONTRACT
         assert got[(split, "fid")].n == 10 * per_class
         assert got[(split, "mia_auc")].n == 2 * 10 * per_class
+    # the budget, once a trial: a forget and a retain batch a step
+    assert got[("all", "samples_seen")].value == 5 * 2 * tiny["unlearn"]["batch_size"]
     assert res.pretrain_cache_hit and res.peak_memory_mb > 100 and res.device == "cpu"
     assert res.caches["retrain_reference"]["key"] != res.caches["generator"]["key"]
 

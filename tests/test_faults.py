@@ -60,7 +60,7 @@ def test_a_real_trial_detects_and_rebuilds_a_corrupt_original_model(sweep_cache,
     assert result.caches["classifier"]["hit"] is True  # the intact entry next to it: read
     assert result.caches["generator"]["path"] == str(gen)  # in place, under the same key
     assert f"cache entry {gen} is corrupt (weights hash mismatch); rebuilding" in caplog.text
-    assert {m.split for m in result.metrics} == {"forget", "retain"}  # the trial finished
+    assert {m.split for m in result.metrics} == {"forget", "retain", "all"}  # it finished
     assert cache._read(gen) is not None  # valid again: the next trial reads it
     meta = json.loads((gen / cache.META).read_text())
     assert meta["sha256"] == cache.sha256_file(gen / cache.WEIGHTS)
