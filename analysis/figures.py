@@ -22,9 +22,9 @@ import numpy as np
 
 from analysis.load import as_results
 from analysis.pivot import (GENERATOR_NAMES, GENERATOR_ORDER, LAYOUTS, METHOD_ORDER,
-                            METRIC_NAMES, PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _method_label,
+                            PAPER_METRICS, REFERENCE_METHODS, _ablation_methods, _method_label,
                             _rank, _slices, _sort_value, _varying, aggregate, by_family,
-                            fmt_value,
+                            fmt_value, metric_label,
                             speedup_records, trials)
 
 EMBEDDINGS = ("forget_output", "forget_original", "retain_output", "retain_original")
@@ -57,10 +57,11 @@ def _gen_name(g) -> str:
     return GENERATOR_NAMES.get(g, fmt_value(g))
 
 
-def _metric_axis(split: str, metric: str, direction) -> str:
-    """e.g. `forget FID (higher is better)`, `forget MIA AUC (best at 0.5 (ranked by ...))`."""
+def _metric_axis(split: str, metric: tuple, direction) -> str:
+    """`metric`: (name, extractor). E.g. `forget FID (classifier) (higher is better)`,
+    `forget MIA AUC (best at 0.5 (ranked by ...))`."""
     better = f" ({direction.words})" if direction else ""
-    return f"{split} {METRIC_NAMES.get(metric, metric)}{better}"
+    return f"{split} {metric_label(*metric)}{better}"
 
 
 # ---------------------------------------------------------------- alpha trade-off
@@ -76,10 +77,12 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
             mine = [r for r in recs if r["method"] == method]
             fixed = ("method", "generator", "alpha")
             variants = _varying(mine, fixed).get(method, [])
+            # a panel per metric and the extractor it was computed on
             stats = {(r["generator"], _method_label(r, False, variants), r["alpha"],
-                      r["split"], r["metric"]): r for r in mine}
-            panels = [m for m in metrics if any(k[4] == m and k[3] == "forget" for k in stats)
-                      and any(k[4] == m and k[3] == "retain" for k in stats)]
+                      r["split"], (r["metric"], r["extractor"])): r for r in mine}
+            panels = sorted({k[4] for k in stats if k[4][0] in metrics and k[3] == "forget"}
+                            & {k[4] for k in stats if k[3] == "retain"},
+                            key=lambda m: (metrics.index(m[0]), _sort_value(m[1])))
             if not panels:
                 continue
             fig = _new(4.2 * len(panels), 3.6)
@@ -113,7 +116,8 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
                         ax.annotate(f"α={fmt_value(alpha)}", (x, y), fontsize=7,
                                     xytext=(3, 3), textcoords="offset points")
                     ref = [r for r in recs if r["method"] == "original"
-                           and r["generator"] == line[0] and r["metric"] == metric]
+                           and r["generator"] == line[0]
+                           and (r["metric"], r["extractor"]) == metric]
                     fx = [r["stat"].mean for r in ref if r["split"] == "forget"]
                     ry = [r["stat"].mean for r in ref if r["split"] == "retain"]
                     if len(fx) == 1 and len(ry) == 1:

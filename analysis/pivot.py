@@ -7,7 +7,9 @@ Python. A `Table` holds unrounded statistics (`Stat`) per row x column; Markdown
 HTML are renderings of it (analysis/render.py), so every format shows the same numbers and the
 same best cells. Rows that differ in any configuration column are never averaged together: a
 column that varies within a method becomes part of the row label
-(`l2l (alpha=0.5) [retain=full]`). Directions come from the metric registry
+(`l2l (alpha=0.5) [retain=full]`). Nor are values of one metric computed on different feature
+extractors (the rows' `extractor`): the column header names it (`FID (classifier)`,
+`cos (CLIP ViT-H-14)`). Directions come from the metric registry
 (contract/metrics.py): higher, lower, or best at a target value (MIA AUC: 0.5).
 """
 
@@ -40,13 +42,17 @@ METRIC_ORDER = (
     "mia_gap_retrain", "retrain_distance", "forget_class_share", "nn_distance", "downstream_accuracy", "samples_seen",
     "unlearn_seconds", "speedup", "epochs", "retrain_epochs")
 METRIC_NAMES = {
-    "fid": "FID", "kid": "KID", "is": "IS", "cosine": "CLIP-cos", "psnr": "PSNR",
+    "fid": "FID", "kid": "KID", "is": "IS", "cosine": "cos", "psnr": "PSNR",
     "ssim": "SSIM", "mse_masked": "MSE(mask)", "mia_auc": "MIA AUC",
     "mia_auc_retrain": "MIA AUC of retrain", "mia_gap_retrain": "MIA gap to retrain",
     "retrain_distance": "dist. to retrain", "forget_class_share": "forget-class share",
     "nn_distance": "NN dist.", "downstream_accuracy": "downstream acc.",
     "samples_seen": "samples seen", "unlearn_seconds": "unlearn s",
     "speedup": "speedup", "epochs": "epochs", "retrain_epochs": "retrain epochs"}
+# Display names of feature extractors (the rows' `extractor`, l2l/features.py): a metric computed
+# on one is labelled with it, e.g. `cos (classifier)`, `FID (Inception)`; an architecture after a
+# colon follows the name (`clip:ViT-H-14` -> `CLIP ViT-H-14`).
+EXTRACTOR_NAMES = {"classifier": "classifier", "inception": "Inception", "clip": "CLIP"}
 DECIMALS = {
     "fid": 2, "kid": 4, "is": 3, "cosine": 4, "psnr": 2, "ssim": 4, "mse_masked": 4,
     "mia_auc": 3, "mia_auc_retrain": 3, "mia_gap_retrain": 3, "retrain_distance": 4, "forget_class_share": 3, "nn_distance": 4,
@@ -241,60 +247,67 @@ def _same(a: str, b: str, columns) -> str:
     return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in columns)
 
 
+# What a cell of a table is, before its replicates: a setting, a split, a metric and the
+# feature extractor the metric was computed on (values of different extractors never average).
+CELL = (*KEYS, "split", "metric", "extractor")
+CELL_LIST = ", ".join(CELL)
+
+
 def _aggregate_sql(exact: bool) -> str:
-    """Per setting x split x metric (a cell): mean, std and n over replicates (pretrain_seed,
-    seed), each replicate's duplicate rows averaged first. Replicates are grouped by a 64-bit
-    hash `h` of the cell's keys: grouping a million rows by integers only is much cheaper than
-    by sixteen columns. The caller checks that no two cells share a hash, and otherwise asks for
-    `exact`, which groups by the keys themselves."""
-    cell = [*KEYS, "split", "metric"]
-    group = ", ".join(cell if exact else ["h"])
+    """Per setting x split x metric x extractor (a cell): mean, std and n over replicates
+    (pretrain_seed, seed), each replicate's duplicate rows averaged first. Replicates are
+    grouped by a 64-bit hash `h` of the cell's keys: grouping a million rows by integers only is
+    much cheaper than by seventeen columns. The caller checks that no two cells share a hash,
+    and otherwise asks for `exact`, which groups by the keys themselves."""
+    group = CELL_LIST if exact else "h"
     return f"""
     WITH src AS NOT MATERIALIZED (  -- read twice: cheaper than keeping a million rows
-        SELECT hash({KEY_LIST}, split, metric) AS h, * FROM (
-            SELECT {KEYS_SELECT}, split, metric, pretrain_seed, seed, value
+        SELECT hash({CELL_LIST}) AS h, * FROM (
+            SELECT {KEYS_SELECT}, split, metric, extractor, pretrain_seed, seed, value
             FROM rows WHERE {OK_ROWS})),
-    cells AS (SELECT DISTINCT h, {KEY_LIST}, split, metric FROM src),
+    cells AS (SELECT DISTINCT h, {CELL_LIST} FROM src),
     stats AS ({_stats_sql(group, "src")})
     SELECT cells.*, mean, std, n FROM cells
-    JOIN stats ON {_same("cells", "stats", cell if exact else ["h"])}
-    ORDER BY {KEY_LIST}, split, metric"""
+    JOIN stats ON {_same("cells", "stats", CELL if exact else ["h"])}
+    ORDER BY {CELL_LIST}"""
 
 
 def _stored_directions(res, metrics: set) -> dict:
-    """(keys..., split, metric) -> the rows' own direction text, for the cells of these
-    metrics: the text when every row of the cell has the same one, else None."""
+    """(keys..., split, metric, extractor) -> the rows' own direction text, for the cells of
+    these metrics: the text when every row of the cell has the same one, else None."""
     names = ", ".join(sql_text(m) for m in sorted(metrics))
     found = res.sql(
-        f"SELECT {KEY_LIST}, split, metric, CASE WHEN min(direction) = max(direction) AND "
+        f"SELECT {CELL_LIST}, CASE WHEN min(direction) = max(direction) AND "
         f"count(direction) = count(*) THEN min(direction) END FROM (SELECT {KEYS_SELECT}, "
-        f"split, metric, direction FROM rows WHERE {OK_ROWS} AND metric IN ({names})) "
-        "GROUP BY ALL")
+        f"split, metric, extractor, direction FROM rows WHERE {OK_ROWS} AND metric IN "
+        f"({names})) GROUP BY ALL")
     return {r[:-1]: r[-1] for r in found}
 
 
-def _record(keys: dict, split, metric, mean, std, n, stored=None) -> dict:
-    return {**keys, "split": split, "metric": metric,
+def _record(keys: dict, split, metric, mean, std, n, stored=None, extractor=None) -> dict:
+    return {**keys, "split": split, "metric": metric, "extractor": extractor,
             "stat": Stat(float(mean), math.nan if std is None else float(std), int(n)),
             "direction": resolve_direction(keys["family"], split, metric, stored)}
 
 
 def aggregate(rows) -> list[dict]:
-    """One record per setting x split x metric: the KEYS, `split`, `metric`, `stat` (over
-    replicates, each replicate's duplicates averaged first) and `direction` (the registry's;
-    for a metric it does not know, the rows' when they agree). Only `status == 'ok'` rows with a
-    value count. `rows`: a Results or a DataFrame of result rows."""
+    """One record per setting x split x metric x extractor: the KEYS, `split`, `metric`,
+    `extractor` (the feature extractor the metric was computed on, None for metrics that use
+    none), `stat` (over replicates, each replicate's duplicates averaged first) and `direction`
+    (the registry's; for a metric it does not know, the rows' when they agree). Only
+    `status == 'ok'` rows with a value count. `rows`: a Results or a DataFrame of result rows."""
     res = as_results(rows)
     out = res.sql(_aggregate_sql(exact=False))
     if len({r[0] for r in out}) < len(out):  # two cells, one hash: group by the keys
         out = res.sql(_aggregate_sql(exact=True))
     nk = len(KEYS)
-    cells = [(r[1:3 + nk], r[-3:]) for r in out]  # ((keys..., split, metric), (mean, std, n))
-    unknown = {c[-1] for c, _ in cells
-               if registry_direction(c[0] or "", c[-2] or "", c[-1] or "") is None}
+    # ((keys..., split, metric, extractor), (mean, std, n))
+    cells = [(r[1:1 + len(CELL)], r[-3:]) for r in out]
+    unknown = {c[nk + 1] for c, _ in cells
+               if registry_direction(c[0] or "", c[nk] or "", c[nk + 1] or "") is None}
     stored = _stored_directions(res, unknown) if unknown else {}
-    return [_record(dict(zip(KEYS, c[:nk])), *c[nk:], *stats, stored.get(c))
-            for c, stats in cells]
+    return [_record(dict(zip(KEYS, c[:nk])), c[nk], c[nk + 1], *stats, stored.get(c),
+                    extractor=c[nk + 2]) for c, stats in cells]
 
 
 def failed_trials(rows) -> pd.DataFrame:
@@ -360,9 +373,24 @@ def _label_value(column: str, value) -> str:
     return params_text(value) if column == "params" else fmt_value(value)
 
 
+def extractor_label(extractor: str) -> str:
+    """`classifier`, `Inception`, `CLIP ViT-H-14`: an extractor's display name
+    (EXTRACTOR_NAMES), an architecture after the colon kept as it is."""
+    name, _, arch = str(extractor).partition(":")
+    return " ".join(p for p in (EXTRACTOR_NAMES.get(name, name), arch) if p)
+
+
+def metric_label(metric, extractor=None) -> str:
+    """A metric's display name, with the feature extractor it was computed on when it used
+    one: `FID (classifier)`, `cos (CLIP ViT-H-14)`, `PSNR`."""
+    name = METRIC_NAMES.get(metric, fmt_value(metric))
+    return f"{name} ({extractor_label(extractor)})" if extractor else name
+
+
 def _column(key: tuple, dims: tuple, directions: set) -> Column:
+    """`key`: the values of `dims`, then the metric's extractor (part of the metric's label)."""
     text = {"generator": lambda v: GENERATOR_NAMES.get(v, fmt_value(v)),
-            "metric": lambda v: METRIC_NAMES.get(v, fmt_value(v))}
+            "metric": lambda v: metric_label(v, key[-1])}
     levels = tuple(text.get(d, fmt_value)(v) for d, v in zip(dims, key))
     metric = key[dims.index("metric")]
     return Column(key, levels, _single(directions), DECIMALS.get(metric, DEFAULT_DECIMALS))
@@ -370,7 +398,7 @@ def _column(key: tuple, dims: tuple, directions: set) -> Column:
 
 def _column_sort(key: tuple, dims: tuple) -> tuple:
     order = {"generator": GENERATOR_ORDER, "split": SPLIT_ORDER, "metric": METRIC_ORDER}
-    return tuple(_rank(v, order.get(d, ())) for d, v in zip(dims, key))
+    return (*(_rank(v, order.get(d, ())) for d, v in zip(dims, key)), _sort_value(key[-1]))
 
 
 def _retain_rank(label) -> tuple:
@@ -385,7 +413,7 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
           notes=()) -> Table | None:
     """Rows: method (+ the `axes` columns as extra row-header columns), ranked within
     `groups` (ordered by `group_order(record)`, default: by value); columns: one per distinct
-    value of the `columns` fields. None if no records."""
+    value of the `columns` fields and the metric's extractor. None if no records."""
     if not records:
         return None
     fixed = ("method", *[c for c in columns if c in KEYS], *groups, *axes)
@@ -409,7 +437,7 @@ def pivot(records: list[dict], *, name: str, title: str, columns: tuple = ("spli
         row_of[rid] = (gsort, _rank(method, METHOD_ORDER), _sort_value(rec["alpha"]),
                        tuple(_sort_value(v) for v in akey), _retain_rank(rec["retain"]),
                        label, rec)
-        ckey = tuple(rec[c] for c in columns)
+        ckey = (*(rec[c] for c in columns), rec.get("extractor"))
         col_dirs[ckey].add(rec["direction"])
         if (rid, ckey) in placed:  # would mean two settings averaged into one cell
             raise AssertionError(f"two settings for one cell: {rid} {ckey}")
@@ -628,5 +656,6 @@ def params_text(params) -> str:
 
 
 __all__ = ["LAYOUTS", "Column", "Layout", "Row", "Stat", "Table", "aggregate", "all_tables",
-           "by_family", "failed_trials", "gan_tables", "i2i_tables", "legend", "overview",
-           "pivot", "resolve_direction", "speedup_records", "tables_from", "trials"]
+           "by_family", "extractor_label", "failed_trials", "gan_tables", "i2i_tables", "legend",
+           "metric_label", "overview", "pivot", "resolve_direction", "speedup_records",
+           "tables_from", "trials"]

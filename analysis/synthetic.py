@@ -19,16 +19,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.identity import IDENTITY_VERSION
-from contract.metrics import direction
-from contract.schema import COLUMNS, SCHEMA_VERSION, trial_path, write_rows
+from contract.metrics import direction, uses_features
+from contract.schema import COLUMNS, SCHEMA_VERSION, trial_path, with_direction, write_rows
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 # Legacy layouts, only for writing files of older schema versions (the migration tests):
-# version 2 had `higher_is_better` where version 3 has `direction`, and no identity_version;
-# version 1 also lacked the columns that version 2 added. The current layout is the contract's.
+# version 3 had no `extractor`; version 2 had `higher_is_better` where version 3 has
+# `direction`, and no identity_version; version 1 also lacked the columns that version 2 added.
+# The current layout is the contract's.
 LEGACY_TYPES = {**COLUMNS, "higher_is_better": pa.bool_()}
-V2_COLUMNS = [c for c in COLUMNS if c not in ("direction", "identity_version")] \
+V3_COLUMNS = [c for c in COLUMNS if c != "extractor"]
+V2_COLUMNS = [c for c in V3_COLUMNS if c not in ("direction", "identity_version")] \
     + ["higher_is_better"]
 V1_COLUMNS = [c for c in V2_COLUMNS if c not in (
     "family", "setting", "forget_k", "params", "peak_memory_mb", "pretrain_cache_hit",
@@ -41,10 +43,12 @@ TASKS = {"i2i": {"task": "center_inpaint", "mask_ratio": 0.5}}
 
 def trial_rows(method: str, seed: int, metrics: dict, *, sweep: str = "s-a",
                family: str = "i2i", generator: str = "mae", alpha=None, status: str = "ok",
-               minutes: float = 0, trial_id: str | None = None, **extra) -> list[dict]:
+               minutes: float = 0, trial_id: str | None = None,
+               extractor: str | None = "classifier", **extra) -> list[dict]:
     """Rows of one trial in the current schema (the direction is added by the writer, from the
-    metric registry); `metrics` maps (split, metric) -> value. `extra` overrides any column
-    (e.g. retain_mode, forget_set, unlearn_seconds)."""
+    metric registry); `metrics` maps (split, metric) -> value. `extractor` is that of the
+    metrics the registry says are computed on features (the others have none). `extra`
+    overrides any column (e.g. retain_mode, forget_set, unlearn_seconds)."""
     base = dict(
         schema_version=SCHEMA_VERSION, sweep_id=sweep,
         trial_id=trial_id or f"t-{generator}-{method}-{alpha}-{seed}",
@@ -62,7 +66,9 @@ def trial_rows(method: str, seed: int, metrics: dict, *, sweep: str = "s-a",
     if status != "ok":
         metrics = {("forget", "error"): float("nan")}
         base["error"] = base["error"] or "RuntimeError: boom"
-    return [dict(base, split=s, metric=m, value=float(v)) for (s, m), v in metrics.items()]
+    return [dict(base, split=s, metric=m, value=float(v),
+                 extractor=extractor if uses_features(family, s, m) else None)
+            for (s, m), v in metrics.items()]
 
 
 def _legacy_hib(row: dict) -> bool:
@@ -76,14 +82,18 @@ def _legacy_hib(row: dict) -> bool:
 
 def write_trial(results, rows: list[dict], *, schema_version: int = SCHEMA_VERSION) -> Path:
     """Writes one trial's rows to `<results>/sweep_id=<sweep>/<trial_id>.parquet`: the current
-    version with the contract's writer; versions 1 and 2 with the columns they had (rows may
-    then carry `higher_is_better`)."""
+    version with the contract's writer; versions 1 to 3 with the columns they had (rows of 1
+    and 2 may then carry `higher_is_better`)."""
     path = trial_path(results, rows[0]["sweep_id"], rows[0]["trial_id"])
     if schema_version == SCHEMA_VERSION:
         return write_rows(path, rows)
-    names = {1: V1_COLUMNS, 2: V2_COLUMNS}[schema_version]
-    legacy = [{**{c: r.get(c) for c in names}, "schema_version": schema_version,
-               "higher_is_better": _legacy_hib(r)} for r in rows]
+    names = {1: V1_COLUMNS, 2: V2_COLUMNS, 3: V3_COLUMNS}[schema_version]
+    if schema_version == 3:  # as its writer did: the direction from the registry
+        legacy = [{**{c: d.get(c) for c in names}, "schema_version": 3}
+                  for d in map(with_direction, rows)]
+    else:
+        legacy = [{**{c: r.get(c) for c in names}, "schema_version": schema_version,
+                   "higher_is_better": _legacy_hib(r)} for r in rows]
     table = pa.Table.from_pylist(legacy, schema=pa.schema([(c, LEGACY_TYPES[c])
                                                           for c in names]))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,18 +66,21 @@ class MetricSpec:
     unit: str  # "" for unitless, "dB", "images", "s", ...
     direction: Direction | None  # None: descriptive, never ranked
     derived: bool = False  # computed by the analysis from other rows, never written by a trial
+    # computed on a feature extractor's embeddings or logits: its rows name the extractor in
+    # the `extractor` column (contract/schema.py), and tables name it in the header
+    features: bool = False
 
 
 METRICS: dict[tuple[str, str, str], MetricSpec] = {}
 
 
 def register(name: str, family: str, splits: dict[str, Direction | None], unit: str = "",
-             derived: bool = False) -> None:
+             derived: bool = False, features: bool = False) -> None:
     for split, direction in splits.items():
         key = (family, split, name)
         if key in METRICS:
             raise KeyError(f"metric {key} is registered twice")
-        METRICS[key] = MetricSpec(name, family, split, unit, direction, derived)
+        METRICS[key] = MetricSpec(name, family, split, unit, direction, derived, features)
 
 
 I2I_SPLITS = ("forget", "retain")
@@ -95,11 +98,11 @@ def _both(d: Direction | None) -> dict[str, Direction | None]:
 
 
 # Image-to-image metrics (l2l/metrics.py); meanings: docs/results-schema.md.
-register("fid", "i2i", _quality(LOWER))
-register("kid", "i2i", _quality(LOWER))
-register("kid_std", "i2i", _both(LOWER))  # a spread, not a quality
-register("is", "i2i", _quality(HIGHER))
-register("cosine", "i2i", _quality(HIGHER))
+register("fid", "i2i", _quality(LOWER), features=True)
+register("kid", "i2i", _quality(LOWER), features=True)
+register("kid_std", "i2i", _both(LOWER), features=True)  # a spread, not a quality
+register("is", "i2i", _quality(HIGHER), features=True)
+register("cosine", "i2i", _quality(HIGHER), features=True)
 register("psnr", "i2i", _quality(HIGHER), unit="dB")
 register("ssim", "i2i", _quality(HIGHER))
 register("mse_masked", "i2i", _quality(LOWER))
@@ -107,13 +110,13 @@ register("mia_auc", "i2i", _both(AUC_TARGET))
 register("mia_auc_retrain", "i2i", _both(AUC_TARGET))
 register("mia_gap_retrain", "i2i", _both(LOWER))  # |mia_auc - mia_auc_retrain|
 register("retrain_distance", "i2i", _both(LOWER))
-register("forget_class_share", "i2i", _both(LOWER))
+register("forget_class_share", "i2i", _both(LOWER), features=True)  # the classifier's logits
 # Training images the unlearning drew (retrain: its training's; l2l/i2i.py), as for GANs.
 register("samples_seen", "i2i", {I2I_TRIAL_SPLIT: LOWER}, unit="images")
 # GAN metrics (l2l/gan/evaluate.py), one split.
-register("fid", "gan", {GAN_SPLIT: LOWER})
-register("is", "gan", {GAN_SPLIT: HIGHER})
-register("forget_class_share", "gan", {GAN_SPLIT: LOWER})
+register("fid", "gan", {GAN_SPLIT: LOWER}, features=True)
+register("is", "gan", {GAN_SPLIT: HIGHER}, features=True)
+register("forget_class_share", "gan", {GAN_SPLIT: LOWER}, features=True)
 register("mia_auc", "gan", {GAN_SPLIT: AUC_TARGET})
 register("nn_distance", "gan", {GAN_SPLIT: HIGHER})
 register("downstream_accuracy", "gan", {GAN_SPLIT: HIGHER})
@@ -127,6 +130,12 @@ register("retrain_epochs", "gan", {GAN_SPLIT: None}, unit="epochs", derived=True
 
 def spec(family: str, split: str, metric: str) -> MetricSpec | None:
     return METRICS.get((family, split, metric))
+
+
+def uses_features(family: str, split: str, metric: str) -> bool:
+    """Whether a metric is computed on a feature extractor (its rows name it in `extractor`)."""
+    s = METRICS.get((family, split, metric))
+    return bool(s and s.features)
 
 
 def direction(family: str, split: str, metric: str) -> Direction | None:

@@ -18,9 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.metrics import direction
+from contract.metrics import direction, uses_features
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
 # them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
@@ -47,7 +47,7 @@ TRIAL = {
 }
 METRIC = {
     "split": pa.string(), "metric": pa.string(), "value": pa.float64(), "n": pa.int64(),
-    "direction": pa.string(),
+    "direction": pa.string(), "extractor": pa.string(),
 }
 COLUMNS: dict[str, pa.DataType] = {**META, **CONFIG, **TRIAL, **METRIC}
 SCHEMA = pa.schema(list(COLUMNS.items()))
@@ -144,9 +144,21 @@ def _from_v2(cols: dict[str, pa.Array], n: int, hib: pa.Array | None) -> None:
     cols["identity_version"] = pa.array([1] * n, pa.int32())
 
 
+def _from_v3(cols: dict[str, pa.Array], n: int) -> None:
+    """v4 names the feature extractor of each metric computed on one (`extractor`). Files of v3
+    and older did not record it: their metrics on features get `classifier`, the default of
+    `eval.features` and `eval.cosine_features` and the only extractor of `gan` trials (a v3
+    sweep that set another extractor is labelled wrongly: its sweep.json says which)."""
+    fam, split, metric = (cols[c].to_pylist() for c in ("family", "split", "metric"))
+    cols["extractor"] = pa.array(
+        ["classifier" if uses_features(f or "", s or "", m or "") else None
+         for f, s, m in zip(fam, split, metric)], pa.string())
+
+
 MIGRATIONS = {
     1: "family='i2i', setting='class', forget_k from forget_set, params='{}'; then as v2",
     2: "direction from the metric registry (was higher_is_better); identity_version = 1",
+    3: "extractor = 'classifier' (the default) for metrics computed on features, else null",
 }
 
 
@@ -188,6 +200,8 @@ def read_table(path: str | Path, sweep_id: str | None = None) -> pa.Table:
         hib = table.column("higher_is_better") if "higher_is_better" in table.column_names \
             else None
         _from_v2(cols, n, hib)
+    if version <= 3:
+        _from_v3(cols, n)
     extra = {c: table.column(c) for c in table.column_names
              if c not in COLUMNS and c != "higher_is_better"}
     return pa.table({**cols, **extra})

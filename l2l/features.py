@@ -59,6 +59,12 @@ class Extractor(nn.Module):
     identity: str = ""
 
     @property
+    def label(self) -> str:
+        """What a result row names as the metric's extractor (`extractor` column): the
+        registry name, with the architecture where one name covers several (`clip:ViT-H-14`)."""
+        return self.name
+
+    @property
     def has_logits(self) -> bool:
         return self.num_classes is not None
 
@@ -162,7 +168,12 @@ class ClipFeatures(Extractor):
             with torch.no_grad():
                 dim = self.net.encode_image(torch.zeros(1, 3, *self.size)).shape[1]
         self.dim = int(dim)
+        self.model_name = model_name
         self.identity = f"clip:{model_name}:{file_sha256(weights)}"
+
+    @property
+    def label(self) -> str:
+        return f"clip:{self.model_name}"
 
     def _forward(self, x):
         x = _rgb((x + 1) / 2)

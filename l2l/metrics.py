@@ -183,7 +183,15 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
             values["mia_gap_retrain"] = (abs(values["mia_auc"][0] - values["mia_auc_retrain"][0]),
                                          values["mia_auc_retrain"][1])
 
-    metrics = [MetricValue(split, k, float(v), int(cnt)) for k, (v, cnt) in values.items()]
+    # The extractor of each metric computed on one (the `extractor` column): IS reads the
+    # features' logits, the classifier's when the features have none (clip).
+    fid_on = ev.features.label
+    extractors = {"fid": fid_on, "kid": fid_on, "kid_std": fid_on,
+                  "is": (ev.features if logits_out is not None else ev.classifier).label,
+                  "cosine": ev.cosine_features.label,
+                  "forget_class_share": ev.classifier.label}
+    metrics = [MetricValue(split, k, float(v), int(cnt), extractors.get(k))
+               for k, (v, cnt) in values.items()]
     return SplitResult(metrics, x, out, data.y, c_out, c_orig, hits)
 
 

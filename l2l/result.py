@@ -15,6 +15,9 @@ class MetricValue:
     metric: str  # a name of contract/metrics.py
     value: float
     n: int  # images the value is computed on
+    # the feature extractor it is computed on (l2l/features.py `label`: classifier, inception,
+    # clip:<model>); None for metrics on pixels, losses or counts
+    extractor: str | None = None
 
 
 @dataclass
@@ -41,5 +44,5 @@ class TrialResult:
                 "unlearn_seconds": self.unlearn_seconds, "eval_seconds": self.eval_seconds,
                 "device": self.device, "peak_memory_mb": self.peak_memory_mb,
                 "pretrain_cache_hit": self.pretrain_cache_hit}
-        return [{**base, "split": m.split, "metric": m.metric, "value": m.value, "n": m.n}
-                for m in self.metrics]
+        return [{**base, "split": m.split, "metric": m.metric, "value": m.value, "n": m.n,
+                 "extractor": m.extractor} for m in self.metrics]

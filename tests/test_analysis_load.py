@@ -119,8 +119,9 @@ def test_schema_v1_files_are_read_and_migrated(tmp_path):
     with pytest.warns(OldSchemaWarning) as record:
         df = load(r)
     (message,) = [str(w.message) for w in record]
-    assert message.startswith("1 result file(s) of schema version 1 read and migrated to 3: ")
-    assert MIGRATIONS[1] in message and MIGRATIONS[2] in message  # what was filled in
+    assert message.startswith(f"1 result file(s) of schema version 1 read and migrated to "
+                              f"{SCHEMA_VERSION}: ")
+    assert all(MIGRATIONS[v] in message for v in (1, 2, 3))  # what was filled in
     assert message.endswith("left empty: artifact_dir, peak_memory_mb, pretrain_cache_hit")
     v1 = df[df["schema_version"] == 1].set_index("split")
     assert tuple(v1.loc["forget", ["family", "setting", "forget_k", "params"]]) == (
@@ -146,8 +147,9 @@ def test_schema_v2_files_take_directions_from_the_registry(tmp_path):
     write_trial(r, trial_rows("l2l", 1, {("forget", "mia_auc"): 0.4}, alpha=0.5))
     raw = pq.read_table(next((r / "sweep_id=s-a").glob("*-0.parquet")))
     assert "higher_is_better" in raw.column_names and "direction" not in raw.column_names
-    with pytest.warns(OldSchemaWarning, match="of schema version 2 read and migrated to 3: "
-                                              r"v2: direction from the metric registry"):
+    with pytest.warns(OldSchemaWarning, match=f"of schema version 2 read and migrated to "
+                                              f"{SCHEMA_VERSION}: v2: direction from the "
+                                              "metric registry"):
         df = load(r)
     assert "higher_is_better" not in df.columns
     v2 = df[df["schema_version"] == 2].set_index("metric")
@@ -156,7 +158,32 @@ def test_schema_v2_files_take_directions_from_the_registry(tmp_path):
     assert set(v2["identity_version"]) == {1}
     assert df.attrs["migrated"] == {2: 1}
     (mia,) = [r for r in aggregate(df) if r["metric"] == "mia_auc"]
-    assert mia["stat"].n == 2 and mia["direction"].text == "target:0.5"  # v2 + v3, one setting
+    assert mia["stat"].n == 2 and mia["direction"].text == "target:0.5"  # v2 + now, one setting
+
+
+def test_schema_v3_files_name_the_default_extractor_and_never_average_with_another(tmp_path):
+    """v3 did not record the feature extractor: its metrics on features read as computed on the
+    default `classifier`; values of another extractor are a column of their own."""
+    r = tmp_path / "results"
+    old = {("retain", "fid"): 10.0, ("retain", "cosine"): 0.9, ("retain", "psnr"): 20.0}
+    write_trial(r, trial_rows("l2l", 0, old, alpha=0.5), schema_version=3)
+    write_trial(r, trial_rows("l2l", 1, {("retain", "fid"): 30.0}, alpha=0.5))
+    write_trial(r, trial_rows("l2l", 2, {("retain", "fid"): 50.0, ("retain", "cosine"): 0.5},
+                              alpha=0.5, extractor="clip:ViT-H-14"))
+    assert "extractor" not in pq.read_table(next((r / "sweep_id=s-a").glob("*-0.parquet"))) \
+        .column_names
+    with pytest.warns(OldSchemaWarning, match=f"schema version 3 read and migrated to "
+                                              f"{SCHEMA_VERSION}: v3: extractor = 'classifier'"):
+        df = load(r)
+    v3 = df[df["schema_version"] == 3].set_index("metric")["extractor"]
+    assert v3.fillna("none").to_dict() == {"fid": "classifier", "cosine": "classifier",
+                                           "psnr": "none"}  # pixels: no extractor
+    t = all_tables(df)[1]  # i2i_metrics
+    assert [c.header for c in t.columns] == [
+        "retain FID (classifier) ↓", "retain FID (CLIP ViT-H-14) ↓",
+        "retain cos (classifier) ↑", "retain cos (CLIP ViT-H-14) ↑", "retain PSNR ↑"]
+    fids = [t.cells[(0, c)] for c in (0, 1)]
+    assert [(s.mean, s.n) for s in fids] == [(20.0, 2), (50.0, 1)]  # v3 + v4 classifier; clip
 
 
 def test_newer_schema_is_refused_naming_the_file(tmp_path, capsys):
@@ -166,8 +193,8 @@ def test_newer_schema_is_refused_naming_the_file(tmp_path, capsys):
     table = pq.read_table(path)
     pq.write_table(table.set_column(0, "schema_version", pa.array([SCHEMA_VERSION + 1] * 2,
                                                                   pa.int32())), path)
-    with pytest.raises(AnalysisError, match=rf"{path}: schema version 4, newer than this "
-                                            r"code reads \(<= 3\)"):
+    with pytest.raises(AnalysisError, match=rf"{path}: schema version {SCHEMA_VERSION + 1}, "
+                                            rf"newer than this code reads \(<= {SCHEMA_VERSION}\)"):
         load(r)
     assert main(["tables", "--results", str(r)]) == 2
     err = capsys.readouterr().err

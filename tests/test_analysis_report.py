@@ -71,7 +71,7 @@ def test_tables_command_writes_every_format(results, tmp_path, capsys):
     assert "| l2l | 0.5 | **23.00 ± 0.00** (n=2) |" not in md  # retain FID: lower wins
     assert re.search(r"\| l2l \| 0\.1 \| \*\*21\.00 ± 0\.00\*\* \(n=2\) \|", md)
     csv = pd.read_csv(out / "img" / "i2i_alpha.csv")
-    assert csv["MAE forget FID ↑ mean"].tolist() == [50.5, 90.5, 170.5]
+    assert csv["MAE forget FID (classifier) ↑ mean"].tolist() == [50.5, 90.5, 170.5]
 
     code, stdout, _ = run(capsys, "tables", "--results", results, "--out", tmp_path / "t2",
                           "--format", "md")  # default sweep: the newest (gan)

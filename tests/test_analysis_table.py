@@ -74,17 +74,18 @@ def test_cells_headers_order_missing_and_failures(results):
     (table,) = page_tables(load(results))
     assert table.name == "i2i_metrics"  # every metric, a section per generator
     frame = to_frame(table)
-    assert list(frame.columns) == ["group", "method", "retain FID ↓", "retain CLIP-cos ↑",
-                                   "forget FID ↑"]
+    assert list(frame.columns) == ["group", "method", "retain FID (classifier) ↓",
+                                   "retain cos (classifier) ↑", "forget FID (classifier) ↑"]
     assert list(frame["method"]) == ["original", "l2l"]  # paper order, not alphabetical
     assert set(frame["group"]) == {"MAE"}
     l2l = frame.set_index("method").loc["l2l"]
-    assert l2l["retain FID ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 2.00 (n=3)"
-    assert l2l["forget FID ↑"] == fmt([110.0, 130.0, 120.0], 2) == "120.00 ± 10.00 (n=3)"
-    assert l2l["retain CLIP-cos ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.1000 (n=3)"
+    assert l2l["retain FID (classifier) ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 2.00 (n=3)"
+    assert l2l["forget FID (classifier) ↑"] == fmt([110.0, 130.0, 120.0], 2) \
+        == "120.00 ± 10.00 (n=3)"
+    assert l2l["retain cos (classifier) ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.1000 (n=3)"
     orig = frame.set_index("method").loc["original"]
-    assert orig["retain FID ↓"] == "5.00 (n=1)"
-    assert orig["retain CLIP-cos ↑"] == "–"  # missing, never 0
+    assert orig["retain FID (classifier) ↓"] == "5.00 (n=1)"
+    assert orig["retain cos (classifier) ↑"] == "–"  # missing, never 0
 
     md = to_markdown(load(results))
     assert md.startswith("## Image-to-image unlearning, every metric per generator, "
@@ -114,7 +115,7 @@ def test_alpha_variants_other_methods_and_generators(tmp_path):
     assert list(frame["method"]) == [  # VQ-GAN's section first (the paper's order), then MAE
         "original", "max_loss", "l2l (alpha=0.25) [retain=full]",
         "l2l (alpha=0.5) [retain=full]", "l2l (alpha=0.5) [retain=proxy]", "zeta"]
-    assert list(frame.columns)[2:] == ["retain FID ↓", "retain MSE(mask) ↓"]
+    assert list(frame.columns)[2:] == ["retain FID (classifier) ↓", "retain MSE(mask) ↓"]
     assert frame.set_index("method").loc["max_loss", "retain MSE(mask) ↓"] == "0.5000 (n=1)"
     md = to_markdown(load(r))
     assert md.index("**VQ-GAN**") < md.index("**MAE**")

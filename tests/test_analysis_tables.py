@@ -56,20 +56,22 @@ def i2i(tmp_path):
 def test_main_table_layout_cells_bold_and_missing(i2i):
     t = by_name(all_tables(load(i2i)))["i2i_main"]
     assert [c.header for c in t.columns] == [  # paper order: VQ-GAN before MAE; retain first
-        "VQ-GAN retain FID ↓", "VQ-GAN forget FID ↑",
-        "MAE retain FID ↓", "MAE retain CLIP-cos ↑", "MAE forget FID ↑"]
+        "VQ-GAN retain FID (classifier) ↓", "VQ-GAN forget FID (classifier) ↑",
+        "MAE retain FID (classifier) ↓", "MAE retain cos (classifier) ↑",
+        "MAE forget FID (classifier) ↑"]
     assert [r.labels[0] for r in t.rows] == ["original", "max_loss", "l2l"]
     assert t.row_header == ("method",)
 
-    stat, bold = cell(t, "l2l", "MAE retain FID ↓")
+    stat, bold = cell(t, "l2l", "MAE retain FID (classifier) ↓")
     assert stat.mean == pytest.approx(statistics.fmean(L2L_RETAIN_FID), abs=1e-12)
     assert stat.std == pytest.approx(0.01) and stat.n == 3 and bold
-    stat, bold = cell(t, "max_loss", "MAE retain FID ↓")
+    stat, bold = cell(t, "max_loss", "MAE retain FID (classifier) ↓")
     assert stat.mean == pytest.approx(12.3436) and not bold  # same text, worse unrounded mean
-    assert cell(t, "original", "MAE retain FID ↓")[1] is False  # reference: best but not bold
-    assert cell(t, "max_loss", "MAE forget FID ↑")[1] is True   # higher is better on forget
-    assert cell(t, "l2l", "VQ-GAN retain FID ↓")[1] is False  # a single competitor
-    assert cell(t, "max_loss", "VQ-GAN retain FID ↓")[0] is None  # never run: missing
+    # the original is a reference: best but not bold
+    assert cell(t, "original", "MAE retain FID (classifier) ↓")[1] is False
+    assert cell(t, "max_loss", "MAE forget FID (classifier) ↑")[1] is True  # higher is better
+    assert cell(t, "l2l", "VQ-GAN retain FID (classifier) ↓")[1] is False  # a single competitor
+    assert cell(t, "max_loss", "VQ-GAN retain FID (classifier) ↓")[0] is None  # never run
 
     md = to_markdown(t)
     assert ("| l2l | 41.00 ± 1.00 (n=3) | 90.00 ± 0.00 (n=3) | **12.34 ± 0.01** (n=3) | "
@@ -86,7 +88,8 @@ def test_error_trials_are_excluded(i2i):
     rows = load(i2i)
     assert (rows["status"] == "error").sum() == 1
     t = by_name(all_tables(rows))["i2i_main"]
-    assert cell(t, "l2l", "MAE retain FID ↓")[0].n == 3  # seed 9 failed: not a replicate
+    # seed 9 failed: not a replicate
+    assert cell(t, "l2l", "MAE retain FID (classifier) ↓")[0].n == 3
 
 
 def test_latex_booktabs(i2i):
@@ -100,8 +103,9 @@ def test_latex_booktabs(i2i):
     assert r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}" in tex
     assert r"\multicolumn{1}{c}{retain} & \multicolumn{1}{c}{forget} & " \
            r"\multicolumn{2}{c}{retain} & \multicolumn{1}{c}{forget} \\" in tex
-    assert r"method & FID $\downarrow$ & FID $\uparrow$ & FID $\downarrow$ & " \
-           r"CLIP-cos $\uparrow$ & FID $\uparrow$ \\" in tex
+    assert r"method & FID (classifier) $\downarrow$ & FID (classifier) $\uparrow$ & " \
+           r"FID (classifier) $\downarrow$ & cos (classifier) $\uparrow$ & " \
+           r"FID (classifier) $\uparrow$ \\" in tex
     assert tex.count(r"\mathbf{") == 2
     assert r"$\mathbf{12.34 \pm 0.01}$~{\scriptsize (n=3)}" in tex
     assert r"$12.34 \pm 0.01$~{\scriptsize (n=3)}" in tex  # max_loss, not bold
@@ -114,17 +118,17 @@ def test_latex_booktabs(i2i):
 def test_csv_numbers_unrounded_and_missing_empty(i2i):
     t = by_name(all_tables(load(i2i)))["i2i_main"]
     df = pd.read_csv(io.StringIO(to_csv(t)))
-    assert list(df.columns[:5]) == ["method", "VQ-GAN retain FID ↓ mean", "VQ-GAN retain FID ↓ std",
-                                    "VQ-GAN retain FID ↓ n", "VQ-GAN retain FID ↓ best"]
+    vq = "VQ-GAN retain FID (classifier) ↓"
+    assert list(df.columns[:5]) == ["method", f"{vq} mean", f"{vq} std", f"{vq} n", f"{vq} best"]
     df = df.set_index("method")
-    col = "MAE retain FID ↓"
+    col = "MAE retain FID (classifier) ↓"
     assert df[f"{col} mean"].dtype == float and df[f"{col} std"].dtype == float
     assert df.loc["l2l", f"{col} mean"] == pytest.approx(12.3412, abs=1e-12)
     assert df.loc["max_loss", f"{col} mean"] == pytest.approx(12.3436, abs=1e-12)
     assert df.loc["l2l", f"{col} n"] == 3
     assert bool(df.loc["l2l", f"{col} best"]) and not bool(df.loc["max_loss", f"{col} best"])
     assert math.isnan(df.loc["original", f"{col} std"])  # one seed: no std, not 0
-    assert df["VQ-GAN retain FID ↓ mean"].isna().tolist() == [True, True, False]
+    assert df["VQ-GAN retain FID (classifier) ↓ mean"].isna().tolist() == [True, True, False]
     raw = list(csv.reader(io.StringIO(to_csv(t))))
     assert raw[2][1:5] == ["", "", "", ""]  # max_loss on VQ-GAN: empty, never 0
 
@@ -143,7 +147,7 @@ def test_metrics_table_groups_generators_and_drops_empty_columns(i2i):
     assert [g for g, _ in t.groups()] == ["VQ-GAN", "MAE"]
     md = to_markdown(t)
     vq = md.split("**VQ-GAN**")[1].split("**MAE**")[0]
-    assert "CLIP-cos" not in vq  # VQ-GAN has no cosine: the column is left out there
+    assert "cos (classifier)" not in vq  # VQ-GAN has no cosine: the column is left out there
 
 
 def test_the_i2i_budget_is_a_column_of_the_metrics_table_only(tmp_path):
@@ -180,10 +184,10 @@ def test_ablations_appear_only_when_varied(tmp_path):
     assert alpha.row_header == ("method", "alpha")
     labels = [r.labels for r in alpha.rows]
     assert ("l2l [retain=full]", "0.1") in labels and ("l2l [retain=full]", "0.5") in labels
-    stat, bold = cell(alpha, "l2l [retain=full]", "MAE forget FID ↑")
+    stat, bold = cell(alpha, "l2l [retain=full]", "MAE forget FID (classifier) ↑")
     assert stat.mean == 50.5  # the first row with that label: alpha 0.1
     hi = alpha.rows.index(next(r for r in alpha.rows if r.labels[1] == "0.5"))
-    c = [col.header for col in alpha.columns].index("MAE forget FID ↑")
+    c = [col.header for col in alpha.columns].index("MAE forget FID (classifier) ↑")
     assert (hi, c) in alpha.best() and alpha.cells[(hi, c)].mean == 80.5
 
     retain = tables["i2i_retain"]
@@ -231,7 +235,8 @@ def test_directions_come_from_the_registry(tmp_path):
     with pytest.warns(OldSchemaWarning):
         rows = load(r)
     t = by_name(all_tables(rows))["i2i_metrics"]
-    assert [c.header for c in t.columns] == ["forget FID ↑", "forget eta", "forget zeta ↓"]
+    assert [c.header for c in t.columns] == ["forget FID (classifier) ↑", "forget eta",
+                                             "forget zeta ↓"]
     assert t.best() == {(1, 0), (0, 2)}  # l2l: higher FID; max_loss: lower zeta; eta: none
 
 
@@ -317,7 +322,7 @@ def test_gan_table_speedup_matched_per_seed(gan):
     assert [g for g, _ in t.groups()] == [
         "class unlearning, k=1, forget set [3]", 'item unlearning, k=64, forget set {"random": 64}']
     assert [c.header for c in t.columns] == [
-        "FID ↓", "unlearn s ↓", "speedup ↑", "epochs ↓", "retrain epochs"]
+        "FID (classifier) ↓", "unlearn s ↓", "speedup ↑", "epochs ↓", "retrain epochs"]
     md = to_markdown(t)
     item = md.split("**item unlearning")[1]
     # cascade: seeds 0, 1 match a retrain trial (100/2, 120/4), seed 2 does not

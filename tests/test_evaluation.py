@@ -156,6 +156,14 @@ def test_a_trial_carries_every_metric_the_cost_columns_and_its_artifacts(tiny, t
         assert got[(split, "mia_auc")].n == 2 * 10 * per_class
     # the budget, once a trial: a forget and a retain batch a step
     assert got[("all", "samples_seen")].value == 5 * 2 * tiny["unlearn"]["batch_size"]
+    # every metric on features names its extractor (the default: the classifier), no other does
+    from contract.metrics import uses_features
+
+    named = {m.metric: m.extractor for m in res.metrics if m.extractor}
+    assert set(named.values()) == {"classifier"}
+    assert {"fid", "kid", "is", "cosine", "forget_class_share"} <= set(named)
+    assert all((m.extractor is not None) == uses_features("i2i", m.split, m.metric)
+               for m in res.metrics)
     assert res.pretrain_cache_hit and res.peak_memory_mb > 100 and res.device == "cpu"
     assert res.caches["retrain_reference"]["key"] != res.caches["generator"]["key"]
 

@@ -99,6 +99,7 @@ def test_clip_loads_a_weights_file_and_gives_embeddings_without_logits(tiny_clip
     ext = get_extractor("clip", weights=path, clip_model=name)
     f, lg = extract(ext, _images(3), batch_size=2)  # resized 32 -> 48 px, 3 channels
     assert f.shape == (3, 24) and lg is None and ext.dim == 24 and not ext.has_logits
+    assert ext.label == f"clip:{name}"  # what result rows name (the `extractor` column)
     with pytest.raises(ValueError, match="no class logits"):
         ext.logits(_images(1))
 

@@ -28,6 +28,7 @@ from l2l.gan.models import GAN
 from contract.metrics import GAN_SPLIT as SPLIT
 from l2l.result import MetricValue
 
+CLASSIFIER = "classifier"  # the extractor of fid, is, forget_class_share (`extractor` column)
 DOWNSTREAM_LR = 1e-3
 DOWNSTREAM_BATCH = 128
 
@@ -73,11 +74,11 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
     f_fake, logits = _embed(classifier, samples, device, e.batch_size)
     f_real, _ = _embed(classifier, splits.eval_real.x, device, e.batch_size)
     n = len(samples)
-    out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n),
-           MetricValue(SPLIT, "is", scores.inception_score(logits), n)]
+    out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n, CLASSIFIER),
+           MetricValue(SPLIT, "is", scores.inception_score(logits), n, CLASSIFIER)]
     if cfg.setting == "class":
         out.append(MetricValue(SPLIT, "forget_class_share",
-                             scores.class_share(logits, cfg.forget_classes), n))
+                               scores.class_share(logits, cfg.forget_classes), n, CLASSIFIER))
 
     members = sample(splits.forget, e.mia_images, cfg.seed * 4 + 1).x
     heldout = splits.heldout.x
