@@ -42,13 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(run=trial)
 
     c = sub.add_parser("plateau", help="train an image-to-image config's original model for "
-                       "--epochs and print its validation loss per epoch and the plateau epoch "
-                       "(how pretraining budgets are chosen)")
+                       "--epochs at a constant learning rate and print its validation loss per "
+                       "epoch and the plateau epoch (how pretraining budgets are chosen)")
     c.add_argument("config", type=Path, help="YAML file with one image-to-image trial's fields "
                    "(a spec's top level works; its pretrain.epochs is replaced by --epochs)")
+    c.add_argument("--generator", help="which generator of a spec's grid.generator to train "
+                   "(its name; default: the file's generator field)")
     c.add_argument("--epochs", type=int, default=30, help="epochs to train (default 30)")
-    c.add_argument("--tolerance", type=float, default=0.01, help="relative distance to the best "
-                   "validation loss that counts as converged (default 0.01)")
+    c.add_argument("--tolerance", type=float, default=0.01, help="relative gain in validation "
+                   "loss that still counts as progress (default 0.01)")
+    c.add_argument("--patience", type=int, default=3, help="epochs without that gain that "
+                   "make a plateau (default 3)")
     c.add_argument("--cache-dir", type=Path, help="model cache: the run is cached as the "
                    "original of that config with --epochs")
     c.add_argument("--data-root", type=Path, help="Fashion-MNIST files")
@@ -110,11 +114,25 @@ def plateau(args) -> int:
             raise ConfigError("--epochs", f"must be in 1..1000, got {args.epochs}")
         if not 0 < args.tolerance < 1:
             raise ConfigError("--tolerance", f"must be in (0, 1), got {args.tolerance}")
-        raw = {k: v for k, v in _load(args.config).items()
+        if not 1 <= args.patience < args.epochs:
+            raise ConfigError("--patience", f"must be in 1..{args.epochs - 1}, got {args.patience}")
+        loaded = _load(args.config)
+        raw = {k: v for k, v in loaded.items()
                if k not in ("name", "description", "grid", "variants", "resources",
                             "max_concurrent_trials", "max_failures")}
+        if args.generator is not None:
+            axis = (loaded.get("grid") or {}).get("generator") or []
+            found = [g for g in axis if isinstance(g, dict) and g.get("name") == args.generator]
+            raw["generator"] = found[0] if found else {**(raw.get("generator") or {}),
+                                                       "name": args.generator}
+        family = raw.pop("family", TrialConfig.family)
+        if family != TrialConfig.family:
+            raise ConfigError("family", f"{family!r}: plateau takes image-to-image configs "
+                              f"(family {TrialConfig.family}); a GAN has no validation task loss")
         raw.setdefault("method", "original")
-        raw["pretrain"] = {**(raw.get("pretrain") or {}), "epochs": args.epochs}
+        # A constant rate after the warm-up: a decaying one flattens every curve at its end.
+        raw["pretrain"] = {**(raw.get("pretrain") or {}), "epochs": args.epochs,
+                           "schedule": "constant"}
         for k in ("cache_dir", "data_root", "device"):
             if getattr(args, k) is not None:
                 raw[k] = str(getattr(args, k))
@@ -145,9 +163,10 @@ def plateau(args) -> int:
     print("epoch  validation loss")
     for i, v in enumerate(history):
         print(f"{i + 1:>5}  {'-' if v is None else f'{v:.5f}'}")
-    e = plateau_epoch(history, args.tolerance)
-    print("plateau: " + ("no validation loss recorded" if e is None else
-                         f"epoch {e} of {len(history)} (within {args.tolerance:g} of the best)"))
+    e = plateau_epoch(history, args.tolerance, args.patience)
+    print("plateau: " + (f"not reached in {len(history)} epochs (train longer)" if e is None else
+                         f"epoch {e}: the next {args.patience} did not lower the validation "
+                         f"loss by {args.tolerance:.0%}"))
     return 0
 
 

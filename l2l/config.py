@@ -30,6 +30,7 @@ RETAIN_MODES = ("full", "fraction", "proxy", "none")
 PROXY_SOURCES = ("fashion_mnist", "digits")  # digits: scikit-learn's 8x8 digits, resized
 NOISE_TYPES = ("normal", "uniform", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("cosine", "constant")  # l2l/training.py cosine_schedule
 # The methods of this family, one file each: name -> (module, the method-specific fields it
 # uses). Adding a method is its file and one line here.
 METHODS = method_registry("method", {
@@ -82,6 +83,9 @@ class I2IPretrainConfig(PretrainConfig):
     random_masks: float = spec(1.0, since=2)
     # Share of noise images mixed into pretraining batches (0: real images only, the paper).
     noise_share: float = spec(0.0, since=2)
+    # Learning-rate schedule after the warm-up: cosine decay (the originals) or constant (the
+    # validation curves of `l2l plateau`).
+    schedule: str = spec("cosine", since=2)
 
 
 @dataclass(frozen=True)
@@ -350,7 +354,8 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     })
     pretrain = _section(I2IPretrainConfig, d.get("pretrain"), "pretrain", {
         "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed,
-        "random_masks": _share, "noise_share": _share})
+        "random_masks": _share, "noise_share": _share,
+        "schedule": lambda v, p: _choice(v, p, SCHEDULES)})
     classifier = _classifier(d.get("classifier"))
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
         "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,

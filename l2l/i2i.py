@@ -16,9 +16,9 @@ from l2l.context import TrialContext
 from l2l.data import dataset_key, load_split, make_splits, sample, validation_split
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
-from l2l.pretrain import get_original
+from l2l.pretrain import get_original, pretrain_validation
 from l2l.result import MetricValue
-from l2l.tasks import task_mask
+from l2l.tasks import TrainingMasks, task_mask
 from l2l.trial import Evaluation, Prepared
 
 log = logging.getLogger("l2l.i2i")
@@ -36,7 +36,9 @@ class I2ISteps:
         return sample(validation_split(train)[1], cfg.pretrain.images, cfg.pretrain.seed)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
-        return get_original(cfg, prep.pool, device, cache_dir)
+        # Validation images whose loss is recorded per pretraining epoch (convergence)
+        return get_original(cfg, prep.pool, device, cache_dir,
+                            val=pretrain_validation(prep.train))
 
     def splits(self, cfg: TrialConfig, prep: Prepared):
         held_out = prep.test if cfg.eval.split == "test" else validation_split(prep.train)[0]
@@ -46,8 +48,13 @@ class I2ISteps:
     def context(self, cfg: TrialConfig, prep: Prepared, splits, original, device,
                 cache_dir: Path) -> TrialContext:
         mask = task_mask(cfg.task.kind, original.grid, cfg.task.mask_ratio).to(device)
+        # The step masks have a generator of their own: changing unlearn.random_masks does not
+        # change which images the steps draw.
+        masks = TrainingMasks(mask, cfg.unlearn.random_masks,
+                              torch.Generator().manual_seed(cfg.seed + 104729))
         return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
-                            cache_dir, pool=prep.pool, mask=mask, classifier=prep.classifier)
+                            cache_dir, pool=prep.pool, mask=mask, train_masks=masks,
+                            classifier=prep.classifier)
 
     def evaluate(self, cfg: TrialConfig, prep: Prepared, model, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation:

@@ -60,15 +60,17 @@ def pretrain_validation(train: ImageSet) -> ImageSet:
     return sample(held, min(VALIDATION_IMAGES, len(held)), 0)
 
 
-def plateau_epoch(history: list[float | None], tolerance: float = 0.01) -> int | None:
-    """The first epoch (1-based) whose validation loss is within `tolerance` (relative) of the
-    best this run reaches: the budget after which more epochs buy less than that. None when no
-    epoch was measured."""
+def plateau_epoch(history: list[float | None], tolerance: float = 0.01,
+                  patience: int = 3) -> int | None:
+    """The first epoch (1-based) after which `patience` more epochs do not lower the validation
+    loss by `tolerance` (relative): where, at a constant learning rate, more epochs stop paying.
+    None when the run ends before that (train longer) or nothing was measured."""
     measured = [(i + 1, v) for i, v in enumerate(history) if v is not None]
-    if not measured:
-        return None
-    best = min(v for _, v in measured)
-    return next(e for e, v in measured if v <= best + tolerance * abs(best))
+    for k, (epoch, v) in enumerate(measured):
+        window = [w for _, w in measured[k + 1:k + 1 + patience]]
+        if len(window) == patience and min(window) > v * (1 - tolerance):
+            return epoch
+    return None
 
 
 def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_dir,

@@ -42,13 +42,19 @@ def epoch_batches(n: int, batch_size: int, g: torch.Generator):
         yield perm[i:i + batch_size]
 
 
-def cosine_schedule(opt: torch.optim.Optimizer, total_steps: int, warmup: float = 0.05):
-    """Linear warm-up over `warmup` of the steps, then cosine decay to zero."""
+def cosine_schedule(opt: torch.optim.Optimizer, total_steps: int, warmup: float = 0.05,
+                    kind: str = "cosine"):
+    """Linear warm-up over `warmup` of the steps, then cosine decay to zero (`cosine`) or the
+    full rate to the end (`constant`: a validation curve that is not bent by the decay, which
+    is how `l2l plateau` finds where more epochs stop helping)."""
     warm = max(1, int(total_steps * warmup))
+    decay = kind == "cosine"
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
+        if not decay:
+            return 1.0
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)

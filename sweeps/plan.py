@@ -119,6 +119,13 @@ def _pretrain_seconds(cfg, res=None) -> float:
     return size * ref["pretrain"] * cfg.pretrain.images * cfg.pretrain.epochs
 
 
+def _classes_of(cfg) -> int:
+    """Classes of the trial's data set when the config knows them (Fashion-MNIST: 10)."""
+    from l2l.config import DATASETS
+
+    return DATASETS.get(cfg.dataset) or 0
+
+
 def _measured(results_dir: Path | None) -> dict[tuple[int, str], float]:
     """(identity version, config hash) -> median seconds of earlier successful trials with
     that config. Unreadable files are skipped."""
@@ -180,9 +187,12 @@ def estimate(spec: SweepSpec, results_dir: Path | None = None,
     for c in configs:
         d = c.to_dict()
         key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
-        if c.method == "retrain":
+        share = 1.0
+        if c.method == "retrain":  # trained without the forget classes' images
             key += repr(d.get("forget_set"))
-        originals[key] = _pretrain_seconds(c, res_of(c))
+            n_classes = len(c.forget_classes) + len(c.retain_classes)
+            share = 1 - len(c.forget_classes) / max(n_classes, _classes_of(c))
+        originals[key] = share * _pretrain_seconds(c, res_of(c))
         classifiers[repr(d.get("classifier"))] = \
             CLASSIFIER_PER_IMAGE_EPOCH * c.classifier.images * c.classifier.epochs
     return Estimate(len(configs), seconds, n_measured, len(originals), sum(originals.values()),

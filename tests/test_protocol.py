@@ -98,8 +98,9 @@ def test_validation_loss_is_recorded_per_epoch_and_the_plateau_is_found(tmp_path
     history = hit.meta["validation_loss"]
     assert len(history) == 3 and all(v > 0 for v in history)
     assert hit.meta["images_seen"] == 3 * 64
-    assert plateau_epoch([1.0, 0.5, 0.3, 0.299, 0.2985]) == 3
-    assert plateau_epoch([None, None, 2.0, 1.0]) == 4
+    assert plateau_epoch([1.0, 0.5, 0.3, 0.299, 0.2985, 0.298]) == 3
+    assert plateau_epoch([1.0, 0.5, 0.3, 0.299, 0.2985], patience=3) is None  # not seen yet
+    assert plateau_epoch([None, None, 2.0, 1.0, 0.999], patience=1) == 4
     assert plateau_epoch([None]) is None
 
 

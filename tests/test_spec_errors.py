@@ -141,9 +141,9 @@ BAD_MORE = {
                       "search.metric.retain.fid: expected a non-zero number"),
     "metric unknown": (SEARCH.replace("retain: {fid: -1.0}", "retain: {fidd: -1.0}"),
                        "search.metric.retain.fidd: unknown metric for i2i trials (allowed: fid,"),
-    "metric split unknown": (SEARCH.replace("retain: {fid: -1.0}", "all: {fid: -1.0}"),
-                             "search.metric.all: unknown split for i2i trials (allowed: forget, "
-                             "retain)"),
+    "metric split unknown": (SEARCH.replace("retain: {fid: -1.0}", "test: {fid: -1.0}"),
+                             "search.metric.test: unknown split for i2i trials (allowed: all, "
+                             "forget, retain)"),
     "mode": (SEARCH + "  mode: best\n", "search.mode: unknown value 'best' (allowed: max, min)"),
     "space empty": (SEARCH.replace("    alpha: {loguniform: [0.01, 10]}\n    unlearn.lr: "
                                    "{loguniform: [0.0001, 0.01]}\n", "    {}\n")

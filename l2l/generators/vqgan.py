@@ -302,28 +302,25 @@ class VQGAN(Generator):
         g = torch.Generator().manual_seed(cfg.seed)
         tok_epochs = max(1, round(cfg.epochs * TOKENIZER_FRACTION))
         t0 = time.perf_counter()
-        self.pretrain_tokenizer(pool.x, tok_epochs, cfg.batch_size, cfg.lr, cfg.noise_share, g,
-                                device, log, t0)
+        self.pretrain_tokenizer(pool.x, tok_epochs, cfg, g, device, log, t0)
         return [None] * tok_epochs + self.pretrain_transformer(
-            pool.x, masks, max(1, cfg.epochs - tok_epochs), cfg.batch_size, cfg.lr,
-            cfg.noise_share, g, device, log, t0, val)
+            pool.x, masks, max(1, cfg.epochs - tok_epochs), cfg, g, device, log, t0, val)
 
-    def pretrain_tokenizer(self, x_all, epochs, batch_size, lr, noise_share, g, device, log,
-                           t0) -> None:
+    def pretrain_tokenizer(self, x_all, epochs, cfg, g, device, log, t0) -> None:
         """Phase 1: the VQModel on whole images [N, C, H, W]; frozen again at the end."""
         n = len(x_all)
         tk = self.tokenizer
         tk.requires_grad_(True)
         tk.train()
-        opt = torch.optim.AdamW(tk.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-        sched = cosine_schedule(opt, epochs * -(-n // batch_size))
+        opt = torch.optim.AdamW(tk.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        sched = cosine_schedule(opt, epochs * -(-n // cfg.batch_size), kind=cfg.schedule)
         book = tk.quantize.embedding.weight
         usage = torch.zeros(self.codebook, device=device)
         step = 0
         for epoch in range(epochs):
             total = 0.0
-            for idx in epoch_batches(n, batch_size, g):
-                x = with_noise_images(x_all[idx], noise_share, g).to(device)
+            for idx in epoch_batches(n, cfg.batch_size, g):
+                x = with_noise_images(x_all[idx], cfg.noise_share, g).to(device)
                 loss, z, ids = self._tokenizer_loss(x)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -346,27 +343,27 @@ class VQGAN(Generator):
         tk.requires_grad_(False)
         tk.eval()
 
-    def pretrain_transformer(self, x_all, masks, epochs, batch_size, lr, noise_share, g, device,
-                             log, t0, val=None) -> list[float | None]:
+    def pretrain_transformer(self, x_all, masks, epochs, cfg, g, device, log, t0,
+                             val=None) -> list[float | None]:
         """Phase 2: encoder + decoder on the frozen tokens of x_all (tokenized once)."""
         n = len(x_all)
         tokens = torch.cat([self.tokenize(x_all[i:i + 256].to(device))
                             for i in range(0, n, 256)])
         used = len(tokens.unique())
-        k_noise = int(round(noise_share * n))
+        k_noise = int(round(cfg.noise_share * n))
         noise_tokens = self.tokenize(with_noise_images(x_all[:k_noise], 1.0, g).to(device)) \
             if k_noise else None
         self.encoder.train()
         self.decoder.train()
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.05)
-        sched = cosine_schedule(opt, epochs * -(-n // batch_size))
+        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.05)
+        sched = cosine_schedule(opt, epochs * -(-n // cfg.batch_size), kind=cfg.schedule)
         history: list[float | None] = []
         for epoch in range(epochs):
             total = 0.0
-            for idx in epoch_batches(n, batch_size, g):
+            for idx in epoch_batches(n, cfg.batch_size, g):
                 t = tokens[idx.to(device)]
-                k = int(round(noise_share * len(t)))
+                k = int(round(cfg.noise_share * len(t)))
                 if k:
                     pick = torch.randint(k_noise, (k,), generator=g).to(device)
                     t = torch.cat([t[k:], noise_tokens[pick]])
