@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                     "and the trials' artifact directories.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=_Parser)
+    p.set_defaults(exit_code=0)  # a check that fails sets 1
 
     t = sub.add_parser(
         "table", help="paper-style Markdown table of one sweep (every metric, per generator)",
@@ -128,6 +129,20 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR",
                    help="output directory (default: <results>/report)")
     _figure_options(r)
+
+    k = sub.add_parser(
+        "control", help="convergence check: the finetune_retain control against the originals",
+        description="For each generator of one sweep, compare the finetune_retain control "
+                    "with the original model, paired by pretraining seed: an original passes "
+                    "when the control's change of the metric is within the standard deviation "
+                    "of the originals over pretraining seeds (analysis/control.py). Prints a "
+                    "Markdown table and writes it; exit code 1 when an original fails.")
+    _common(k)
+    k.add_argument("--split", default="retain", choices=("retain", "forget"),
+                   help="split of the metric (default: %(default)s)")
+    k.add_argument("--metric", default="fid", help="metric (default: %(default)s)")
+    k.add_argument("--out", metavar="FILE",
+                   help="Markdown output (default: <results>/tables/<sweep_id>-control.md)")
 
     c = sub.add_parser(
         "check-report", help="open a report in headless Chromium and check it renders",
@@ -230,6 +245,25 @@ def _report(args) -> list[str]:
     return [f"{len(ids)} report(s) and index.html written to {out}"]
 
 
+def _control(args) -> list[str]:
+    from analysis.control import control_checks, to_markdown
+    from analysis.files import safe_name, write_all
+
+    rows, (sweep,) = _load(args)
+    _need_ok(rows, sweep)
+    checks = control_checks(rows, args.split, args.metric)
+    text = to_markdown(checks, args.split, args.metric)
+    out = (Path(args.out) if args.out
+           else Path(args.results) / "tables" / f"{safe_name(sweep)}-control.md")
+    write_all({out: text})
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    failed = [c.generator for c in checks if not c.passed]
+    args.exit_code = 1 if failed else 0
+    return [f"control check written to {out}"] + (
+        [f"outside the spread: {', '.join(failed)}"] if failed else [])
+
+
 def _check(args) -> list[str]:
     from analysis.browser import check_report
 
@@ -238,7 +272,7 @@ def _check(args) -> list[str]:
 
 
 COMMANDS = {"table": _table, "tables": _tables, "figures": _figures, "report": _report,
-            "check-report": _check}
+            "control": _control, "check-report": _check}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,4 +292,4 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
     for m in messages:
         print(m, file=sys.stderr)
-    return 0
+    return args.exit_code
