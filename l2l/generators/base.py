@@ -50,9 +50,10 @@ class Generator(nn.Module):
 
     def pretrain(self, pool, masks, cfg, device, log, val=None) -> list[float | None]:
         """`cfg.epochs` epochs of `task_loss` over the pool's images with AdamW and
-        cfg.schedule (warm-up, then cosine or constant); batches drawn by a generator seeded with `cfg.seed`, each masked by `masks()`
-        (l2l/tasks.py TrainingMasks), with cfg.noise_share of noise images. `val`: (images,
-        task mask) whose validation loss is measured after every epoch. Returns those losses."""
+        cfg.schedule (warm-up, then cosine or constant); batches drawn by a generator seeded
+        with `cfg.seed`, each masked by `masks()` (l2l/tasks.py TrainingMasks), with
+        cfg.noise_share of noise images. `val`: (images, task mask) whose validation loss is
+        measured after every epoch. Returns those losses."""
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
                                 weight_decay=0.05)
         steps_per_epoch = -(-len(pool) // cfg.batch_size)
