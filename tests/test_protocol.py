@@ -155,3 +155,26 @@ def test_table_specs_encode_the_papers_protocol(name, ratio):
     p = cfgs[0].pretrain
     retrain_images = p.epochs * p.images * (1 - len(cfgs[0].forget_classes) / 10)
     assert retrain_images / unlearn_images >= 3  # the spec's comment states the factor
+
+
+def test_plateau_command_prints_the_curve_and_refuses_bad_input(tmp_path, capsys):
+    from l2l.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "forget_set": {"classes": [5]}, "retain": {"classes": [0, 1]},
+        "generator": {"name": "mae", "size": "tiny"},
+        "pretrain": {"images": 128, "batch_size": 64}, "classifier": {"images": 256}}))
+    assert main(["plateau", str(cfg), "--epochs", "3", "--patience", "1",
+                 "--cache-dir", str(tmp_path / "cache"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "mae/tiny: 128 images" in out and "plateau:" in out
+    assert len([ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]) == 3  # 3 epochs
+    for args, field in ((["--epochs", "0"], "--epochs"), (["--tolerance", "2"], "--tolerance"),
+                        (["--generator", "stylegan"], "generator.name")):
+        assert main(["plateau", str(cfg), *args, "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {field}")
+    gan = SPECS / "gan_class_small.yaml"
+    assert main(["plateau", str(gan), "-q"]) == 2
+    assert "image-to-image" in capsys.readouterr().err
