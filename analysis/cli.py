@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--split", default="retain", choices=("retain", "forget"),
                    help="split of the metric (default: %(default)s)")
     k.add_argument("--metric", default="fid", help="metric (default: %(default)s)")
+    k.add_argument("--control", default="finetune_retain",
+                   help="the control method (default: %(default)s; finetune_all separates "
+                        "an unconverged original from specialisation on the retain classes)")
     k.add_argument("--out", metavar="FILE",
                    help="Markdown output (default: <results>/tables/<sweep_id>-control.md)")
 
@@ -251,8 +254,8 @@ def _control(args) -> list[str]:
 
     rows, (sweep,) = _load(args)
     _need_ok(rows, sweep)
-    checks = control_checks(rows, args.split, args.metric)
-    text = to_markdown(checks, args.split, args.metric)
+    checks = control_checks(rows, args.split, args.metric, args.control)
+    text = to_markdown(checks, args.split, args.metric, args.control)
     out = (Path(args.out) if args.out
            else Path(args.results) / "tables" / f"{safe_name(sweep)}-control.md")
     write_all({out: text})

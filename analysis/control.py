@@ -64,10 +64,11 @@ def control_checks(rows: Results, split: str = "retain", metric: str = "fid",
     return checks
 
 
-def to_markdown(checks: list[Check], split: str = "retain", metric: str = "fid") -> str:
+def to_markdown(checks: list[Check], split: str = "retain", metric: str = "fid",
+                control: str = "finetune_retain") -> str:
     d = direction("i2i", split, metric)
     better = "" if d is None else f" ({d.words})"
-    lines = [f"Control check: {split} {metric}{better}, finetune_retain against the original, "
+    lines = [f"Control check: {split} {metric}{better}, {control} against the original, "
              "paired by pretraining seed; spread = std of the originals over pretraining seeds.",
              "",
              "| generator | extractor | originals (mean ± spread) | control mean | "
@@ -75,11 +76,11 @@ def to_markdown(checks: list[Check], split: str = "retain", metric: str = "fid")
              "|---|---|---|---|---|---|"]
     for c in checks:
         origs = list(c.originals.values())
-        deltas = ", ".join(f"{d:+.2f}" for d in c.deltas.values())
+        deltas = ", ".join(f"{d:+.3g}" for d in c.deltas.values())
         verdict = ("within the spread" if c.passed else
                    "outside the spread: " + ("improves" if mean(c.deltas.values()) < 0 else
                                              "worsens") + " the originals")
-        lines.append(f"| {c.generator} | {c.extractor or '–'} | {mean(origs):.2f} ± "
-                     f"{c.spread:.2f} (n = {len(origs)}) | {mean(c.controls.values()):.2f} | "
+        lines.append(f"| {c.generator} | {c.extractor or '–'} | {mean(origs):.4g} ± "
+                     f"{c.spread:.3g} (n = {len(origs)}) | {mean(c.controls.values()):.4g} | "
                      f"{deltas} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -42,6 +42,7 @@ METHODS = method_registry("method", {
     "random_encoder": Method("l2l.methods.random_encoder", ("alpha",)),
     "l2l": Method("l2l.methods.l2l", ("alpha", "noise")),
     "finetune_retain": Method("l2l.methods.finetune_retain"),
+    "finetune_all": Method("l2l.methods.finetune_all"),
 })
 # Methods that cannot work without retain images (their retain term is the whole point).
 NEEDS_RETAIN = ("retain_label", "finetune_retain")

@@ -22,11 +22,14 @@ from contract.identity import IDENTITY_VERSION
 from sweeps.spec import SweepSpec
 
 # Seconds on "cpu2" (docs/benchmarks.md, tiny size, 2 threads): pretraining per image-epoch,
-# unlearning per step of batch 64, evaluation per image.
+# unlearning per step of 64 forget + 64 retain images, evaluation per image. From the
+# i2i-control sweep of 2026-12-03 (two 1-CPU trials at a time, halved to 2 threads): hybrid
+# masks and a validation pass per epoch included; membership inference and the retrained
+# model's outputs were off there, so trials with them cost somewhat more than this says.
 REFERENCE = {
-    "mae": {"pretrain": 20 / 16000, "step": 0.085, "eval": 1.0 / 700},
-    "vqgan": {"pretrain": 40 / 16000, "step": 0.18, "eval": 2.3 / 700},
-    "diffusion": {"pretrain": 21 / 16000, "step": 0.08, "eval": 2.9 / 700},
+    "mae": {"pretrain": 1.5e-3, "step": 0.125, "eval": 1.6e-3},
+    "vqgan": {"pretrain": 2.8e-3, "step": 0.19, "eval": 4.1e-3},
+    "diffusion": {"pretrain": 1.6e-3, "step": 0.18, "eval": 5.5e-3},
 }
 SIZE_FACTOR = {"tiny": 1.0, "small": 4.0, "base": 16.0}  # a guess: not measured
 CLASSIFIER_PER_IMAGE_EPOCH = 8.6 / 10000
@@ -264,7 +267,10 @@ def dry_run(spec: SweepSpec, results_dir: Path | None, address: str | None) -> s
     lines.append(f"  {est.trials} trials: about {_fmt(total)} of trial time "
                  f"(median {_fmt(median(est.trial_seconds))} a trial)")
     if slots != math.inf:
-        wall = SWEEP_START + est.pretrain_seconds + est.classifier_seconds + total / slots
+        # Originals are trained by the first trials that need them, several at a time when
+        # the sweep has several (measured: the i2i-control sweep, 37 min against 35 here).
+        wall = (SWEEP_START + est.classifier_seconds
+                + est.pretrain_seconds / min(slots, max(1, est.originals)) + total / slots)
         lines.append(f"  wall clock: about {_fmt(wall)} with {int(slots)} at a time")
     gpu_s = sum(s * pick(resources, t.config.generator.name)["gpu"]
                 for s, t in zip(est.trial_seconds, spec.trials * per))

@@ -14,9 +14,9 @@ from l2l.generators import build_generator
 from l2l.i2i import STEPS
 
 # Every unlearning method that uses retain data: a forget and a retain batch a step (the
-# control finetune_retain: two retain batches).
+# controls finetune_retain and finetune_all: two batches of retain / pool images).
 WITH_RETAIN = ("l2l", "max_loss", "noisy_label", "retain_label", "random_encoder",
-               "finetune_retain")
+               "finetune_retain", "finetune_all")
 STEPS_, BATCH = 3, 4
 
 

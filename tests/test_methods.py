@@ -131,3 +131,17 @@ def test_noise_images_are_images_of_the_batch_shape(kind):
         assert torch.allclose(n, torch.full_like(x, float(x.mean())))
     else:
         assert n.std() > 0.05  # real noise, not a flat image
+
+
+def test_finetune_all_trains_on_the_whole_pool_forget_classes_included(tmp_path):
+    """The second control continues training on the original's own data: a poisoned pool
+    image reaches it (finetune_retain, above, never sees one)."""
+    cfg, splits, pool = _context("finetune_all", tmp_path)
+    model = build_generator("mae", "tiny")
+    mask = task_mask("center_inpaint", model.grid, 0.5)
+    pool.x.fill_(float("nan"))
+    ctx = TrialContext(cfg, splits, torch.device("cpu"), torch.Generator().manual_seed(0),
+                       tmp_path, pool=pool, mask=mask, train_masks=_masks(cfg, mask))
+    out = _unlearn("finetune_all", copy.deepcopy(model), ctx)
+    assert ctx.samples_seen == cfg.unlearn.steps * 2 * cfg.unlearn.batch_size
+    assert not all(torch.isfinite(p).all() for p in out.parameters())

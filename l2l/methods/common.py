@@ -64,3 +64,18 @@ def noise_in_hidden_region(x: torch.Tensor, mask: torch.Tensor, patch: int,
 
 def log_every(step_idx: int, steps: int) -> bool:
     return (step_idx + 1) % max(1, steps // 4) == 0
+
+
+def continue_training(model, ctx, images: torch.Tensor, log) -> torch.nn.Module:
+    """The controls' loop: `unlearn.steps` steps of the task loss on 2 x unlearn.batch_size
+    of `images` [N, C, H, W] (the images a baseline draws a step), whole model, no forget term."""
+    u = ctx.cfg.unlearn
+    opt = whole_model(model, u.lr)
+    for i in range(u.steps):
+        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
+        loss = model.task_loss(ctx.batch(images, 2 * u.batch_size), mask, g=ctx.generator)
+        step(opt, loss)
+        if log_every(i, u.steps):
+            log.info("%s step %d/%d: task loss %.5f", ctx.cfg.method, i + 1, u.steps,
+                     loss.item())
+    return model.eval().requires_grad_(False)

@@ -3,8 +3,9 @@ task loss over retain images only.
 
 - trains the whole model -> `whole_model`, like the whole-model baselines.
 - L = task(D_R) -> `task_loss` of a retain batch; no forget term, no alpha.
-- purpose: if it improves the original's retain metrics beyond noise, the original was not
-  converged, and a baseline's retain gains are continued training rather than unlearning.
+- purpose: if it improves the original's retain metrics beyond noise, a baseline's retain
+  gains are training rather than unlearning: continued training (the original was not
+  converged) or specialisation on the retain classes; `finetune_all` tells the two apart.
 - budget -> 2 x unlearn.batch_size retain images a step (`ctx.batch`, counted in
   `samples_seen`): the images a baseline draws a step (a forget and a retain batch).
 - without retain data (retain.mode none) -> refused when the config is read (l2l/config.py
@@ -13,19 +14,10 @@ task loss over retain images only.
 import logging
 
 from l2l.context import TrialContext
-from l2l.methods.common import log_every, step, whole_model
+from l2l.methods.common import continue_training
 
 log = logging.getLogger("l2l.methods.finetune_retain")
 
 
 def finetune_retain(model, ctx: TrialContext):
-    u, retain = ctx.cfg.unlearn, ctx.splits.retain
-    opt = whole_model(model, u.lr)
-    for i in range(u.steps):
-        mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
-        loss = model.task_loss(ctx.batch(retain.x, 2 * u.batch_size), mask, g=ctx.generator)
-        step(opt, loss)
-        if log_every(i, u.steps):
-            log.info("finetune_retain step %d/%d: retain task loss %.5f", i + 1, u.steps,
-                     loss.item())
-    return model.eval().requires_grad_(False)
+    return continue_training(model, ctx, ctx.splits.retain.x, log)
