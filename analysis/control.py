@@ -26,6 +26,8 @@ class Check:
     originals: dict[tuple[int, int], float]  # (pretrain_seed, seed) -> original's value
     controls: dict[tuple[int, int], float]  # the control's, same keys where both ran
     spread: float  # std of the originals over replicates
+    split: str = "retain"
+    metric: str = "fid"
 
     @property
     def deltas(self) -> dict[tuple[int, int], float]:
@@ -57,11 +59,24 @@ def control_checks(rows: Results, split: str = "retain", metric: str = "fid",
         if len(originals) < 2 or not by[control]:
             continue  # no spread without two originals, nothing to check without the control
         checks.append(Check(gen, extractor, originals, by[control],
-                            stdev(originals.values())))
+                            stdev(originals.values()), split, metric))
     if not checks:
         raise AnalysisError(f"no generator has both {reference!r} on at least two replicates "
                             f"and {control!r} for {split} {metric}")
     return checks
+
+
+def _way(c: Check) -> str:
+    """Which way the control moved the originals: the metric's own direction decides what
+    "improves" means (lower FID, higher cosine); mixed when the originals disagree."""
+    d = direction("i2i", c.split, c.metric)
+    score = [d.score(c.originals[k] + v) - d.score(c.originals[k])
+             for k, v in c.deltas.items()] if d is not None else []
+    if score and all(x > 0 for x in score):
+        return "improves the originals"
+    if score and all(x < 0 for x in score):
+        return "worsens the originals"
+    return "mixed: some originals improve, some worsen"
 
 
 def to_markdown(checks: list[Check], split: str = "retain", metric: str = "fid",
@@ -77,9 +92,7 @@ def to_markdown(checks: list[Check], split: str = "retain", metric: str = "fid",
     for c in checks:
         origs = list(c.originals.values())
         deltas = ", ".join(f"{d:+.3g}" for d in c.deltas.values())
-        verdict = ("within the spread" if c.passed else
-                   "outside the spread: " + ("improves" if mean(c.deltas.values()) < 0 else
-                                             "worsens") + " the originals")
+        verdict = "within the spread" if c.passed else f"outside the spread: {_way(c)}"
         lines.append(f"| {c.generator} | {c.extractor or '–'} | {mean(origs):.4g} ± "
                      f"{c.spread:.3g} (n = {len(origs)}) | {mean(c.controls.values()):.4g} | "
                      f"{deltas} | {verdict} |")

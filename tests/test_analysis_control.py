@@ -53,3 +53,14 @@ def test_cli_writes_the_table_and_exits_1_when_an_original_fails(tmp_path, capsy
     text = out.read_text()
     assert "outside the spread: improves the originals" in text and "mae/tiny" in text
     assert "outside the spread: mae/tiny" in capsys.readouterr().err
+
+
+def test_the_way_a_control_moves_follows_the_metric_direction_and_says_mixed():
+    from analysis.control import to_markdown
+
+    rows = Results.from_frame(pd.DataFrame(
+        _rows([10.0, 10.5, 11.0], [12.0, 8.0, 13.0], "mae")
+        + _rows([10.0, 10.5, 11.0], [14.0, 14.5, 15.0], "vqgan")))
+    text = to_markdown(control_checks(rows))
+    assert "| mae/tiny |" in text and "mixed: some originals improve, some worsen" in text
+    assert "outside the spread: worsens the originals" in text  # higher FID is worse
