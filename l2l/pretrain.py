@@ -23,6 +23,8 @@ def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:
     key = {"format": FORMAT, **dataset_key(cfg),
            "generator": {"name": cfg.generator.name, "size": cfg.generator.size},
            "pretrain": vars(cfg.pretrain)}
+    # Random masks only: one original serves every task, as in the paper (its meta's
+    # validation loss is then that of the task of the trial that trained it).
     if cfg.pretrain.random_masks < 1.0:  # the task's mask is among the training masks
         key["task"] = vars(cfg.task)
     if exclude_classes:

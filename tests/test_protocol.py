@@ -178,3 +178,18 @@ def test_plateau_command_prints_the_curve_and_refuses_bad_input(tmp_path, capsys
     gan = SPECS / "gan_class_small.yaml"
     assert main(["plateau", str(gan), "-q"]) == 2
     assert "image-to-image" in capsys.readouterr().err
+
+
+def test_random_masks_only_share_one_original_across_tasks():
+    """As in the paper, a model pretrained on random masks serves every test task; a hybrid
+    one has seen the task's mask, so each task has its own."""
+    from l2l.pretrain import original_key
+
+    def key(random_masks, ratio):
+        return original_key(TrialConfig.from_dict({
+            "method": "original", "forget_set": {"classes": [5]},
+            "task": {"kind": "center_inpaint", "mask_ratio": ratio},
+            "pretrain": {"random_masks": random_masks}}))
+
+    assert key(1.0, 0.5) == key(1.0, 0.25)
+    assert key(0.5, 0.5) != key(0.5, 0.25)
