@@ -29,6 +29,10 @@ GENERATOR_SIZES = ("tiny", "small", "base")
 RETAIN_MODES = ("full", "fraction", "proxy", "none")
 PROXY_SOURCES = ("fashion_mnist", "digits")  # digits: scikit-learn's 8x8 digits, resized
 NOISE_TYPES = ("normal", "uniform", "constant")
+# l2l's noise image n in E0(T(n)): `paper` as each generator's released code (the diffusion
+# model: noise only in the hidden region; MAE, VQ-GAN: the whole image, their encoders see only
+# visible tokens), `whole_image` for every generator (an ablation: docs/design-notes.md).
+NOISE_TARGETS = ("paper", "whole_image")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")  # l2l/training.py cosine_schedule
 # The methods of this family, one file each: name -> (module, the method-specific fields it
@@ -40,7 +44,7 @@ METHODS = method_registry("method", {
     "noisy_label": Method("l2l.methods.noisy_label", ("alpha",)),
     "retain_label": Method("l2l.methods.retain_label", ("alpha",)),
     "random_encoder": Method("l2l.methods.random_encoder", ("alpha",)),
-    "l2l": Method("l2l.methods.l2l", ("alpha", "noise")),
+    "l2l": Method("l2l.methods.l2l", ("alpha", "noise", "noise_target")),
     "finetune_retain": Method("l2l.methods.finetune_retain"),
     "finetune_all": Method("l2l.methods.finetune_all"),
 })
@@ -81,7 +85,7 @@ class I2IPretrainConfig(PretrainConfig):
 
     # Share of batches masked at random (l2l/tasks.py TrainingMasks), the rest with the task's
     # mask: 1.0 is the paper's random masking, 0.0 the task's mask only.
-    random_masks: float = spec(1.0, since=2)
+    random_masks: float = spec(1.0, since=2, legacy=0.0)
     # Share of noise images mixed into pretraining batches (0: real images only, the paper).
     noise_share: float = spec(0.0, since=2)
     # Learning-rate schedule after the warm-up: cosine decay (the originals) or constant (the
@@ -106,7 +110,7 @@ class UnlearnConfig:
     images_per_class: int = 500
     # Share of steps masked at random, the rest with the task's mask (as pretrain.random_masks;
     # student and teacher see the same mask). 1.0: the paper's training masks.
-    random_masks: float = spec(1.0, since=2)
+    random_masks: float = spec(1.0, since=2, legacy=0.0)
 
 
 EXTRACTORS = ("classifier", "inception", "clip")  # l2l/features.py
@@ -184,6 +188,7 @@ class TrialConfig(Config):
     classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
     alpha: float | None = spec(None, column="alpha")
     noise: str | None = spec(None, column="noise")
+    noise_target: str | None = spec(None, param=True, since=2, legacy="paper")
     unlearn: UnlearnConfig = spec(default_factory=UnlearnConfig)
     eval: EvalConfig = spec(default_factory=EvalConfig)
     seed: int = spec(0, column="seed")
@@ -234,8 +239,8 @@ class TrialConfig(Config):
 # Top-level trial fields (the GAN family's are l2l/gan/config.py KEYS).
 KEYS = {
     "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
-    "alpha", "noise", "unlearn", "eval", "seed", "device", "data_root", "cache_dir",
-    "image_folder",
+    "alpha", "noise", "noise_target", "unlearn", "eval", "seed", "device", "data_root",
+    "cache_dir", "image_folder",
 }
 
 
@@ -370,7 +375,9 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
                                          "(allowed for it: full, fraction, proxy)")
 
     uses = METHODS.get(method).params
-    alpha = noise = None
+    alpha = noise = noise_target = None
+    if "noise_target" in uses:
+        noise_target = _choice(d.get("noise_target", "paper"), "noise_target", NOISE_TARGETS)
     if "alpha" in uses:
         alpha = _float(d.get("alpha", 0.25), "alpha", 0.0, 1000.0)
     if "noise" in uses:
@@ -380,7 +387,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         method=method, forget_classes=forget, retain=retain, dataset=dataset,
         image_folder=folder, task=task,
         generator=generator, pretrain=pretrain, classifier=classifier,
-        alpha=alpha, noise=noise, unlearn=unlearn, eval=evalc,
+        alpha=alpha, noise=noise, noise_target=noise_target, unlearn=unlearn, eval=evalc,
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),

@@ -32,13 +32,17 @@ ROLES = ("identity", "display", "runtime", "file", "location")
 
 
 def spec(default: Any = dataclasses.MISSING, *, role: str = "identity", column: str | None = None,
-         param: bool = False, default_factory: Any = dataclasses.MISSING, since: int = 1):
+         param: bool = False, default_factory: Any = dataclasses.MISSING, since: int = 1,
+         legacy: Any = dataclasses.MISSING):
     """A dataclass field with its role, result column and params flag (see the module doc).
     `since`: the identity version the field was added in; older identities leave it out while
-    it has its default (what every trial before it had), so their trial ids stay."""
+    it has its default or `legacy`, the value that gives the behaviour every trial before it
+    had (random_masks: 0.0, the task's masks, before the paper's random masks became the
+    default). So their trial ids stay."""
     if role not in ROLES:
         raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
-    meta = {"role": role, "column": column, "param": param, "since": since}
+    meta = {"role": role, "column": column, "param": param, "since": since,
+            "legacy": default if legacy is dataclasses.MISSING else legacy}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -98,7 +102,7 @@ def legacy_identity(cfg: Any) -> dict[str, Any]:
     for path, value, f in walk(cfg):
         if _role(f) == "runtime":
             d.pop(path, None)
-        elif f.metadata.get("since", 1) > 1 and value == f.default:
+        elif f.metadata.get("since", 1) > 1 and value in (f.default, f.metadata.get("legacy")):
             *parents, leaf = path.split(".")
             node = d
             for p in parents:

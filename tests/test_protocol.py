@@ -193,3 +193,16 @@ def test_random_masks_only_share_one_original_across_tasks():
 
     assert key(1.0, 0.5) == key(1.0, 0.25)
     assert key(0.5, 0.5) != key(0.5, 0.25)
+
+
+def test_noise_target_is_an_l2l_option_validated_in_one_line():
+    from l2l.errors import ConfigError
+
+    base = {"method": "l2l", "forget_set": {"classes": [5]}}
+    assert TrialConfig.from_dict(base).noise_target == "paper"
+    whole = TrialConfig.from_dict({**base, "noise_target": "whole_image"})
+    assert whole.config_hash != TrialConfig.from_dict(base).config_hash
+    assert TrialConfig.from_dict({**base, "method": "original"}).noise_target is None
+    with pytest.raises(ConfigError, match=r"noise_target: unknown value 'hidden' \(allowed: "
+                                          r"paper, whole_image\)"):
+        TrialConfig.from_dict({**base, "noise_target": "hidden"})

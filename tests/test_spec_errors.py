@@ -98,9 +98,11 @@ def test_paper_table_specs_have_the_papers_rows(name, ratio):
     rows = {(t.config.method, t.config.retain.mode) for t in spec.trials}
     assert rows == {("original", "full"), ("max_loss", "full"), ("noisy_label", "full"),
                     ("retain_label", "full"), ("random_encoder", "full"), ("l2l", "full"),
-                    ("l2l", "proxy"), ("retrain", "full")}
+                    ("l2l", "proxy"), ("retrain", "full"), ("finetune_retain", "full")}
     assert {t.config.generator.name for t in spec.trials} == {"mae", "vqgan", "diffusion"}
-    assert {t.config.seed for t in spec.trials} == {0, 1, 2} and len(spec.trials) == 8 * 3 * 3
+    # five independent originals (pretraining seeds), one unlearning seed each
+    assert {(t.config.pretrain.seed, t.config.seed) for t in spec.trials} == \
+        {(s, 0) for s in range(5)} and len(spec.trials) == 9 * 3 * 5
     assert {t.config.task.mask_ratio for t in spec.trials} == {ratio}
     # the forget set is the same in every row, the proxy row included
     assert {t.config.forget_classes for t in spec.trials} == {(5, 7, 9)}

@@ -11,8 +11,9 @@ line against its definition:
   *image* n, not raw noise, so it stays on the encoder's output manifold.
 - noise image n -> `noise_images(x_f, cfg.noise)`: `normal` (default) is clamp(randn x
   std(batch) + mean(batch), 0, 1) as in the released VQ-GAN code; `uniform` and `constant` are
-  its options. The generator's `noise_input` places it: the whole image for MAE and VQ-GAN,
-  only the hidden region for diffusion (as in the released diffusion code).
+  its options. With `noise_target: paper` (default) the generator's `noise_input` places it:
+  the whole image for MAE and VQ-GAN, only the hidden region for diffusion (as in the released
+  diffusion code); `whole_image` gives every generator the whole noise image (an ablation).
 - T: student and teacher see the same mask and the same random draws (`sample_aux`: diffusion
   timesteps and noise) each step.
 - alpha -> `cfg.alpha` (default 0.25; released: 0.2-0.25 for VQ-GAN, 0.1 for diffusion).
@@ -49,7 +50,9 @@ def l2l(model, ctx: TrialContext):
         aux_r = model.sample_aux(x_r, mask, ctx.generator) if retain else None
         aux_f = model.sample_aux(x_f, mask, ctx.generator)
         with torch.no_grad():
-            noise = model.noise_input(x_f, noise_images(x_f, cfg.noise, ctx.generator), mask)
+            noise = noise_images(x_f, cfg.noise, ctx.generator)
+            if cfg.noise_target == "paper":  # the diffusion model: only its hidden region
+                noise = model.noise_input(x_f, noise, mask)
             target_f = teacher.encode(noise, mask, aux_f)
             target_r = teacher.encode(x_r, mask, aux_r) if retain else None
         loss_f = feature_mse(model.encode(x_f, mask, aux_f), target_f)
