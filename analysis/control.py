@@ -40,7 +40,7 @@ class Check:
 
 def control_checks(rows: Results, split: str = "retain", metric: str = "fid",
                    control: str = "finetune_retain", reference: str = "original") -> list[Check]:
-    found = rows.sql(f"""
+    found = rows.sql("""
         SELECT generator || '/' || coalesce(generator_size, '') AS gen, extractor, method,
                pretrain_seed, seed, avg(value)
         FROM rows

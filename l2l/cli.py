@@ -74,6 +74,13 @@ def _load(path: Path) -> dict:
     return raw
 
 
+def _runtime_flags(raw: dict, args) -> None:
+    """--cache-dir, --data-root and --device override the config's runtime fields."""
+    for k in ("cache_dir", "data_root", "device"):
+        if getattr(args, k) is not None:
+            raw[k] = str(getattr(args, k))
+
+
 def _check_writable_dir(path: Path, flag: str) -> None:
     """A directory we could create or write, checked before any work (nothing is created)."""
     p = path.resolve()
@@ -133,9 +140,7 @@ def plateau(args) -> int:
         # A constant rate after the warm-up: a decaying one flattens every curve at its end.
         raw["pretrain"] = {**(raw.get("pretrain") or {}), "epochs": args.epochs,
                            "schedule": "constant"}
-        for k in ("cache_dir", "data_root", "device"):
-            if getattr(args, k) is not None:
-                raw[k] = str(getattr(args, k))
+        _runtime_flags(raw, args)
         cfg = TrialConfig.from_dict(raw)
         if args.cache_dir is not None:
             _check_writable_dir(args.cache_dir, "--cache-dir")
@@ -183,9 +188,7 @@ def trial(args) -> int:
 
     try:
         raw = _load(args.config)
-        for k in ("cache_dir", "data_root", "device"):
-            if getattr(args, k) is not None:
-                raw[k] = str(getattr(args, k))
+        _runtime_flags(raw, args)
         cfg = experiment.parse_config(raw)
         if args.json:
             parent = args.json.resolve().parent

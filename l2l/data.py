@@ -152,10 +152,14 @@ def sample_per_class(data: ImageSet, classes, per_class: int, seed: int) -> Imag
     return data.subset(torch.cat(picks))
 
 
+def _draw(total: int, n: int, seed: int) -> torch.Tensor:
+    """`n` of `total` positions without replacement, chosen by `seed`."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def sample(data: ImageSet, n: int, seed: int) -> ImageSet:
     """`n` images drawn without replacement across all classes, chosen by `seed`."""
-    g = torch.Generator().manual_seed(seed)
-    return data.subset(torch.randperm(len(data), generator=g)[:n])
+    return data.subset(_draw(len(data), n, seed))
 
 
 # The validation split (eval.split: validation): a share of each class's TRAINING images that no
@@ -183,13 +187,28 @@ def validation_indices(train: ImageSet, share: float = VALIDATION_SHARE) -> torc
     return torch.cat(picks).sort().values
 
 
+def _rest_indices(train: ImageSet, held: torch.Tensor) -> torch.Tensor:
+    rest = torch.ones(len(train), dtype=torch.bool)
+    rest[held] = False
+    return torch.nonzero(rest).flatten()
+
+
 def validation_split(train: ImageSet) -> tuple[ImageSet, ImageSet]:
     """(the validation holdout, the training images without it): the original model's pool is
     drawn from the second, the evaluation sets of eval.split `validation` from the first."""
     held = validation_indices(train)
-    rest = torch.ones(len(train), dtype=torch.bool)
-    rest[held] = False
-    return train.subset(held), train.subset(torch.nonzero(rest).flatten())
+    return train.subset(held), train.subset(_rest_indices(train, held))
+
+
+def validation_holdout(train: ImageSet) -> ImageSet:
+    """The first half of `validation_split`, without copying the (large) second."""
+    return train.subset(validation_indices(train))
+
+
+def pool_sample(train: ImageSet, n: int, seed: int) -> ImageSet:
+    """`sample(validation_split(train)[1], n, seed)`, the same images, copying only those n."""
+    rest = _rest_indices(train, validation_indices(train))
+    return train.subset(rest[_draw(len(rest), n, seed)])
 
 
 def load_digits_32() -> ImageSet:

@@ -13,7 +13,7 @@ from contract.metrics import I2I_TRIAL_SPLIT
 from l2l.cache import CacheHit, cache_info
 from l2l.config import TrialConfig
 from l2l.context import TrialContext
-from l2l.data import dataset_key, load_split, make_splits, sample, validation_split
+from l2l.data import dataset_key, load_split, make_splits, pool_sample, validation_holdout
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original, pretrain_validation
@@ -33,7 +33,7 @@ class I2ISteps:
 
     def training_pool(self, cfg: TrialConfig, train):
         # Never from the validation holdout: eval.split validation evaluates on it.
-        return sample(validation_split(train)[1], cfg.pretrain.images, cfg.pretrain.seed)
+        return pool_sample(train, cfg.pretrain.images, cfg.pretrain.seed)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
         # Validation images whose loss is recorded per pretraining epoch (convergence)
@@ -41,7 +41,7 @@ class I2ISteps:
                             val=pretrain_validation(prep.train))
 
     def splits(self, cfg: TrialConfig, prep: Prepared):
-        held_out = prep.test if cfg.eval.split == "test" else validation_split(prep.train)[0]
+        held_out = prep.test if cfg.eval.split == "test" else validation_holdout(prep.train)
         return make_splits(prep.pool, held_out, cfg.forget_classes, cfg.retain,
                            cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
 

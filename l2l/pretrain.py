@@ -8,7 +8,7 @@ import torch
 
 from l2l import cache
 from l2l.config import TrialConfig
-from l2l.data import ImageSet, dataset_key, sample, validation_split
+from l2l.data import ImageSet, dataset_key, sample, validation_holdout
 from l2l.generators import build_generator
 from l2l.tasks import TrainingMasks, task_mask
 
@@ -58,7 +58,7 @@ VALIDATION_IMAGES = 1000  # images of the validation holdout scored after each p
 def pretrain_validation(train: ImageSet) -> ImageSet:
     """The images whose task loss tells whether pretraining converged: a fixed sample of the
     validation holdout of the training split (never trained on, never a test image)."""
-    held, _ = validation_split(train)
+    held = validation_holdout(train)
     return sample(held, min(VALIDATION_IMAGES, len(held)), 0)
 
 

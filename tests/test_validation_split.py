@@ -134,3 +134,13 @@ def test_gan_searches_are_left_as_they_are():
                                   "space": {"unlearn.lr": {"loguniform": [1e-4, 1e-2]}}}})
     assert not hasattr(spec.trials[0].config.eval, "split")
     assert "split" not in spec.search.base.get("eval", {})
+
+
+def test_the_pool_is_drawn_from_the_images_outside_the_holdout_without_copying_them_all():
+    from l2l.data import pool_sample, sample, validation_holdout
+
+    for seed in (0, 3):
+        expected = sample(validation_split(TRAIN)[1], 50, seed)
+        got = pool_sample(TRAIN, 50, seed)
+        assert torch.equal(got.x, expected.x) and torch.equal(got.y, expected.y)
+    assert torch.equal(validation_holdout(TRAIN).x, validation_split(TRAIN)[0].x)
