@@ -25,11 +25,12 @@ from contract.schema import COLUMNS, SCHEMA_VERSION, trial_path, with_direction,
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 # Legacy layouts, only for writing files of older schema versions (the migration tests):
-# version 3 had no `extractor`; version 2 had `higher_is_better` where version 3 has
+# version 4 had no `value_se`; version 3 had no `extractor` either; version 2 had `higher_is_better` where version 3 has
 # `direction`, and no identity_version; version 1 also lacked the columns that version 2 added.
 # The current layout is the contract's.
 LEGACY_TYPES = {**COLUMNS, "higher_is_better": pa.bool_()}
-V3_COLUMNS = [c for c in COLUMNS if c != "extractor"]
+V4_COLUMNS = [c for c in COLUMNS if c != "value_se"]
+V3_COLUMNS = [c for c in V4_COLUMNS if c != "extractor"]
 V2_COLUMNS = [c for c in V3_COLUMNS if c not in ("direction", "identity_version")] \
     + ["higher_is_better"]
 V1_COLUMNS = [c for c in V2_COLUMNS if c not in (
@@ -82,14 +83,14 @@ def _legacy_hib(row: dict) -> bool:
 
 def write_trial(results, rows: list[dict], *, schema_version: int = SCHEMA_VERSION) -> Path:
     """Writes one trial's rows to `<results>/sweep_id=<sweep>/<trial_id>.parquet`: the current
-    version with the contract's writer; versions 1 to 3 with the columns they had (rows of 1
+    version with the contract's writer; versions 1 to 4 with the columns they had (rows of 1
     and 2 may then carry `higher_is_better`)."""
     path = trial_path(results, rows[0]["sweep_id"], rows[0]["trial_id"])
     if schema_version == SCHEMA_VERSION:
         return write_rows(path, rows)
-    names = {1: V1_COLUMNS, 2: V2_COLUMNS, 3: V3_COLUMNS}[schema_version]
-    if schema_version == 3:  # as its writer did: the direction from the registry
-        legacy = [{**{c: d.get(c) for c in names}, "schema_version": 3}
+    names = {1: V1_COLUMNS, 2: V2_COLUMNS, 3: V3_COLUMNS, 4: V4_COLUMNS}[schema_version]
+    if schema_version >= 3:  # as its writer did: the direction from the registry
+        legacy = [{**{c: d.get(c) for c in names}, "schema_version": schema_version}
                   for d in map(with_direction, rows)]
     else:
         legacy = [{**{c: r.get(c) for c in names}, "schema_version": schema_version,

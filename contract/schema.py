@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from contract.metrics import direction, uses_features
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
 # them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
@@ -47,7 +47,7 @@ TRIAL = {
 }
 METRIC = {
     "split": pa.string(), "metric": pa.string(), "value": pa.float64(), "n": pa.int64(),
-    "direction": pa.string(), "extractor": pa.string(),
+    "value_se": pa.float64(), "direction": pa.string(), "extractor": pa.string(),
 }
 COLUMNS: dict[str, pa.DataType] = {**META, **CONFIG, **TRIAL, **METRIC}
 SCHEMA = pa.schema(list(COLUMNS.items()))
@@ -155,10 +155,17 @@ def _from_v3(cols: dict[str, pa.Array], n: int) -> None:
          for f, s, m in zip(fam, split, metric)], pa.string())
 
 
+def _from_v4(cols: dict[str, pa.Array], n: int) -> None:
+    """v5 adds `value_se`, the standard error of a value over the images it was computed on.
+    Older files did not estimate it: null, so their intervals count the seeds' spread only."""
+    cols["value_se"] = pa.nulls(n, pa.float64())
+
+
 MIGRATIONS = {
     1: "family='i2i', setting='class', forget_k from forget_set, params='{}'; then as v2",
     2: "direction from the metric registry (was higher_is_better); identity_version = 1",
     3: "extractor = 'classifier' (the default) for metrics computed on features, else null",
+    4: "value_se = null (not estimated)",
 }
 
 
@@ -202,6 +209,8 @@ def read_table(path: str | Path, sweep_id: str | None = None) -> pa.Table:
         _from_v2(cols, n, hib)
     if version <= 3:
         _from_v3(cols, n)
+    if version <= 4:
+        _from_v4(cols, n)
     extra = {c: table.column(c) for c in table.column_names
              if c not in COLUMNS and c != "higher_is_better"}
     return pa.table({**cols, **extra})

@@ -145,19 +145,26 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
 
     kid_mean, kid_std = scores.kid(f_orig, f_out, ev.kid_subsets, ev.kid_subset_size, ev.seed)
     loss = masked_mse(out, x, pm)  # [N]
+    is_logits = logits_out if logits_out is not None else clf_logits
+    psnr = scores.psnr_per_image(out, x, pm, data_range=1.0)  # [N]
+    cos = scores.cosine_per_image(c_out, c_orig)  # [N]
+    forgotten = scores.in_classes(clf_logits, ev.forget_classes)  # [N]
+    # name: (value, images, standard error over the images or None)
     values = {
-        "fid": (scores.fid(f_orig, f_out), n),
-        "kid": (kid_mean, n),
-        "is": (scores.inception_score(logits_out if logits_out is not None else clf_logits), n),
-        "cosine": (scores.cosine(c_out, c_orig), n),
-        "psnr": (float(scores.psnr_per_image(out, x, pm, data_range=1.0).mean()), n),
-        "ssim": (scores.ssim(out, x, pm, data_range=1.0), n),
-        "mse_masked": (float(loss.mean()), n),
-        "forget_class_share": (scores.class_share(clf_logits, ev.forget_classes), n),
+        "fid": (scores.fid(f_orig, f_out), n,
+                scores.bootstrap_se(scores.fid, f_orig, f_out, seed=ev.seed)),
+        "kid": (kid_mean, n, None),
+        "is": (scores.inception_score(is_logits), n,
+               scores.bootstrap_se(scores.inception_score, is_logits, seed=ev.seed)),
+        "cosine": (float(cos.mean()), n, scores.mean_se(cos)),
+        "psnr": (float(psnr.mean()), n, scores.mean_se(psnr)),
+        "ssim": (scores.ssim(out, x, pm, data_range=1.0), n, None),
+        "mse_masked": (float(loss.mean()), n, scores.mean_se(loss)),
+        "forget_class_share": (float(forgotten.double().mean()), n, scores.mean_se(forgotten)),
     }
 
     if min(ev.kid_subset_size, n) < n:  # with one subset of all images there is no spread
-        values["kid_std"] = (kid_std, n)
+        values["kid_std"] = (kid_std, n, None)
     m_loss = None
     if membership is not None:
         members, nonmember_idx = membership
@@ -165,7 +172,7 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
                             members.x, pm)
         # Score = -loss: a model that remembers its training images reconstructs them better.
         values["mia_auc"] = (scores.roc_auc(-m_loss, -loss[nonmember_idx]),
-                             len(m_loss) + len(nonmember_idx))
+                             len(m_loss) + len(nonmember_idx), None)
     if reference is not None:
         if reference.same:
             ref_out, ref_m_loss = out, m_loss
@@ -173,15 +180,15 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
             ref = _retrain_outputs(reference, x, None if m_loss is None else members.x, ev)
             ref_out, ref_m_loss = ref["outputs"], ref.get("member_loss")
             hits["retrain_outputs"] = ref["hit"]
-        values["retrain_distance"] = (float(masked_mse(out, ref_out, pm).mean()), n)
+        values["retrain_distance"] = (float(masked_mse(out, ref_out, pm).mean()), n, None)
         if m_loss is not None:
             ref_loss = masked_mse(ref_out, x, pm)
             values["mia_auc_retrain"] = (scores.roc_auc(-ref_m_loss, -ref_loss[nonmember_idx]),
-                                         len(ref_m_loss) + len(nonmember_idx))
+                                         len(ref_m_loss) + len(nonmember_idx), None)
             # How far the attack's result is from the retrained model's: 0 is what a perfect
             # unlearning reaches, whichever side of 0.5 both lie on.
             values["mia_gap_retrain"] = (abs(values["mia_auc"][0] - values["mia_auc_retrain"][0]),
-                                         values["mia_auc_retrain"][1])
+                                         values["mia_auc_retrain"][1], None)
 
     # The extractor of each metric computed on one (the `extractor` column): IS reads the
     # features' logits, the classifier's when the features have none (clip).
@@ -190,8 +197,8 @@ def evaluate(model, data: ImageSet, split: str, ev: Evaluator,
                   "is": (ev.features if logits_out is not None else ev.classifier).label,
                   "cosine": ev.cosine_features.label,
                   "forget_class_share": ev.classifier.label}
-    metrics = [MetricValue(split, k, float(v), int(cnt), extractors.get(k))
-               for k, (v, cnt) in values.items()]
+    metrics = [MetricValue(split, k, float(v), int(cnt), extractors.get(k), se)
+               for k, (v, cnt, se) in values.items()]
     return SplitResult(metrics, x, out, data.y, c_out, c_orig, hits)
 
 

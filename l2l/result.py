@@ -18,6 +18,9 @@ class MetricValue:
     # the feature extractor it is computed on (l2l/features.py `label`: classifier, inception,
     # clip:<model>); None for metrics on pixels, losses or counts
     extractor: str | None = None
+    # standard error of `value` over the images it is computed on (a bootstrap over images, or
+    # the SE of a mean of per-image values); None where not estimated
+    se: float | None = None
 
 
 @dataclass
@@ -45,4 +48,4 @@ class TrialResult:
                 "device": self.device, "peak_memory_mb": self.peak_memory_mb,
                 "pretrain_cache_hit": self.pretrain_cache_hit}
         return [{**base, "split": m.split, "metric": m.metric, "value": m.value, "n": m.n,
-                 "extractor": m.extractor} for m in self.metrics]
+                 "value_se": m.se, "extractor": m.extractor} for m in self.metrics]

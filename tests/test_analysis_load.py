@@ -122,7 +122,7 @@ def test_schema_v1_files_are_read_and_migrated(tmp_path):
     assert message.startswith(f"1 result file(s) of schema version 1 read and migrated to "
                               f"{SCHEMA_VERSION}: ")
     assert all(MIGRATIONS[v] in message for v in (1, 2, 3))  # what was filled in
-    assert message.endswith("left empty: artifact_dir, peak_memory_mb, pretrain_cache_hit")
+    assert message.endswith("left empty: artifact_dir, peak_memory_mb, pretrain_cache_hit, value_se")
     v1 = df[df["schema_version"] == 1].set_index("split")
     assert tuple(v1.loc["forget", ["family", "setting", "forget_k", "params"]]) == (
         "i2i", "class", 3, "{}")
@@ -159,6 +159,15 @@ def test_schema_v2_files_take_directions_from_the_registry(tmp_path):
     assert df.attrs["migrated"] == {2: 1}
     (mia,) = [r for r in aggregate(df) if r["metric"] == "mia_auc"]
     assert mia["stat"].n == 2 and mia["direction"].text == "target:0.5"  # v2 + now, one setting
+
+
+def test_schema_v4_files_have_no_image_standard_errors(tmp_path):
+    r = tmp_path / "results"
+    write_trial(r, trial_rows("l2l", 0, {("retain", "fid"): 10.0}, alpha=0.5), schema_version=4)
+    with pytest.warns(OldSchemaWarning, match=f"schema version 4 read and migrated to "
+                                              f"{SCHEMA_VERSION}: v4: value_se = null"):
+        df = load(r)
+    assert df["value_se"].isna().all() and df["value"].tolist() == [10.0]
 
 
 def test_schema_v3_files_name_the_default_extractor_and_never_average_with_another(tmp_path):

@@ -106,6 +106,12 @@ def test_every_metric_with_its_n_and_direction_and_the_same_values_twice(diffusi
     assert 0 < values["retrain_distance"] and 0 <= values["forget_class_share"] <= 1
     assert values["mia_gap_retrain"] == pytest.approx(
         abs(values["mia_auc"] - values["mia_auc_retrain"]))
+    # the image-level standard errors: estimated, positive, the same twice
+    se = {m.metric: m.se for m in first.metrics if m.se is not None}
+    assert set(se) == {"fid", "is", "cosine", "psnr", "mse_masked", "forget_class_share"}
+    assert se == pytest.approx({m.metric: m.se for m in again.metrics if m.se is not None},
+                               rel=1e-9)  # the same draws; float sums may differ in order
+    assert se["fid"] > 0 and se["mse_masked"] > 0
     # a different seed draws other noise
     ev.seed = 1
     assert {m.metric: m.value for m in run().metrics}["mse_masked"] != values["mse_masked"]

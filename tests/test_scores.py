@@ -114,3 +114,23 @@ def test_class_share_and_nn_distance():
     items = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     assert scores.nn_distance(items, items) == 0.0
     assert scores.nn_distance(torch.zeros(1, 2), items) == pytest.approx(2.5)
+
+
+def test_the_bootstrap_se_of_a_mean_is_the_textbook_one_and_shrinks_with_the_images():
+    x = _gauss(400, [0.0], [2.0], 3)[:, 0]
+    boot = scores.bootstrap_se(lambda v: float(v.mean()), x, draws=400)
+    assert boot == pytest.approx(scores.mean_se(x), rel=0.15)  # ~2 / sqrt(400) = 0.1
+    assert scores.mean_se(x) == pytest.approx(2 / 20, rel=0.1)
+    assert math.isnan(scores.mean_se(x[:1]))
+
+
+def test_the_bootstrap_se_of_fid_matches_its_spread_over_fresh_samples():
+    """The SE from resampling one set of images against the std of FID over independently drawn
+    sets: the quantity the tables' intervals need."""
+    real = _gauss(2000, [0.0] * 4, [1.0] * 4, 0)
+    fresh = [scores.fid(real[:300], _gauss(300, [0.5] * 4, [1.0] * 4, 10 + i))
+             for i in range(40)]
+    one = _gauss(300, [0.5] * 4, [1.0] * 4, 99)
+    se = scores.bootstrap_se(scores.fid, real[:300], one, paired=False, draws=100, seed=1)
+    assert se == pytest.approx(float(np.std(fresh, ddof=1)), rel=0.5)
+    assert scores.bootstrap_se(scores.fid, real[:300], one, paired=False, draws=100, seed=1) == se

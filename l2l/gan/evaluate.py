@@ -74,11 +74,16 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
     f_fake, logits = _embed(classifier, samples, device, e.batch_size)
     f_real, _ = _embed(classifier, splits.eval_real.x, device, e.batch_size)
     n = len(samples)
-    out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n, CLASSIFIER),
-           MetricValue(SPLIT, "is", scores.inception_score(logits), n, CLASSIFIER)]
+    # samples and real images are drawn independently: the bootstrap resamples each on its own
+    out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n, CLASSIFIER,
+                       scores.bootstrap_se(scores.fid, f_real, f_fake, paired=False,
+                                           seed=cfg.seed)),
+           MetricValue(SPLIT, "is", scores.inception_score(logits), n, CLASSIFIER,
+                       scores.bootstrap_se(scores.inception_score, logits, seed=cfg.seed))]
     if cfg.setting == "class":
-        out.append(MetricValue(SPLIT, "forget_class_share",
-                               scores.class_share(logits, cfg.forget_classes), n, CLASSIFIER))
+        forgotten = scores.in_classes(logits, cfg.forget_classes)
+        out.append(MetricValue(SPLIT, "forget_class_share", float(forgotten.double().mean()),
+                               n, CLASSIFIER, scores.mean_se(forgotten)))
 
     members = sample(splits.forget, e.mia_images, cfg.seed * 4 + 1).x
     heldout = splits.heldout.x
