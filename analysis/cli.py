@@ -147,6 +147,43 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--out", metavar="FILE",
                    help="Markdown output (default: <results>/tables/<sweep_id>-control.md)")
 
+    cp = sub.add_parser(
+        "compare", help="paired comparison of two methods on the same seeds and originals",
+        description="Compare side B with side A on the replicates both have (same pretraining "
+                    "seed, same seed: the same original model and test images), per generator "
+                    "and context, for each split and metric: the mean paired difference B − A, "
+                    "its 95%% interval, the effect size d_z and the p-value of a paired t-test, "
+                    "Holm-corrected over every comparison printed (analysis/compare.py). A side "
+                    "is METHOD or METHOD,KEY=VALUE,... with KEY a setting the tables show "
+                    "(retain, alpha, noise, params), e.g. 'l2l,retain=proxy digits x1'. Prints "
+                    "Markdown and writes it (and CSV).")
+    _common(cp, many=True)
+    cp.add_argument("--a", required=True, metavar="SIDE", help="side A, e.g. original")
+    cp.add_argument("--b", required=True, metavar="SIDE", help="side B, e.g. l2l,retain=full")
+    cp.add_argument("--metrics", type=_metrics, default=PAPER_METRICS, metavar="LIST",
+                    help=f"comma-separated metrics (default: {','.join(PAPER_METRICS)})")
+    cp.add_argument("--split", action="append", metavar="SPLIT",
+                    help="only this split (forget, retain, all); repeat for several "
+                         "(default: every split)")
+    cp.add_argument("--out", metavar="DIR",
+                    help="writes DIR/compare.md and DIR/compare.csv (default: "
+                         "<results>/tables)")
+
+    cl = sub.add_parser(
+        "claims", help="evaluate the papers' claims as statistical tests: holds / fails / "
+                       "inconclusive",
+        description="Evaluate each claim of the two papers (analysis/claims.yaml: claim, the "
+                    "two sides compared, split, metric, test and margin) on the result rows: "
+                    "the paired difference over replicates, its 95%% interval and effect size, "
+                    "and a verdict (holds, fails, inconclusive, not run) per generator and "
+                    "context (analysis/claims.py). Prints Markdown and writes claims.md and "
+                    "claims.csv. Exit code 0 whatever the verdicts.")
+    _common(cl, many=True)
+    cl.add_argument("--claims", metavar="FILE",
+                    help="YAML file of claims in the same form (default: the papers')")
+    cl.add_argument("--out", metavar="DIR",
+                    help="writes DIR/claims.md and DIR/claims.csv (default: <results>/tables)")
+
     c = sub.add_parser(
         "check-report", help="open a report in headless Chromium and check it renders",
         description="Load an HTML report in a headless Chromium (chromium, google-chrome; "
@@ -267,6 +304,42 @@ def _control(args) -> list[str]:
         [f"outside the spread: {', '.join(failed)}"] if failed else [])
 
 
+def _compare(args) -> list[str]:
+    from analysis.compare import Side, compare, to_frame, to_markdown
+    from analysis.files import write_all
+
+    a, b = Side.parse(args.a), Side.parse(args.b)  # bad sides fail before reading anything
+    rows, ids = _load(args, many=True)
+    found = compare(rows, a, b, args.metrics, args.split)
+    if not found:
+        raise AnalysisError(f"no context holds both {a.label!r} and {b.label!r} on the same "
+                            "split, metric and extractor")
+    text = to_markdown(found)
+    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    written = write_all({out / "compare.md": text,
+                         out / "compare.csv": to_frame(found).to_csv(index=False)})
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return [f"{len(found)} comparison(s) written to {', '.join(map(str, written))}"]
+
+
+def _claims(args) -> list[str]:
+    from analysis.claims import evaluate, load_claims, to_frame, to_markdown
+    from analysis.files import write_all
+
+    claims = load_claims(args.claims)  # a bad claims file fails before reading anything
+    rows, ids = _load(args, many=True)
+    verdicts = evaluate(rows, claims)
+    text = to_markdown(verdicts)
+    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    written = write_all({out / "claims.md": text,
+                         out / "claims.csv": to_frame(verdicts).to_csv(index=False)})
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return [f"{len(claims)} claim(s), {len(verdicts)} verdict(s) written to "
+            f"{', '.join(map(str, written))}"]
+
+
 def _check(args) -> list[str]:
     from analysis.browser import check_report
 
@@ -275,7 +348,8 @@ def _check(args) -> list[str]:
 
 
 COMMANDS = {"table": _table, "tables": _tables, "figures": _figures, "report": _report,
-            "control": _control, "check-report": _check}
+            "control": _control, "compare": _compare, "claims": _claims,
+            "check-report": _check}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import pandas as pd
 
+from analysis import stats
 from analysis.load import as_results, sql_text
 from contract.metrics import Direction
 from contract.metrics import direction as registry_direction
@@ -80,6 +81,17 @@ class Stat:
     mean: float
     std: float  # sample standard deviation; NaN when n < 2
     n: int
+    # half-width of the 95% interval (analysis/stats.py: the seeds' spread and the images'
+    # standard error); NaN when nothing measures the spread
+    half: float = math.nan
+
+    @property
+    def lo(self) -> float:
+        return self.mean - self.half
+
+    @property
+    def hi(self) -> float:
+        return self.mean + self.half
 
 
 @dataclass
@@ -154,7 +166,7 @@ def legend(directions) -> str:
     order = sorted(seen, key=lambda a: ("↑", "↓").index(a) if a in ("↑", "↓") else 2)
     arrows = ", ".join(f"{a} {seen[a]}" for a in order)
     return "; ".join(([arrows] if arrows else []) + [
-        "mean ± std over seeds, n = seeds; bold: best unlearning method of the column "
+        f"mean ± half-width of the {stats.METHOD}; n = replicates; bold: best unlearning method of the column "
         "(original and retrain are references, not ranked), chosen on unrounded means",
         "– no value"])
 
@@ -175,10 +187,11 @@ def fmt_number(x: float, decimals: int) -> str:
 
 
 def fmt_stat(s: Stat, decimals: int) -> tuple[str, str]:
-    """(`mean ± std`, `(n=K)`): the std is left out when there is one replicate."""
+    """(`mean ± half`, `(n=K)`), half the 95% interval's width; left out when nothing measured
+    the spread (one replicate without an image standard error)."""
     main = fmt_number(s.mean, decimals)
-    if s.n >= 2 and math.isfinite(s.std):
-        main += f" ± {fmt_number(s.std, decimals)}"
+    if math.isfinite(s.half):
+        main += f" ± {fmt_number(s.half, decimals)}"
     return main, f"(n={s.n})"
 
 
@@ -230,15 +243,19 @@ OK_ROWS = "status = 'ok' AND value IS NOT NULL AND NOT isnan(value)"
 
 def _stats_sql(group: str, source: str) -> str:
     """Mean, sample std and n per `group` over the replicates of `source` (columns `group`,
-    pretrain_seed, seed, value), each replicate's rows averaged first. The replicate values
-    of a group are sorted before they are summed (compensated, favg), so the same rows give
-    the same unrounded numbers in every run, whatever order DuckDB's threads combine them in.
-    """
+    pretrain_seed, seed, value, value_se), each replicate's rows averaged first; with the mean
+    squared image standard error (`v_img`, NULL when no row has one) and the number of
+    distinct evaluation draws (`seed`s) for the interval. The replicate values of a group are
+    sorted before they are summed (compensated, favg), so the same rows give the same
+    unrounded numbers in every run, whatever order DuckDB's threads combine them in."""
     return f"""
         SELECT {group}, list_aggregate(vs, 'favg') AS mean,
-               list_aggregate(vs, 'stddev_samp') AS std, len(vs) AS n
-        FROM (SELECT {group}, list_sort(list(value)) AS vs
-              FROM (SELECT {group}, avg(value) AS value FROM {source}
+               list_aggregate(vs, 'stddev_samp') AS std, len(vs) AS n,
+               list_aggregate(list_sort(vi), 'favg') AS v_img, draws
+        FROM (SELECT {group}, list_sort(list(value)) AS vs, list(v_img) AS vi,
+                     count(DISTINCT seed) AS draws
+              FROM (SELECT {group}, seed, avg(value) AS value,
+                           avg(value_se * value_se) AS v_img FROM {source}
                     GROUP BY {group}, pretrain_seed, seed)
               GROUP BY {group})"""
 
@@ -263,11 +280,12 @@ def _aggregate_sql(exact: bool) -> str:
     return f"""
     WITH src AS NOT MATERIALIZED (  -- read twice: cheaper than keeping a million rows
         SELECT hash({CELL_LIST}) AS h, * FROM (
-            SELECT {KEYS_SELECT}, split, metric, extractor, pretrain_seed, seed, value
+            SELECT {KEYS_SELECT}, split, metric, extractor, pretrain_seed, seed, value,
+                   nullif(value_se, 'nan'::DOUBLE) AS value_se
             FROM rows WHERE {OK_ROWS})),
     cells AS (SELECT DISTINCT h, {CELL_LIST} FROM src),
     stats AS ({_stats_sql(group, "src")})
-    SELECT cells.*, mean, std, n FROM cells
+    SELECT cells.*, mean, std, n, v_img, draws FROM cells
     JOIN stats ON {_same("cells", "stats", CELL if exact else ["h"])}
     ORDER BY {CELL_LIST}"""
 
@@ -284,9 +302,13 @@ def _stored_directions(res, metrics: set) -> dict:
     return {r[:-1]: r[-1] for r in found}
 
 
-def _record(keys: dict, split, metric, mean, std, n, stored=None, extractor=None) -> dict:
+def _record(keys: dict, split, metric, mean, std, n, v_img=None, draws=1, stored=None,
+            extractor=None) -> dict:
+    std = math.nan if std is None else float(std)
+    ci = stats.interval(float(mean), std, int(n), math.nan if v_img is None else float(v_img),
+                        int(draws or 1))
     return {**keys, "split": split, "metric": metric, "extractor": extractor,
-            "stat": Stat(float(mean), math.nan if std is None else float(std), int(n)),
+            "stat": Stat(float(mean), std, int(n), ci.half),
             "direction": resolve_direction(keys["family"], split, metric, stored)}
 
 
@@ -301,13 +323,13 @@ def aggregate(rows) -> list[dict]:
     if len({r[0] for r in out}) < len(out):  # two cells, one hash: group by the keys
         out = res.sql(_aggregate_sql(exact=True))
     nk = len(KEYS)
-    # ((keys..., split, metric, extractor), (mean, std, n))
-    cells = [(r[1:1 + len(CELL)], r[-3:]) for r in out]
+    # ((keys..., split, metric, extractor), (mean, std, n, v_img, draws))
+    cells = [(r[1:1 + len(CELL)], r[-5:]) for r in out]
     unknown = {c[nk + 1] for c, _ in cells
                if registry_direction(c[0] or "", c[nk] or "", c[nk + 1] or "") is None}
     stored = _stored_directions(res, unknown) if unknown else {}
-    return [_record(dict(zip(KEYS, c[:nk])), c[nk], c[nk + 1], *stats, stored.get(c),
-                    extractor=c[nk + 2]) for c, stats in cells]
+    return [_record(dict(zip(KEYS, c[:nk])), c[nk], c[nk + 1], *values, stored.get(c),
+                    extractor=c[nk + 2]) for c, values in cells]
 
 
 def failed_trials(rows) -> pd.DataFrame:
@@ -549,8 +571,8 @@ _SPEEDUP_SQL = f"""
     v AS (
         SELECT t.*, r.secs AS ref_secs, r.epochs AS ref_epochs
         FROM t LEFT JOIN r ON {_same("t", "r", (*SPEEDUP_MATCH, "seed"))}),
-    per AS (
-        SELECT * FROM (
+    per AS (  -- timings have no image standard error
+        SELECT *, NULL::DOUBLE AS value_se FROM (
             SELECT * EXCLUDE (secs, ref_secs, epochs, ref_epochs),
                    unnest(['unlearn_seconds', 'speedup', 'retrain_epochs']) AS metric,
                    unnest([secs, CASE WHEN secs > 0 THEN ref_secs / secs END, ref_epochs])

@@ -144,13 +144,14 @@ def _num(x: float) -> str:
 
 
 def to_csv(table: Table) -> str:
-    """One line per table row; per column `<header> mean`, `std`, `n` (unrounded numbers,
-    empty when missing) and `best` (True/False, empty when missing)."""
+    """One line per table row; per column `<header> mean`, `std`, `n`, `lo`, `hi` (the 95%
+    interval; unrounded numbers, empty when missing) and `best` (True/False, empty when
+    missing)."""
     best = table.best()
     grouped = any(r.group for r in table.rows)
     head = (["group"] if grouped else []) + list(table.row_header)
     for col in table.columns:
-        head += [f"{col.header} {part}" for part in ("mean", "std", "n", "best")]
+        head += [f"{col.header} {part}" for part in ("mean", "std", "n", "lo", "hi", "best")]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(head)
@@ -158,8 +159,9 @@ def to_csv(table: Table) -> str:
         line = ([row.group] if grouped else []) + list(row.labels)
         for c in range(len(table.columns)):
             s = table.cells.get((r, c))
-            line += ["", "", "", ""] if s is None else [
-                _num(s.mean), _num(s.std), str(s.n), str((r, c) in best)]
+            line += [""] * 6 if s is None else [
+                _num(s.mean), _num(s.std), str(s.n), _num(s.lo), _num(s.hi),
+                str((r, c) in best)]
         w.writerow(line)
     return out.getvalue()
 
@@ -174,7 +176,8 @@ def _html_cell(table: Table, r: int, c: int, best: set) -> str:
     main = html.escape(main)
     if (r, c) in best:
         main = f"<strong>{main}</strong>"
-    tip = f"mean {stat.mean!r}, std {stat.std!r}, n {stat.n}"
+    tip = f"mean {stat.mean!r}, 95% interval [{stat.lo!r}, {stat.hi!r}], std {stat.std!r}, " \
+        f"n {stat.n}"
     return f'<td title="{html.escape(tip)}">{main} <span class="n">{html.escape(n)}</span></td>'
 
 

@@ -99,6 +99,7 @@ def write_parquet(root: Path, specs, trials_per_file: int) -> None:
             "split": [s for _ in chunk for s, _ in per_trial],
             "metric": [m for _ in chunk for _, m in per_trial],
             "value": rng.normal(size=n), "n": [64] * n,
+            "value_se": np.abs(rng.normal(0.1, 0.02, size=n)),  # schema v5: every value has one
             "direction": directions * len(chunk), "created_at": [now] * n,
         }
         table = pa.table({c: pa.array(values[c], t) if c in values else pa.nulls(n, t)

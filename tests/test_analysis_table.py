@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy.stats import t as t_dist
 
 from analysis import AnalysisError, load, newest_sweep, open_results
 from analysis.cli import main
@@ -67,7 +68,10 @@ def results(tmp_path):
 
 
 def fmt(vals, d):
-    return f"{statistics.mean(vals):.{d}f} ± {statistics.stdev(vals):.{d}f} (n={len(vals)})"
+    """`mean ± half (n=K)`, half the width of the 95% Student-t interval over the seeds."""
+    n = len(vals)
+    half = t_dist.ppf(0.975, n - 1) * statistics.stdev(vals) / n ** 0.5
+    return f"{statistics.mean(vals):.{d}f} ± {half:.{d}f} (n={n})"
 
 
 def test_cells_headers_order_missing_and_failures(results):
@@ -79,10 +83,10 @@ def test_cells_headers_order_missing_and_failures(results):
     assert list(frame["method"]) == ["original", "l2l"]  # paper order, not alphabetical
     assert set(frame["group"]) == {"MAE"}
     l2l = frame.set_index("method").loc["l2l"]
-    assert l2l["retain FID (classifier) ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 2.00 (n=3)"
+    assert l2l["retain FID (classifier) ↓"] == fmt([10.0, 12.0, 14.0], 2) == "12.00 ± 4.97 (n=3)"
     assert l2l["forget FID (classifier) ↑"] == fmt([110.0, 130.0, 120.0], 2) \
-        == "120.00 ± 10.00 (n=3)"
-    assert l2l["retain cos (classifier) ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.1000 (n=3)"
+        == "120.00 ± 24.84 (n=3)"
+    assert l2l["retain cos (classifier) ↑"] == fmt([0.9, 0.8, 0.7], 4) == "0.8000 ± 0.2484 (n=3)"
     orig = frame.set_index("method").loc["original"]
     assert orig["retain FID (classifier) ↓"] == "5.00 (n=1)"
     assert orig["retain cos (classifier) ↑"] == "–"  # missing, never 0
@@ -93,7 +97,8 @@ def test_cells_headers_order_missing_and_failures(results):
     assert "**MAE**" in md
     assert "| original | 5.00 (n=1) | – | 6.00 (n=1) |" in md
     assert "Note: 1 failed trial(s) excluded: t-l2l-0.5-3-mae." in md  # counted, not averaged
-    assert "↑ higher is better, ↓ lower is better; mean ± std over seeds" in md
+    assert "↑ higher is better, ↓ lower is better; mean ± half-width of the 95% interval: " \
+        "Student-t over independent replicates (seeds)" in md
     assert md.rstrip().endswith("Sweep s-a; 5 trials; 12 rows.")
 
 
@@ -152,7 +157,7 @@ def test_cli_writes_what_it_prints(results, capsys):
     assert main(["table", "--results", str(results)]) == 0  # default sweep: latest (s-a)
     captured = capsys.readouterr()
     assert out.read_text(encoding="utf-8") == captured.out
-    assert "| l2l | 12.00 ± 2.00 (n=3) |" in captured.out
+    assert "| l2l | 12.00 ± 4.97 (n=3) |" in captured.out
     assert captured.err.strip().splitlines()[-1] == f"table written to {out}"
 
     custom = results.parent / "deep" / "dir" / "t.md"

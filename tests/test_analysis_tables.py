@@ -74,9 +74,10 @@ def test_main_table_layout_cells_bold_and_missing(i2i):
     assert cell(t, "max_loss", "VQ-GAN retain FID (classifier) ↓")[0] is None  # never run
 
     md = to_markdown(t)
-    assert ("| l2l | 41.00 ± 1.00 (n=3) | 90.00 ± 0.00 (n=3) | **12.34 ± 0.01** (n=3) | "
-            "0.8000 ± 0.1000 (n=3) | 110.00 ± 10.00 (n=3) |") in md
-    assert ("| max_loss | – | – | 12.34 ± 0.01 (n=3) | – | **220.00 ± 20.00** (n=3) |") in md
+    # ± half the 95% interval: t(0.975, df 2) x std / sqrt(3) = 2.484 x std
+    assert ("| l2l | 41.00 ± 2.48 (n=3) | 90.00 ± 0.00 (n=3) | **12.34 ± 0.02** (n=3) | "
+            "0.8000 ± 0.2484 (n=3) | 110.00 ± 24.84 (n=3) |") in md
+    assert ("| max_loss | – | – | 12.34 ± 0.02 (n=3) | – | **220.00 ± 49.68** (n=3) |") in md
     assert "| original | – | – | 5.00 (n=1) | – | 6.00 (n=1) |" in md
     assert md.count("**") == 4  # two bold cells
     cells = [c.strip() for line in md.splitlines() if line.startswith("| ")
@@ -107,8 +108,8 @@ def test_latex_booktabs(i2i):
            r"FID (classifier) $\downarrow$ & cos (classifier) $\uparrow$ & " \
            r"FID (classifier) $\uparrow$ \\" in tex
     assert tex.count(r"\mathbf{") == 2
-    assert r"$\mathbf{12.34 \pm 0.01}$~{\scriptsize (n=3)}" in tex
-    assert r"$12.34 \pm 0.01$~{\scriptsize (n=3)}" in tex  # max_loss, not bold
+    assert r"$\mathbf{12.34 \pm 0.02}$~{\scriptsize (n=3)}" in tex
+    assert r"$12.34 \pm 0.02$~{\scriptsize (n=3)}" in tex  # max_loss, not bold
     body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
     assert all(line.count(" & ") == 5 and line.endswith(r"\\") for line in body)
     assert "original & -- & -- & " in tex  # missing cells
@@ -119,13 +120,17 @@ def test_csv_numbers_unrounded_and_missing_empty(i2i):
     t = by_name(all_tables(load(i2i)))["i2i_main"]
     df = pd.read_csv(io.StringIO(to_csv(t)))
     vq = "VQ-GAN retain FID (classifier) ↓"
-    assert list(df.columns[:5]) == ["method", f"{vq} mean", f"{vq} std", f"{vq} n", f"{vq} best"]
+    assert list(df.columns[:7]) == ["method", *(f"{vq} {part}" for part in (
+        "mean", "std", "n", "lo", "hi", "best"))]
     df = df.set_index("method")
     col = "MAE retain FID (classifier) ↓"
     assert df[f"{col} mean"].dtype == float and df[f"{col} std"].dtype == float
     assert df.loc["l2l", f"{col} mean"] == pytest.approx(12.3412, abs=1e-12)
     assert df.loc["max_loss", f"{col} mean"] == pytest.approx(12.3436, abs=1e-12)
     assert df.loc["l2l", f"{col} n"] == 3
+    half = 4.302652729911275 * 0.01 / 3 ** 0.5  # t(0.975, 2) x std / sqrt(n)
+    assert df.loc["l2l", f"{col} lo"] == pytest.approx(12.3412 - half, abs=1e-9)
+    assert df.loc["l2l", f"{col} hi"] == pytest.approx(12.3412 + half, abs=1e-9)
     assert bool(df.loc["l2l", f"{col} best"]) and not bool(df.loc["max_loss", f"{col} best"])
     assert math.isnan(df.loc["original", f"{col} std"])  # one seed: no std, not 0
     assert df["VQ-GAN retain FID (classifier) ↓ mean"].isna().tolist() == [True, True, False]
@@ -137,7 +142,7 @@ def test_html_matches_markdown(i2i):
     t = by_name(all_tables(load(i2i)))["i2i_main"]
     page = to_html(t)
     assert page.count("<strong>") == 2
-    assert "<strong>12.34 ± 0.01</strong>" in page and "<strong>220.00 ± 20.00</strong>" in page
+    assert "<strong>12.34 ± 0.02</strong>" in page and "<strong>220.00 ± 49.68</strong>" in page
     assert page.count('class="missing"') == 6
     assert 'colspan="2" scope="colgroup">VQ-GAN' in page
 
@@ -326,14 +331,15 @@ def test_gan_table_speedup_matched_per_seed(gan):
     md = to_markdown(t)
     item = md.split("**item unlearning")[1]
     # cascade: seeds 0, 1 match a retrain trial (100/2, 120/4), seed 2 does not
-    assert "| cascade | **22.00 ± 1.00** (n=3) | **3.0 ± 1.0** (n=3) | **40.0 ± 14.1** (n=2) | " \
+    # ± half the 95% interval: 2.484 x std at n = 3, 6.353 x std at n = 2
+    assert "| cascade | **22.00 ± 2.48** (n=3) | **3.0 ± 2.5** (n=3) | **40.0 ± 127.1** (n=2) | " \
            "**1.0 ± 0.0** (n=3) | 20.0 ± 0.0 (n=2) |" in item
-    assert "| finetune_retain | 25.50 ± 0.71 (n=2) | 10.0 ± 0.0 (n=2) | 11.0 ± 1.4 (n=2) | " \
+    assert "| finetune_retain | 25.50 ± 6.35 (n=2) | 10.0 ± 0.0 (n=2) | 11.0 ± 12.7 (n=2) | " \
            "2.0 ± 0.0 (n=2) | 20.0 ± 0.0 (n=2) |" in item
     # the original unlearns in 0 s: no speedup rather than infinity or 0
-    assert "| original | 30.50 ± 0.71 (n=2) | 0.0 ± 0.0 (n=2) | – | 0.0 ± 0.0 (n=2) | " \
+    assert "| original | 30.50 ± 6.35 (n=2) | 0.0 ± 0.0 (n=2) | – | 0.0 ± 0.0 (n=2) | " \
            "20.0 ± 0.0 (n=2) |" in item
-    assert re.search(r"\| retrain \| 30\.50 ± 0\.71 \(n=2\) \| 110\.0 ± 14\.1 \(n=2\) \| "
+    assert re.search(r"\| retrain \| 30\.50 ± 6\.35 \(n=2\) \| 110\.0 ± 127\.1 \(n=2\) \| "
                      r"1\.0 ± 0\.0 \(n=2\) \|", item)
     assert "epochs behind both times" in md
     stat = t.cells[(t.rows.index(next(r for r in t.rows if r.group.startswith("item")

@@ -1,0 +1,215 @@
+"""Paired comparisons: two sides of a sweep (a method, optionally narrowed to one setting) on
+the same replicates, per context (data set, task, generator, forget set).
+
+Each replicate (pretrain_seed, seed) is one original model, its unlearning runs and their
+evaluation on the same images, so side B minus side A per replicate removes what the original
+and the images contribute to both (analysis/stats.py `paired`). Every comparison returned by
+one call is one family for Holm's correction.
+
+    from analysis.compare import Side, compare
+    compare(rows, Side.parse("original"), Side.parse("l2l,retain=full"))
+
+A side is `METHOD` or `METHOD,KEY=VALUE,...` with KEY one of the setting keys of the tables
+(`retain`, `alpha`, `noise`, `params`, ...) and VALUE as the tables print it (`retain=proxy
+digits x1`, `alpha=0.25`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import stats
+from analysis.load import AnalysisError, as_results, sql_text
+from analysis.pivot import (KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_number, fmt_value,
+                            resolve_direction)
+from contract.metrics import Direction
+
+# What must be equal for two sides to be compared: everything but the method's own settings.
+CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
+           "forget_set", "forget_k")
+# The settings a side may fix (the table's keys that are not context).
+SIDE_KEYS = tuple(k for k in KEYS if k not in CONTEXT and k != "method")
+
+
+@dataclass(frozen=True)
+class Side:
+    method: str
+    where: tuple[tuple[str, str], ...] = ()  # (key, value as the tables print it)
+
+    @classmethod
+    def parse(cls, text: str) -> Side:
+        """`l2l` or `l2l,retain=full,alpha=0.25`; raises AnalysisError naming what is wrong."""
+        method, *parts = [p.strip() for p in str(text).split(",")]
+        if not method or "=" in method:
+            raise AnalysisError(f"side {text!r}: start with a method name, e.g. l2l or "
+                                "l2l,retain=full")
+        where = []
+        for p in parts:
+            key, eq, value = p.partition("=")
+            key = key.strip()
+            if not eq or key not in SIDE_KEYS:
+                raise AnalysisError(f"side {text!r}: {p!r} is not KEY=VALUE with KEY one of "
+                                    f"{', '.join(SIDE_KEYS)}")
+            where.append((key, value.strip()))
+        return cls(method, tuple(where))
+
+    @property
+    def label(self) -> str:
+        return ",".join([self.method, *(f"{k}={v}" for k, v in self.where)])
+
+    def matches(self, keys: dict) -> bool:
+        return keys["method"] == self.method and all(
+            fmt_value(keys[k]) == v for k, v in self.where)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    context: dict  # CONTEXT -> value
+    a: str  # label of side A's setting (method and the settings that tell it apart)
+    b: str
+    split: str
+    metric: str
+    extractor: str | None
+    a_values: dict  # (pretrain_seed, seed) -> value
+    b_values: dict
+    direction: Direction | None
+    diff: stats.Difference  # B - A over the common replicates
+
+    @property
+    def a_mean(self) -> float:
+        return _mean(self.a_values)
+
+    @property
+    def b_mean(self) -> float:
+        return _mean(self.b_values)
+
+    @property
+    def effect_size(self) -> float:
+        """Standardised mean difference of the pairs (Cohen's d_z: mean / std of B - A)."""
+        d = self.diff
+        if d.n < 2 or not math.isfinite(d.half) or d.half == 0:
+            return math.nan
+        sd = d.half / stats._t_quantile(d.n - 1) * math.sqrt(d.n)
+        return d.mean / sd
+
+    @property
+    def verdict(self) -> str:
+        """`B better`, `A better` (the interval of B - A excludes 0; which is better is read in
+        the metric's direction for this split, on the common replicates), `no difference
+        found`, or `not comparable` (fewer than two pairs, or a metric without a direction)."""
+        d = self.diff
+        if not math.isfinite(d.half) or self.direction is None:
+            return "not comparable"
+        if d.lo > 0 or d.hi < 0:
+            common = [self.a_values[k] for k in self.a_values if k in self.b_values]
+            a = math.fsum(common) / len(common)
+            return "B better" if self.direction.score(a + d.mean) > self.direction.score(a) \
+                else "A better"
+        return "no difference found"
+
+
+def _mean(values: dict) -> float:
+    return math.fsum(values.values()) / len(values) if values else math.nan
+
+
+def replicate_values(rows, metrics=None, splits=None) -> list[tuple[dict, str, str, str | None,
+                                                                    dict]]:
+    """(setting keys, split, metric, extractor, {(pretrain_seed, seed): value}) per cell, each
+    replicate's duplicate rows averaged; only `status == 'ok'` rows with a value."""
+    where = [OK_ROWS]
+    if metrics:
+        where.append(f"metric IN ({', '.join(sql_text(m) for m in metrics)})")
+    if splits:
+        where.append(f"split IN ({', '.join(sql_text(s) for s in splits)})")
+    found = as_results(rows).sql(
+        f"SELECT {', '.join(KEYS)}, split, metric, extractor, pretrain_seed, seed, "
+        f"avg(value) FROM (SELECT {KEYS_SELECT}, split, metric, extractor, pretrain_seed, seed, "
+        f"value FROM rows WHERE {' AND '.join(where)}) GROUP BY ALL ORDER BY ALL")
+    cells: dict[tuple, dict] = {}
+    for r in found:
+        cells.setdefault(tuple(r[:len(KEYS) + 3]), {})[(r[-3], r[-2])] = float(r[-1])
+    nk = len(KEYS)
+    return [(dict(zip(KEYS, k[:nk])), k[nk], k[nk + 1], k[nk + 2], v) for k, v in cells.items()]
+
+
+def _label(keys: dict, varying: tuple[str, ...]) -> str:
+    return ",".join([keys["method"], *(f"{k}={fmt_value(keys[k])}" for k in varying)])
+
+
+def compare(rows, a: Side, b: Side, metrics=PAPER_METRICS, splits=None) -> list[Comparison]:
+    """Every comparison of a setting of side A with one of side B in the same context, split,
+    metric and extractor, on their common replicates; p-values Holm-corrected over all of them.
+    Raises AnalysisError when either side has no rows."""
+    cells = replicate_values(rows, metrics, splits)
+    sides = {"A": [c for c in cells if a.matches(c[0])], "B": [c for c in cells if b.matches(c[0])]}
+    for name, side in (("A", a), ("B", b)):
+        if not sides[name]:
+            raise AnalysisError(f"side {name} ({side.label}) has no successful rows for "
+                                f"{', '.join(metrics or ['any metric'])}")
+    settings = [c[0] for c in sides["A"] + sides["B"]]
+    varying = tuple(k for k in SIDE_KEYS if len({fmt_value(s[k]) for s in settings}) > 1)
+    out = []
+    for ka, split, metric, ext, av in sides["A"]:
+        for kb, split_b, metric_b, ext_b, bv in sides["B"]:
+            if (split, metric, ext) != (split_b, metric_b, ext_b) or ka == kb or any(
+                    ka[c] != kb[c] for c in CONTEXT):
+                continue
+            out.append(Comparison(
+                {c: ka[c] for c in CONTEXT}, _label(ka, varying), _label(kb, varying), split,
+                metric, ext, av, bv, resolve_direction(ka["family"], split, metric),
+                stats.paired(av, bv)))
+    adjusted = stats.holm(c.diff.p for c in out)
+    return [_with_p(c, p) for c, p in zip(out, adjusted)]
+
+
+def _with_p(c: Comparison, p: float) -> Comparison:
+    d = c.diff
+    return Comparison(c.context, c.a, c.b, c.split, c.metric, c.extractor, c.a_values,
+                      c.b_values, c.direction, stats.Difference(d.mean, d.half, d.n, d.p, p))
+
+
+COLUMNS = ("generator", "A", "B", "split", "metric", "extractor", "n", "A mean", "B mean",
+           "B - A", "lo", "hi", "effect size (d_z)", "p", "p (Holm)", "verdict")
+
+
+def to_frame(comparisons: list[Comparison]) -> pd.DataFrame:
+    """One row per comparison, unrounded."""
+    return pd.DataFrame([
+        (f"{c.context['generator']}/{c.context['generator_size'] or ''}".rstrip("/"), c.a, c.b,
+         c.split, c.metric, c.extractor, c.diff.n, c.a_mean, c.b_mean, c.diff.mean, c.diff.lo,
+         c.diff.hi, c.effect_size, c.diff.p, c.diff.p_adjusted, c.verdict)
+        for c in comparisons], columns=list(COLUMNS))
+
+
+def _p(p: float) -> str:
+    return "–" if not math.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def to_markdown(comparisons: list[Comparison], decimals: int = 3) -> str:
+    """A table with the context columns that vary, then the footer naming the method."""
+    contexts = [c.context for c in comparisons]
+    shown = [k for k in CONTEXT if len({fmt_value(x[k]) for x in contexts}) > 1 or k == "generator"]
+    head = [*shown, "A", "B", "split", "metric", "n", "A mean", "B mean", "B − A [95% interval]",
+            "d_z", "p (Holm)", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in comparisons:
+        d = c.diff
+        arrow = f" {c.direction.arrow}" if c.direction else ""
+        metric = c.metric + (f" ({c.extractor})" if c.extractor else "") + arrow
+        num = lambda x: fmt_number(x, decimals)  # noqa: E731
+        interval = f"{num(d.mean)} [{num(d.lo)}, {num(d.hi)}]" if math.isfinite(d.half) \
+            else num(d.mean)
+        lines.append("| " + " | ".join([
+            *(fmt_value(c.context[k]) for k in shown), c.a, c.b, c.split, metric, str(d.n),
+            num(c.a_mean), num(c.b_mean), interval, num(c.effect_size),
+            _p(d.p_adjusted), c.verdict]) + " |")
+    lines += ["", f"B − A {stats.PAIRED_METHOD} over the {len(comparisons)} comparison(s) of "
+              "this table; verdict read in each metric's direction (↑ higher is better, ↓ lower "
+              "is better) when the interval excludes 0."]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["CONTEXT", "Comparison", "SIDE_KEYS", "Side", "compare", "replicate_values",
+           "to_frame", "to_markdown"]
