@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "table", help="paper-style Markdown table of one sweep (every metric, per generator)",
-        description="Print the paper-style table (mean ± std over seeds) of one sweep as "
+        description="Print the paper-style table (mean ± half the 95% interval over seeds) of "
+                    "one sweep as "
                     "Markdown and write it to a file. GAN sweeps get the item/class table "
                     "with speedup.")
     _common(t)
@@ -92,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                     "generator (i2i_metrics), the alpha, retain-availability and forget-set "
                     "ablations (i2i_alpha, i2i_retain, i2i_forget) when the sweep varies "
                     "them, and the GAN item/class table with speedup (gan). Cells are mean ± "
-                    "std (n = seeds); bold marks the best unlearning method of a column on "
+                    "half the 95% interval (n = seeds; docs/statistics.md); CSV has mean, std, "
+                    "n and the interval's ends; bold marks the best unlearning method of a column on "
                     "unrounded means; missing cells are '–' (CSV: empty). Prints the files "
                     "written.")
     _common(ts)
@@ -152,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Compare side B with side A on the replicates both have (same pretraining "
                     "seed, same seed: the same original model and test images), per generator "
                     "and context, for each split and metric: the mean paired difference B − A, "
-                    "its 95%% interval, the effect size d_z and the p-value of a paired t-test, "
+                    "its 95% interval, the effect size d_z and the p-value of a paired t-test, "
                     "Holm-corrected over every comparison printed (analysis/compare.py). A side "
                     "is METHOD or METHOD,KEY=VALUE,... with KEY a setting the tables show "
                     "(retain, alpha, noise, params), e.g. 'l2l,retain=proxy digits x1'. Prints "
@@ -174,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
                        "inconclusive",
         description="Evaluate each claim of the two papers (analysis/claims.yaml: claim, the "
                     "two sides compared, split, metric, test and margin) on the result rows: "
-                    "the paired difference over replicates, its 95%% interval and effect size, "
+                    "the paired difference over replicates, its 95% interval and effect size, "
                     "and a verdict (holds, fails, inconclusive, not run) per generator and "
                     "context (analysis/claims.py). Prints Markdown and writes claims.md and "
                     "claims.csv. Exit code 0 whatever the verdicts.")

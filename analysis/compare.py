@@ -138,11 +138,7 @@ def _label(keys: dict, varying: tuple[str, ...]) -> str:
     return ",".join([keys["method"], *(f"{k}={fmt_value(keys[k])}" for k in varying)])
 
 
-def compare(rows, a: Side, b: Side, metrics=PAPER_METRICS, splits=None) -> list[Comparison]:
-    """Every comparison of a setting of side A with one of side B in the same context, split,
-    metric and extractor, on their common replicates; p-values Holm-corrected over all of them.
-    Raises AnalysisError when either side has no rows."""
-    cells = replicate_values(rows, metrics, splits)
+def _pairs(cells, a: Side, b: Side, metrics) -> list[Comparison]:
     sides = {"A": [c for c in cells if a.matches(c[0])], "B": [c for c in cells if b.matches(c[0])]}
     for name, side in (("A", a), ("B", b)):
         if not sides[name]:
@@ -160,8 +156,39 @@ def compare(rows, a: Side, b: Side, metrics=PAPER_METRICS, splits=None) -> list[
                 {c: ka[c] for c in CONTEXT}, _label(ka, varying), _label(kb, varying), split,
                 metric, ext, av, bv, resolve_direction(ka["family"], split, metric),
                 stats.paired(av, bv)))
-    adjusted = stats.holm(c.diff.p for c in out)
-    return [_with_p(c, p) for c, p in zip(out, adjusted)]
+    return out
+
+
+def _holm(found: list[Comparison]) -> list[Comparison]:
+    adjusted = stats.holm(c.diff.p for c in found)
+    return [_with_p(c, p) for c, p in zip(found, adjusted)]
+
+
+def compare(rows, a: Side, b: Side, metrics=PAPER_METRICS, splits=None) -> list[Comparison]:
+    """Every comparison of a setting of side A with one of side B in the same context, split,
+    metric and extractor, on their common replicates; p-values Holm-corrected over all of them.
+    Raises AnalysisError when either side has no rows."""
+    return _holm(_pairs(replicate_values(rows, metrics, splits), a, b, metrics))
+
+
+# The method each paper proposes: the report compares it with every other method of a sweep.
+PAPER_METHODS = {"i2i": "l2l", "gan": "cascade"}
+
+
+def against_paper_method(rows, metrics=PAPER_METRICS) -> list[Comparison]:
+    """Each other method of the rows (A) against the paper's method of its family (B), per
+    context, split and metric; one Holm family for all. Empty when the rows lack the paper's
+    method or any other."""
+    cells = replicate_values(rows, metrics)
+    found = []
+    for family, ours in PAPER_METHODS.items():
+        mine = [c for c in cells if c[0]["family"] == family]
+        others = sorted({c[0]["method"] for c in mine} - {ours})
+        if not others or not any(c[0]["method"] == ours for c in mine):
+            continue
+        for other in others:
+            found += _pairs(mine, Side(other), Side(ours), metrics)
+    return _holm(found)
 
 
 def _with_p(c: Comparison, p: float) -> Comparison:
@@ -211,5 +238,6 @@ def to_markdown(comparisons: list[Comparison], decimals: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["CONTEXT", "Comparison", "SIDE_KEYS", "Side", "compare", "replicate_values",
+__all__ = ["CONTEXT", "Comparison", "PAPER_METHODS", "SIDE_KEYS", "Side", "against_paper_method",
+           "compare", "replicate_values",
            "to_frame", "to_markdown"]

@@ -107,8 +107,8 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
                         continue
                     xs = [p[1]["stat"].mean for p in pts]
                     ys = [p[2]["stat"].mean for p in pts]
-                    xe = [0 if math.isnan(p[1]["stat"].std) else p[1]["stat"].std for p in pts]
-                    ye = [0 if math.isnan(p[2]["stat"].std) else p[2]["stat"].std for p in pts]
+                    xe = [0 if math.isnan(p[1]["stat"].half) else p[1]["stat"].half for p in pts]
+                    ye = [0 if math.isnan(p[2]["stat"].half) else p[2]["stat"].half for p in pts]
                     label = _gen_name(line[0]) + line[1][len(method):]
                     ax.errorbar(xs, ys, xerr=xe, yerr=ye, marker="o", capsize=2,
                                 color=colours[line], label=label)
@@ -135,8 +135,8 @@ def alpha_tradeoff(records: list[dict], metrics=PAPER_METRICS) -> list[Figure]:
             title = f"{method}: forget vs retain quality over alpha"
             out.append(_render(fig, f"alpha_{method}{tag}", title,
                                f"{title} ({recs[0]['dataset']}, {fmt_value(recs[0]['task'])}, "
-                               f"mask ratio {fmt_value(recs[0]['mask_ratio'])}); mean ± std "
-                               f"over seeds; star: the original model."))
+                               f"mask ratio {fmt_value(recs[0]['mask_ratio'])}); mean and "
+                               f"95% interval over seeds; star: the original model."))
     return out
 
 
@@ -382,7 +382,7 @@ def tsne(candidates: dict, results_dir, notes: list, max_points: int = 100) -> l
 # ---------------------------------------------------------------- speedup
 
 def speedup_bars(speed: list[dict]) -> list[Figure]:
-    """Per GAN data set: speedup over retraining (mean ± std over seeds) per method, grouped
+    """Per GAN data set: speedup over retraining (mean and 95% interval over seeds) per method, grouped
     by setting and forget set; log scale when the bars span more than a factor 20.
     `speed`: speedup_records(rows)."""
     recs = [r for r in speed if r["metric"] == "speedup"
@@ -402,14 +402,17 @@ def speedup_bars(speed: list[dict]) -> list[Figure]:
         ax = fig.subplots()
         width = 0.8 / max(1, len(bars))
         for i, (label, _) in enumerate(bars):
-            xs, ys, es = [], [], []
+            xs, ys, lo, hi = [], [], [], []
             for gi, g in enumerate(groups):
                 s = values.get((g, label))
                 if s is not None:
                     xs.append(gi + (i - (len(bars) - 1) / 2) * width)
                     ys.append(s.mean)
-                    es.append(0 if math.isnan(s.std) else s.std)
-            ax.bar(xs, ys, width, yerr=es, capsize=2, label=label, color=f"C{i % 10}")
+                    h = 0 if math.isnan(s.half) else s.half
+                    # a speedup is positive: the bar's interval stops short of 0 (log axis)
+                    lo.append(min(h, 0.99 * s.mean) if s.mean > 0 else 0)
+                    hi.append(h)
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=label, color=f"C{i % 10}")
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([f"{fmt_value(s)} k={fmt_value(k)}\n{fmt_value(f)}"
                             for s, k, f in groups], fontsize=7)
@@ -424,7 +427,7 @@ def speedup_bars(speed: list[dict]) -> list[Figure]:
         title = f"GAN unlearning speedup over retraining, {part[0]['dataset']}"
         out.append(_render(fig, f"speedup{tag}", title,
                            f"{title}: retrain's unlearn seconds / the method's, per seed, "
-                           f"mean ± std; line at 1×."))
+                           f"mean and 95% interval; line at 1×."))
     return out
 
 

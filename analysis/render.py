@@ -220,7 +220,7 @@ def to_html(table: Table) -> str:
 
 def to_frame(table: Table) -> pd.DataFrame:
     """The cell texts: a `group` column for grouped tables, the row header, then one column
-    per column header (`mean ± std (n=K)`, `–` when missing)."""
+    per column header (`mean ± half (n=K)`, half the 95% interval; `–` when missing)."""
     grouped = any(r.group for r in table.rows)
     data = []
     for r, row in enumerate(table.rows):

@@ -18,6 +18,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from analysis import claims as claims_mod
+from analysis import stats
+from analysis.compare import Comparison, against_paper_method
 from analysis.figures import Figure, all_figures
 from analysis.files import safe_name
 from analysis.load import Results, as_results, migration_text, timestamp
@@ -43,6 +46,8 @@ figure img{max-width:100%;height:auto;border:1px solid #eee}
 .note{color:#555;font-size:.9em;margin:.2em 0}.warn{color:#8a4b00}
 table.facts td,table.facts th{text-align:left}
 nav ul{columns:2;font-size:.9em}
+td.win,td.verdict-holds{color:#0a6b2e;font-weight:600}
+td.loss,td.verdict-fails{color:#a31515;font-weight:600}td.verdict-inconclusive{color:#777}
 """
 
 CHECK_SCRIPT = """
@@ -138,8 +143,76 @@ def _trial_list(trials: list[dict]) -> str:
             "</details>")
 
 
+def _num(x: float, decimals: int = 3) -> str:
+    return f"{x:.{decimals}f}" if math.isfinite(x) else "–"
+
+
+def _p(p: float) -> str:
+    return "–" if not math.isfinite(p) else ("&lt; 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def comparisons_html(found: list[Comparison]) -> str:
+    """The paper's method against every other method of the sweep, paired by replicate."""
+    if not found:
+        return "<p>No paired comparison applies (the sweep lacks the paper's method or any " \
+               "other).</p>"
+    head = ("generator", "A", "B", "split", "metric", "n", "A mean", "B mean",
+            "B − A [95% interval]", "d_z", "p (Holm)", "verdict")
+    body = []
+    for c in found:
+        d = c.diff
+        ci = f"{_num(d.mean)} [{_num(d.lo)}, {_num(d.hi)}]" if math.isfinite(d.half) \
+            else _num(d.mean)
+        metric = c.metric + (f" ({c.extractor})" if c.extractor else "") + \
+            (f" {c.direction.arrow}" if c.direction else "")
+        cls = ' class="win"' if c.verdict == "B better" else ' class="loss"' \
+            if c.verdict == "A better" else ""
+        cells = [c.context["generator"], c.a, c.b, c.split, metric, str(d.n), _num(c.a_mean),
+                 _num(c.b_mean), ci, _num(c.effect_size)]
+        body.append("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in cells)
+                    + f"<td>{_p(d.p_adjusted)}</td><td{cls}>{_esc(c.verdict)}</td></tr>")
+    return ('<div class="scroll"><table id="comparisons"><thead><tr>'
+            + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></div>"
+            + f'<p class="note">B − A {_esc(stats.PAIRED_METHOD)} over the {len(found)} '
+              "comparisons of this table.</p>")
+
+
+def claims_html(verdicts: list) -> str:
+    """The papers' claims that the sweep can test, with their verdicts; the others named."""
+    ran = [v for v in verdicts if v.comparison is not None]
+    idle = sorted({v.claim.id for v in verdicts if v.comparison is None})
+    parts = []
+    if ran:
+        head = ("claim", "context", "test (margin)", "n", "A → B", "B − A [95% interval]",
+                "verdict", "statement")
+        body = []
+        for v in ran:
+            d = v.comparison.diff
+            ci = f"{_num(d.mean)} [{_num(d.lo)}, {_num(d.hi)}]" if math.isfinite(d.half) \
+                else _num(d.mean)
+            cells = [v.claim.id, v.context, f"{v.claim.test} ({v.claim.margin_text})",
+                     str(d.n), f"{_num(v.comparison.a_mean)} → {_num(v.comparison.b_mean)}",
+                     ci]
+            body.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells)
+                        + f'<td class="verdict-{_esc(v.verdict.replace(" ", "-"))}">'
+                          f"{_esc(v.verdict)}</td>"
+                        + f'<td style="text-align:left">{_esc(v.claim.claim)}</td></tr>')
+        parts.append('<div class="scroll"><table id="claims"><thead><tr>'
+                     + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
+                     + "".join(body) + "</tbody></table></div>")
+        parts.append('<p class="note">A verdict holds or fails when the 95% paired interval '
+                     "lies wholly on one side of the margin, else it is inconclusive "
+                     "(<code>l2l-analysis claims</code>, analysis/claims.yaml).</p>")
+    if idle:
+        parts.append(f'<p class="note">Not testable on this sweep (a side is missing): '
+                     f"{_esc(', '.join(idle))}.</p>")
+    return "".join(parts)
+
+
 def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
-               notes: list[str], generated: str) -> tuple[str, dict]:
+               notes: list[str], generated: str, comparisons: list[Comparison] | None = None,
+               verdicts: list | None = None) -> tuple[str, dict]:
     """The report page of one sweep (its rows: a Results or a DataFrame) and its summary."""
     res = as_results(rows)
     trials = trial_rows(res)
@@ -151,6 +224,8 @@ def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
              f"from the sweep's Parquet result files. {_esc(legend(directions))}.</p>"]
     toc = [f'<li><a href="#table-{_esc(t.name)}">{_esc(t.title)}</a></li>' for t in tables]
     toc += [f'<li><a href="#figure-{_esc(f.name)}">{_esc(f.title)}</a></li>' for f in figures]
+    toc += ['<li><a href="#comparisons-section">Paired comparisons</a></li>',
+            '<li><a href="#claims-section">Claims of the papers</a></li>']
     parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
     parts += ['<h2 id="summary">Summary</h2>', _facts(s), _trial_list(trials)]
     if notes or len(failed):
@@ -171,6 +246,10 @@ def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
     parts += [f'<figure id="figure-{_esc(f.name)}"><figcaption>{_esc(f.title)}</figcaption>'
               f'{_img(f.png, f.title)}<p class="note">{_esc(f.caption)}</p></figure>'
               for f in figures] or ["<p>No figures apply to this sweep.</p>"]
+    parts.append('<h2 id="comparisons-section">Paired comparisons</h2>')
+    parts.append(comparisons_html(comparisons or []))
+    parts.append('<h2 id="claims-section">Claims of the papers</h2>')
+    parts.append(claims_html(verdicts or []))
     body = "\n".join(parts)
     return _page(f"Sweep {sweep_id}", body, s), s
 
@@ -237,7 +316,9 @@ def _sweep_page(part: Results, sweep: str, results_dir, metrics, tsne_max: int,
     tables = tables_from(records, speed, metrics)
     figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
                           speed=speed)
-    return sweep_html(part, sweep, tables, figures, notes, generated)
+    comparisons = against_paper_method(part, metrics)
+    verdicts = claims_mod.evaluate(part)
+    return sweep_html(part, sweep, tables, figures, notes, generated, comparisons, verdicts)
 
 
 def build_reports(rows: Results, results_dir, out_dir, sweep_ids: list[str], *,

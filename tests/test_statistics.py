@@ -73,7 +73,7 @@ def test_interval_edge_cases():
 
 def test_a_planted_difference_is_found_and_a_null_one_is_not_at_the_stated_rates():
     """Paired t-tests at 5%: with no difference about 5% of 1,000 experiments reject; with a
-    difference of 1.5 seed-sd per pair (n = 5, paired sd 1) nearly all of them do."""
+    difference of 3 paired standard deviations (n = 5) at least 90% do."""
     rng = np.random.default_rng(3)
     null_p, planted_p = [], []
     for _ in range(1000):
@@ -207,3 +207,21 @@ def test_the_statistics_import_neither_torch_nor_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_report_carries_the_paired_comparisons_and_the_claims(tmp_path):
+    from analysis import open_results
+    from analysis.report import build_reports
+
+    r = tmp_path / "results"
+    _sweep(r, {("l2l", (("retain_mode", "full"),)): {("forget", "fid"): 40.0},
+               ("max_loss", ()): {("retain", "fid"): 15.0}})
+    pages = build_reports(open_results(r), r, tmp_path / "report", ["s-a"])
+    page = pages[tmp_path / "report" / "s-a.html"]
+    comparisons = page.split('id="comparisons"')[1].split("</table>")[0]
+    # l2l (B) against max_loss and the original (A), per generator, split and metric
+    assert comparisons.count("<tr>") == 1 + 2 * 2 * 5  # header + 2 generators x 2 methods x 5
+    assert '<td class="win">B better</td>' in comparisons
+    claims = page.split('id="claims"')[1].split("</table>")[0]
+    assert '<td class="verdict-holds">holds</td>' in claims and "i2i-max-loss-retain" in claims
+    assert "Not testable on this sweep" in page and "gan-quality" in page
