@@ -26,6 +26,8 @@ from analysis.pivot import (KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_numbe
                             resolve_direction)
 from contract.metrics import Direction
 
+ALPHA = 0.05  # family-wise error rate of the verdicts
+
 # What must be equal for two sides to be compared: everything but the method's own settings.
 CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
            "forget_set", "forget_k")
@@ -96,13 +98,15 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """`B better`, `A better` (the interval of B - A excludes 0; which is better is read in
-        the metric's direction for this split, on the common replicates), `no difference
-        found`, or `not comparable` (fewer than two pairs, or a metric without a direction)."""
+        """`B better`, `A better` (the Holm-adjusted p-value below 5%; which is better is read
+        in the metric's direction for this split, on the common replicates), `no difference
+        found`, or `not comparable` (fewer than two pairs, or a metric without a direction).
+        Before the correction (`p_adjusted` NaN) the unadjusted p-value decides."""
         d = self.diff
-        if not math.isfinite(d.half) or self.direction is None:
+        p = d.p_adjusted if math.isfinite(d.p_adjusted) else d.p
+        if not math.isfinite(p) or self.direction is None:
             return "not comparable"
-        if d.lo > 0 or d.hi < 0:
+        if p < ALPHA and d.mean != 0:
             common = [self.a_values[k] for k in self.a_values if k in self.b_values]
             a = math.fsum(common) / len(common)
             return "B better" if self.direction.score(a + d.mean) > self.direction.score(a) \
@@ -233,8 +237,9 @@ def to_markdown(comparisons: list[Comparison], decimals: int = 3) -> str:
             num(c.a_mean), num(c.b_mean), interval, num(c.effect_size),
             _p(d.p_adjusted), c.verdict]) + " |")
     lines += ["", f"B − A {stats.PAIRED_METHOD} over the {len(comparisons)} comparison(s) of "
-              "this table; verdict read in each metric's direction (↑ higher is better, ↓ lower "
-              "is better) when the interval excludes 0."]
+              "this table (the intervals are each at 95%, uncorrected); a side is better when the "
+              "Holm-adjusted p is below 0.05, read in the metric's direction (↑ higher is "
+              "better, ↓ lower is better)."]
     return "\n".join(lines) + "\n"
 
 

@@ -175,7 +175,8 @@ def comparisons_html(found: list[Comparison]) -> str:
             + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table></div>"
             + f'<p class="note">B − A {_esc(stats.PAIRED_METHOD)} over the {len(found)} '
-              "comparisons of this table.</p>")
+              "comparisons of this table (intervals each at 95%, uncorrected); a side is "
+              "better when the Holm-adjusted p is below 0.05.</p>")
 
 
 def claims_html(verdicts: list) -> str:

@@ -4,7 +4,9 @@ A spec holds the fields of one trial (l2l's TrialConfig) at the top level and a 
 axes list values for any of those fields; the sweep is their cross product. `variants`, a list
 of field overrides (merged into the top-level fields, mappings key by key), is one more axis:
 it names table rows that differ in several fields at once, such as "l2l with a proxy retain
-set". Every problem is reported as `SpecError("<field path>: <what is allowed>")`, e.g.
+set". `by_generator` maps a generator name to field overrides that its trials get (each
+generator's own pretraining budget, say), merged before the variant and the grid point. Every
+problem is reported as `SpecError("<field path>: <what is allowed>")`, e.g.
 `grid.alpha[1]: expected a number` or `variants[6].retain.mode: unknown value`.
 """
 from __future__ import annotations
@@ -23,8 +25,8 @@ from contract.identity import IDENTITY_VERSION
 from l2l import experiment
 from l2l.errors import ConfigError
 
-SPEC_KEYS = {"name", "description", "grid", "variants", "resources", "max_concurrent_trials",
-             "max_failures", "search"}
+SPEC_KEYS = {"name", "description", "grid", "variants", "by_generator", "resources",
+             "max_concurrent_trials", "max_failures", "search"}
 # Trial fields of either family (l2l/experiment.py), less the runtime ones given on the CLI.
 TRIAL_KEYS = set(experiment.TRIAL_KEYS) - {"data_root", "cache_dir"}
 GENERATORS = experiment.GENERATORS
@@ -153,9 +155,13 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
     resources = _resources(raw.get("resources"))
     max_failures = _max_failures(raw.get("max_failures"))
     if "search" in raw:
+        if "by_generator" in raw:
+            raise SpecError("by_generator: only for grid specs; a search runs one generator, "
+                            "give its fields at the top level")
         return _search_spec(raw, name, resources, max_failures, runtime)
     grid = _grid(raw.get("grid", {}))
     variants = _variants(raw.get("variants", [{}]), grid)
+    by_generator = _by_generator(raw.get("by_generator"), grid)
     base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
     for axis in grid:
         if _has_path(base, axis):
@@ -169,10 +175,14 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
         # a bad value is named by its place in the spec: grid.<axis>[<i>] or variants[<i>]
         where = {axis: f"grid.{axis}[{i}]" for axis, (i, _) in zip(grid, combo)}
         where.update({k: f"variants[{vi}].{k}" for k in variant})
-        d = _merge(base, variant)
-        for axis in sorted(point):  # sorted: a parent field before its children
-            d = set_path(d, axis, point[axis])
+        d = _with_point(_merge(base, variant), point)
         cfg = _check(d, where, {**variant, **point})
+        own = by_generator.get(cfg.generator.name)  # the name with its default applied
+        if own:  # the generator's fields first, so that the variant and the point win
+            d = _with_point(_merge(_merge(base, own), variant), point)
+            where.update({k: f"by_generator.{cfg.generator.name}.{k}" for k in own
+                          if k not in where})
+            cfg = _check(d, where, {**variant, **point})
         key = cfg.identity_hash(identity_version)
         if key in seen:  # e.g. `original` under several alphas: one trial is enough
             continue
@@ -183,6 +193,37 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
                      max_concurrent_trials=_max_concurrent(raw.get("max_concurrent_trials")),
                      description=str(raw.get("description", "")), source=dict(raw),
                      max_failures=max_failures)
+
+
+def _with_point(d: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    for axis in sorted(point):  # sorted: a parent field before its children
+        d = set_path(d, axis, point[axis])
+    return d
+
+
+def _by_generator(raw: Any, grid: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    """`by_generator: {vqgan: {pretrain: {epochs: 24}}}`: field overrides per generator name."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not raw:
+        raise SpecError("by_generator: expected a mapping of generator name -> trial fields, "
+                        "e.g. {vqgan: {pretrain: {epochs: 24}}}")
+    fixed = ("generator", "method", "family")
+    for name, over in raw.items():
+        if name not in GENERATORS:
+            raise SpecError(f"by_generator.{name}: unknown generator "
+                            f"(allowed: {', '.join(GENERATORS)})")
+        if not isinstance(over, Mapping) or not over:
+            raise SpecError(f"by_generator.{name}: expected a mapping of trial fields")
+        for k in over:
+            if k not in TRIAL_KEYS or k in fixed:
+                raise SpecError(f"by_generator.{name}.{k}: not a field a generator can set "
+                                f"(allowed: {', '.join(sorted(TRIAL_KEYS - set(fixed)))})")
+            for axis in grid:
+                if k == axis.split(".")[0] and (axis == k or _has_path(over, axis)):
+                    raise SpecError(f"by_generator.{name}.{axis}: also a grid axis; give it "
+                                    "in one place")
+    return {str(k): dict(v) for k, v in raw.items()}
 
 
 def _has_path(d: Mapping[str, Any], dotted: str) -> bool:

@@ -108,6 +108,20 @@ def test_paper_table_specs_have_the_papers_rows(name, ratio):
     assert {t.config.forget_classes for t in spec.trials} == {(5, 7, 9)}
 
 
+def test_by_generator_gives_each_generator_its_own_fields_under_the_variants_and_grid():
+    from sweeps.spec import parse_spec
+
+    spec = parse_spec({
+        "name": "x", "forget_set": {"classes": [5, 7, 9]}, "pretrain": {"epochs": 20},
+        "grid": {"generator": [{"name": "mae"}, {"name": "vqgan"}], "seed": [0]},
+        "by_generator": {"vqgan": {"pretrain": {"epochs": 24}, "alpha": 0.5}},
+        "variants": [{"method": "l2l"}, {"method": "l2l", "alpha": 0.1}]})
+    got = {(t.config.generator.name, t.config.alpha, t.config.pretrain.epochs)
+           for t in spec.trials}
+    # pretrain merges key by key (the top level's other pretrain fields stay); a variant wins
+    assert got == {("mae", 0.25, 20), ("mae", 0.1, 20), ("vqgan", 0.5, 24), ("vqgan", 0.1, 24)}
+
+
 # ----------------------------------------------------------------------------------------------
 # Searches, failures, resume, dry runs. Checked in-process (the same `main` as the command
 # line above, much faster): one line, exit 2, nothing written.
@@ -184,6 +198,18 @@ BAD_MORE = {
     "asha reduction factor": (SEARCH.replace("reduction_factor: 2", "reduction_factor: 1"),
                               "search.asha.reduction_factor: expected a number > 1"),
     "max_failures": (GOOD + "max_failures: -1\n", "max_failures: expected an integer >= 0"),
+    "by_generator not a mapping": (GOOD + "by_generator: [vqgan]\n",
+                                   "by_generator: expected a mapping of generator name"),
+    "by_generator unknown generator": (GOOD + "by_generator: {vqgann: {alpha: 1}}\n",
+                                       "by_generator.vqgann: unknown generator (allowed: mae,"),
+    "by_generator method": (GOOD + "by_generator: {mae: {method: l2l}}\n",
+                            "by_generator.mae.method: not a field a generator can set"),
+    "by_generator grid axis": (GOOD + "by_generator: {mae: {alpha: 0.5}}\n",
+                               "by_generator.mae.alpha: also a grid axis; give it in one place"),
+    "by_generator bad value": (GOOD + "by_generator: {mae: {pretrain: {epochs: -3}}}\n",
+                               "by_generator.mae.pretrain.epochs: must be >= 1"),
+    "by_generator with search": (SEARCH + "by_generator: {mae: {alpha: 1}}\n",
+                                 "by_generator: only for grid specs"),
     "resources fraction above 1": (GOOD + "resources: {mae: {cpu: 1, gpu: 1.5}}\n",
                                    "resources.mae.gpu: fractions are allowed only below 1"),
 }
