@@ -15,6 +15,7 @@ digits x1`, `alpha=0.25`).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -31,8 +32,28 @@ ALPHA = 0.05  # family-wise error rate of the verdicts
 # What must be equal for two sides to be compared: everything but the method's own settings.
 CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
            "forget_set", "forget_k")
-# The settings a side may fix (the table's keys that are not context).
-SIDE_KEYS = tuple(k for k in KEYS if k not in CONTEXT and k != "method")
+# The settings a side may fix (the table's keys that are not context), and any field of the
+# `settings` column by its dotted path (`unlearn.lr=0.0001`).
+SIDE_KEYS = tuple(k for k in KEYS if k not in CONTEXT and k not in ("method", "settings"))
+# Fields of `settings` that make the context too: what the original model and the evaluation
+# are. Two sides are compared only on the same originals and the same test images.
+CONTEXT_SETTINGS = ("pretrain.", "classifier.", "eval.", "generator.", "image_folder")
+
+
+def _settings(keys: dict) -> dict:
+    try:
+        obj = json.loads(keys.get("settings") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _same_context(ka: dict, kb: dict) -> bool:
+    if any(ka[c] != kb[c] for c in CONTEXT):
+        return False
+    sa, sb = _settings(ka), _settings(kb)
+    return all(sa.get(k) == sb.get(k) for k in set(sa) | set(sb)
+               if k.startswith(CONTEXT_SETTINGS))
 
 
 @dataclass(frozen=True)
@@ -51,9 +72,10 @@ class Side:
         for p in parts:
             key, eq, value = p.partition("=")
             key = key.strip()
-            if not eq or key not in SIDE_KEYS:
+            if not eq or not (key in SIDE_KEYS or ("." in key and all(key.split(".")))):
                 raise AnalysisError(f"side {text!r}: {p!r} is not KEY=VALUE with KEY one of "
-                                    f"{', '.join(SIDE_KEYS)}")
+                                    f"{', '.join(SIDE_KEYS)} or a dotted setting such as "
+                                    "unlearn.lr")
             where.append((key, value.strip()))
         return cls(method, tuple(where))
 
@@ -62,8 +84,10 @@ class Side:
         return ",".join([self.method, *(f"{k}={v}" for k, v in self.where)])
 
     def matches(self, keys: dict) -> bool:
+        settings = _settings(keys)
         return keys["method"] == self.method and all(
-            fmt_value(keys[k]) == v for k, v in self.where)
+            fmt_value(keys[k] if k in SIDE_KEYS else settings.get(k)) == v
+            for k, v in self.where)
 
 
 @dataclass(frozen=True)
@@ -139,7 +163,18 @@ def replicate_values(rows, metrics=None, splits=None) -> list[tuple[dict, str, s
 
 
 def _label(keys: dict, varying: tuple[str, ...]) -> str:
-    return ",".join([keys["method"], *(f"{k}={fmt_value(keys[k])}" for k in varying)])
+    """The method and the settings that tell it apart from the other settings compared
+    (`varying`: SIDE_KEYS and dotted `settings` fields)."""
+    settings = _settings(keys)
+    return ",".join([keys["method"], *(
+        f"{k}={fmt_value(keys[k] if k in SIDE_KEYS else settings.get(k))}" for k in varying)])
+
+
+def _varying(settings: list[dict]) -> tuple[str, ...]:
+    keys = [k for k in SIDE_KEYS if len({fmt_value(s[k]) for s in settings}) > 1]
+    fields = sorted({f for s in settings for f in _settings(s)})
+    return tuple(keys + [f for f in fields if not f.startswith(CONTEXT_SETTINGS) and len(
+        {json.dumps(_settings(s).get(f), sort_keys=True) for s in settings}) > 1])
 
 
 def _pairs(cells, a: Side, b: Side, metrics) -> list[Comparison]:
@@ -148,13 +183,12 @@ def _pairs(cells, a: Side, b: Side, metrics) -> list[Comparison]:
         if not sides[name]:
             raise AnalysisError(f"side {name} ({side.label}) has no successful rows for "
                                 f"{', '.join(metrics or ['any metric'])}")
-    settings = [c[0] for c in sides["A"] + sides["B"]]
-    varying = tuple(k for k in SIDE_KEYS if len({fmt_value(s[k]) for s in settings}) > 1)
+    varying = _varying([c[0] for c in sides["A"] + sides["B"]])
     out = []
     for ka, split, metric, ext, av in sides["A"]:
         for kb, split_b, metric_b, ext_b, bv in sides["B"]:
-            if (split, metric, ext) != (split_b, metric_b, ext_b) or ka == kb or any(
-                    ka[c] != kb[c] for c in CONTEXT):
+            if (split, metric, ext) != (split_b, metric_b, ext_b) or ka == kb or \
+                    not _same_context(ka, kb):
                 continue
             out.append(Comparison(
                 {c: ka[c] for c in CONTEXT}, _label(ka, varying), _label(kb, varying), split,

@@ -65,11 +65,11 @@ PAPER_METRICS = ("fid", "is", "cosine")  # Tables 1 and 2 of the image-to-image 
 # Configuration columns that identify a setting (everything but the seeds). `retain` is one
 # label for retain_mode, retain_fraction, proxy_source and proxy_size.
 KEYS = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
-        "method", "alpha", "noise", "retain", "forget_set", "forget_k", "params")
+        "method", "alpha", "noise", "retain", "forget_set", "forget_k", "params", "settings")
 # Label of a key in a row label when it varies within a method, in display order.
 SUFFIX_NAMES = {"retain": "retain", "noise": "noise", "generator_size": "size",
                 "mask_ratio": "mask", "forget_set": "forget", "forget_k": "k",
-                "setting": "setting", "params": "params", "dataset": "data", "task": "task",
+                "setting": "setting", "params": "params", "settings": "settings", "dataset": "data", "task": "task",
                 "generator": "generator", "family": "family"}
 AXIS_NAMES = {"alpha": "alpha", "retain": "retain set", "forget_set": "forget set",
               "generator": "generator"}
@@ -236,6 +236,7 @@ RETAIN_SQL = (
 KEY_SQL = {k: {"mask_ratio": "nullif(mask_ratio, 'nan'::DOUBLE)",
                "alpha": "nullif(alpha, 'nan'::DOUBLE)", "retain": RETAIN_SQL}.get(k, k)
            for k in KEYS}
+KEY_SQL["settings"] = "coalesce(settings, '{}')"  # null (hand-made rows): nothing recorded
 KEYS_SELECT = ", ".join(f"{sql} AS {k}" for k, sql in KEY_SQL.items())
 KEY_LIST = ", ".join(KEYS)
 OK_ROWS = "status = 'ok' AND value IS NOT NULL AND NOT isnan(value)"
@@ -368,9 +369,18 @@ def _single(values: set):
     return next(iter(values)) if len(values) == 1 and None not in values else None
 
 
+def _settings(rec: dict) -> dict:
+    try:
+        obj = json.loads(rec.get("settings") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
     """Per method, the key columns (not in `fixed`) that take several values within a block of
-    records sharing the `fixed` columns (method among them): these go into the row label."""
+    records sharing the `fixed` columns (method among them): these go into the row label. Of
+    `settings`, only the fields that vary go in, as `settings:<field>`."""
     values: dict = defaultdict(set)
     for rec in records:
         block = tuple(rec[c] for c in fixed)
@@ -379,16 +389,32 @@ def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
                 values[(block, c)].add(fmt_value(rec[c]))
     out: dict = defaultdict(set)
     for (block, c), vals in values.items():
-        if len(vals) > 1:
-            out[block[fixed.index("method")]].add(c)
-    return {m: [c for c in SUFFIX_NAMES if c in cols] for m, cols in out.items()}
+        if len(vals) <= 1:
+            continue
+        method = block[fixed.index("method")]
+        if c != "settings":
+            out[method].add(c)
+            continue
+        dicts = [_settings(r) for r in records if tuple(r[k] for k in fixed) == block]
+        for k in sorted({k for d in dicts for k in d}):
+            if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1:
+                out[method].add(f"settings:{k}")
+    order = [c for c in SUFFIX_NAMES if c != "settings"]
+    return {m: [c for c in order if c in cols] + sorted(c for c in cols if c.startswith("settings:"))
+            for m, cols in out.items()}
 
 
 def _method_label(rec: dict, alpha_varies: bool, suffix: list[str]) -> str:
     s = rec["method"] + (f" (alpha={fmt_value(rec['alpha'])})" if alpha_varies else "")
     if "forget_set" in suffix and "forget_k" in suffix:
         suffix = [c for c in suffix if c != "forget_k"]  # k follows from the forget set
-    return s + "".join(f" [{SUFFIX_NAMES[c]}={_label_value(c, rec[c])}]" for c in suffix)
+    for c in suffix:
+        if c.startswith("settings:"):
+            field = c.split(":", 1)[1]
+            s += f" [{field}={fmt_value(_settings(rec).get(field))}]"
+        else:
+            s += f" [{SUFFIX_NAMES[c]}={_label_value(c, rec[c])}]"
+    return s
 
 
 def _label_value(column: str, value) -> str:

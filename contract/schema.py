@@ -36,7 +36,7 @@ CONFIG = {
     "forget_set": pa.string(), "forget_k": pa.int64(), "retain_set": pa.string(),
     "retain_mode": pa.string(), "retain_fraction": pa.float64(), "proxy_source": pa.string(),
     "proxy_size": pa.float64(), "alpha": pa.float64(), "noise": pa.string(),
-    "params": pa.string(), "task": pa.string(), "mask_ratio": pa.float64(),
+    "params": pa.string(), "settings": pa.string(), "task": pa.string(), "mask_ratio": pa.float64(),
     "seed": pa.int64(), "pretrain_seed": pa.int64(), "config_hash": pa.string(),
     "identity_version": pa.int32(),
 }
@@ -156,16 +156,19 @@ def _from_v3(cols: dict[str, pa.Array], n: int) -> None:
 
 
 def _from_v4(cols: dict[str, pa.Array], n: int) -> None:
-    """v5 adds `value_se`, the standard error of a value over the images it was computed on.
-    Older files did not estimate it: null, so their intervals count the seeds' spread only."""
+    """v5 adds `value_se`, the standard error of a value over the images it was computed on,
+    and `settings`, the trial's other identity fields as JSON. Older files had neither: null
+    `value_se` (their intervals count the seeds' spread only) and settings '{}' (unknown; the
+    rows of one older sweep are told apart by the columns they had)."""
     cols["value_se"] = pa.nulls(n, pa.float64())
+    cols["settings"] = pa.array(["{}"] * n, pa.string())
 
 
 MIGRATIONS = {
     1: "family='i2i', setting='class', forget_k from forget_set, params='{}'; then as v2",
     2: "direction from the metric registry (was higher_is_better); identity_version = 1",
     3: "extractor = 'classifier' (the default) for metrics computed on features, else null",
-    4: "value_se = null (not estimated)",
+    4: "value_se = null (not estimated), settings = '{}' (not recorded)",
 }
 
 

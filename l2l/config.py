@@ -220,6 +220,8 @@ class TrialConfig(Config):
                        for k, v in d["retain"].items() if v is not None}
         return d
 
+    derived_fields = ("forget_classes", "retain.classes", "retain.fraction")
+
     def derived_columns(self) -> dict[str, Any]:
         r = self.retain
         return {"setting": "class", "forget_k": len(self.forget_classes),

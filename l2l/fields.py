@@ -13,7 +13,10 @@ Roles:
   file      a path to a file whose content is what matters: the identity holds its SHA-256
   location  a path to data identified by other fields (an image folder's root)
 `column=` names the result column (contract/schema.py CONFIG) the field fills; `param=True`
-puts it into the `params` JSON column (family settings without a column of their own).
+puts it into the `params` JSON column (method settings without a column of their own). Every
+other identity field goes into the `settings` JSON column by its dotted path (pretraining,
+unlearning and evaluation settings), so that rows of different settings are never taken for
+replicates of one, unless a derived column already holds it (`Config.derived_fields`).
 `since=2` marks a field added after identity version 1: version-1 ids leave it out while it has
 its default, so sweeps started before keep their trial ids.
 """
@@ -131,18 +134,27 @@ class Config(ABC):
     def config_hash(self) -> str:
         return self.identity_hash(IDENTITY_VERSION)
 
+    # identity fields that a derived column (derived_columns) already holds: not in `settings`
+    derived_fields: tuple[str, ...] = ()
+
     def columns(self, identity_version: int = IDENTITY_VERSION) -> dict[str, Any]:
         """The config columns of a result row (contract/schema.py CONFIG), from the fields'
-        `column` and `param` declarations and the family's derived columns."""
+        `column` and `param` declarations, the family's derived columns, and `settings`: every
+        other identity field by its dotted path."""
         out: dict[str, Any] = {}
         params: dict[str, Any] = {}
+        settings: dict[str, Any] = {}
         for path, value, f in walk(self):
             if f.metadata.get("column"):
                 out[f.metadata["column"]] = value
-            if f.metadata.get("param") and value is not None:
-                params[path.rsplit(".", 1)[-1]] = value
+            elif f.metadata.get("param"):
+                if value is not None:
+                    params[path.rsplit(".", 1)[-1]] = value
+            elif _role(f) == "identity" and path not in self.derived_fields:
+                settings[path] = _plain(value)
         out.update(self.derived_columns())
         out["params"] = json.dumps(params, sort_keys=True)
+        out["settings"] = json.dumps(settings, sort_keys=True)
         out["family"] = self.family
         out["config_hash"] = self.identity_hash(identity_version)
         out["identity_version"] = identity_version

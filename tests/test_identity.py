@@ -75,6 +75,24 @@ def test_result_columns_come_from_the_fields_and_exist_in_the_contract(spec):
     assert cols["generator"] == cfg.generator.name and cols["seed"] == cfg.seed
 
 
+@pytest.mark.parametrize("spec", ["quickstart.yaml", "gan_class_small.yaml"])
+def test_every_identity_field_without_a_column_is_in_settings(spec):
+    """Two trials that differ in any identity field other than their seeds differ in some
+    result column, so no table takes them for replicates of one setting."""
+    import json
+
+    cfg = experiment.parse_config(_first_trial(spec))
+    settings = json.loads(cfg.columns()["settings"])
+    identity = {p for p, _, f in walk(cfg) if f.metadata.get("role", "identity") == "identity"}
+    held = {p for p, _, f in walk(cfg) if f.metadata.get("column") or f.metadata.get("param")}
+    assert set(settings) == identity - held - set(cfg.derived_fields)
+    assert "pretrain.epochs" in settings and "seed" not in settings
+    if cfg.family == "i2i":
+        other = experiment.parse_config({**_first_trial(spec), "unlearn": {"lr": 0.0001}})
+        ours, theirs = cfg.columns(), other.columns()
+        assert {k for k in ours if ours[k] != theirs[k]} == {"settings", "config_hash"}
+
+
 def test_runtime_fields_are_replaced_by_name_only():
     cfg = experiment.parse_config(_first_trial("quickstart.yaml"))
     moved = cfg.with_runtime(device="cpu", cache_dir="/c")

@@ -225,3 +225,26 @@ def test_the_report_carries_the_paired_comparisons_and_the_claims(tmp_path):
     claims = page.split('id="claims"')[1].split("</table>")[0]
     assert '<td class="verdict-holds">holds</td>' in claims and "i2i-max-loss-retain" in claims
     assert "Not testable on this sweep" in page and "gan-quality" in page
+
+
+def test_settings_without_a_column_of_their_own_are_never_averaged(tmp_path):
+    """Two unlearning rates on the same originals: two rows, labelled by the rate, each with
+    its own replicates; a side can name the rate."""
+    import json
+
+    r = tmp_path / "results"
+    for p in range(3):
+        for lr, fid in ((0.001, 100.0), (0.0001, 40.0)):
+            settings = json.dumps({"unlearn.lr": lr, "pretrain.epochs": 20})
+            write_trial(r, trial_rows("l2l", 0, {("forget", "fid"): fid + p}, alpha=0.25,
+                                      pretrain_seed=p, settings=settings,
+                                      trial_id=f"l2l-{lr}-{p}"))
+    recs = [x for x in aggregate(load(r)) if x["metric"] == "fid"]
+    assert sorted(x["stat"].mean for x in recs) == [41.0, 101.0]
+    from analysis.pivot import all_tables
+    t = next(t for t in all_tables(load(r)) if t.name == "i2i_main")
+    assert sorted(row.labels[0] for row in t.rows) == ["l2l [unlearn.lr=0.0001]",
+                                                       "l2l [unlearn.lr=0.001]"]
+    (c,) = compare(load(r), Side.parse("l2l,unlearn.lr=0.001"),
+                   Side.parse("l2l,unlearn.lr=0.0001"), metrics=("fid",))
+    assert c.a == "l2l,unlearn.lr=0.001" and c.diff.mean == pytest.approx(-60.0)

@@ -182,6 +182,8 @@ class GanTrialConfig(Config):
                 del d[k]
         return d
 
+    derived_fields = ("forget_set.classes", "forget_set.items", "forget_set.seed")
+
     def derived_columns(self) -> dict[str, Any]:
         if self.setting == "class":
             forget_set = json.dumps(list(self.forget_classes))
