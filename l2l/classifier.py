@@ -21,20 +21,20 @@ FORMAT = 1
 
 
 class Classifier(nn.Module):
-    """conv32-conv64-FC128-FC10 on [N, 1, 32, 32] images in [0, 1]."""
+    """conv32-conv64-FC128-FC10 on [N, C, 32, 32] images in [0, 1] (C: 1, or 3 for colour)."""
 
     num_features = 128  # read by torchmetrics when this is the FID extractor
 
-    def __init__(self, n_classes: int = 10):
+    def __init__(self, n_classes: int = 10, chans: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(chans, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU())
         self.head = nn.Linear(128, n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 1, 32, 32] -> [N, 128]"""
+        """[N, C, 32, 32] -> [N, 128]"""
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ def train_classifier(cfg: ClassifierConfig, train: ImageSet, test: ImageSet,
                      device: torch.device) -> tuple[Classifier, float]:
     torch.manual_seed(cfg.seed)
     data = sample(train, cfg.images, cfg.seed)
-    model = Classifier(n_classes(train)).to(device)
+    model = Classifier(n_classes(train), train.x.shape[1]).to(device)
     fit(model, data.x, data.y, cfg.epochs, cfg.batch_size, cfg.lr,
         torch.Generator().manual_seed(cfg.seed), device)
     acc = accuracy(model, test.x, test.y, device, chunk=1000)
@@ -91,6 +91,6 @@ def get_classifier(cfg: ClassifierConfig, dataset: dict, train: ImageSet, test: 
 
     key = {"format": FORMAT, **dataset, "classifier": vars(cfg)}
     state, hit = cache.get_or_build(cache_dir, "classifier", key, build)
-    model = Classifier(n_classes(train))
+    model = Classifier(n_classes(train), train.x.shape[1])
     model.load_state_dict(state)
     return model.to(device).eval(), hit

@@ -168,6 +168,12 @@ class Config(ABC):
             raise KeyError(f"not runtime fields: {', '.join(bad)} (runtime: {sorted(runtime)})")
         return dataclasses.replace(self, **values)
 
+    def check_data(self) -> None:
+        """Raises DataNotFoundError (one line naming the files expected) when the trial's data
+        set needs files that are not there; cheap and torch-free, so a sweep checks every
+        data root before it starts. Families whose data are found (or fetched) at run time
+        check nothing here."""
+
     @abstractmethod
     def derived_columns(self) -> dict[str, Any]:
         """Config columns computed from several fields (forget_set as JSON, forget_k, ...)."""

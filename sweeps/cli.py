@@ -92,6 +92,23 @@ def _runtime(args) -> dict:
     return rt
 
 
+def _check_data(spec: SweepSpec) -> None:
+    """Every data root the trials need holds its files, before Ray starts: a sweep whose
+    trials would all fail on a missing MNIST copy stops here, with the files named."""
+    from l2l.errors import DataNotFoundError
+
+    seen = set()
+    for t in spec.trials:
+        key = (t.config.family, t.config.dataset, t.config.data_root)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            t.config.check_data()
+        except DataNotFoundError as e:
+            raise SpecError(f"data_root: {e} (give --data-root)") from None
+
+
 def describe(spec: SweepSpec) -> str:
     if spec.search:
         s = spec.search
@@ -142,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"got {sweep_id!r}")
         _check_writable(args.results, "--results")
         _check_writable(args.storage, "--storage")
+        _check_data(spec)
         if (args.storage / sweep_id).exists():
             raise SpecError(f"--sweep-id: sweep {sweep_id} already exists in {args.storage}; "
                             f"continue it with `l2l-sweep resume {sweep_id}` or pick another id")

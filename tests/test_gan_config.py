@@ -69,7 +69,7 @@ def test_unused_options_are_nulled_so_grids_do_not_duplicate():
      "less than the 2000"),
     ({"forget_set": {"classes": list(range(10))}}, "forget_set.classes", "every class"),
     ({"forget_set": {"classes": [10]}}, "forget_set.classes[0]", "<= 9"),
-    ({"dataset": "cifar10"}, "dataset", "allowed: fashion_mnist, digits"),
+    ({"dataset": "cifar100"}, "dataset", "allowed: fashion_mnist, digits, mnist, cifar10"),
     ({"generator": {"name": "mae"}}, "generator.name", "allowed: dcgan"),
     ({"generator": {"size": "huge"}}, "generator.size", "allowed: tiny, small, base"),
     ({"cascade": {"fake_target": 1.0}}, "cascade.fake_target", "[0, 1)"),

@@ -8,7 +8,7 @@ helpers are l2l/config.py's, so both families word their errors the same way.
     method: cascade                      # see METHODS
     setting: class                       # class | item (inferred from forget_set when absent)
     forget_set: {classes: [5]}           # class setting; item setting: {items: 64, seed: 0}
-    dataset: fashion_mnist               # fashion_mnist | digits
+    dataset: fashion_mnist               # fashion_mnist | digits | mnist | cifar10 (l2l/datasets.py)
     generator: {name: dcgan, size: tiny} # nz / ngf / ndf override the size preset
     pretrain: {images, epochs, batch_size, lr, seed}
     classifier: {images, epochs, batch_size, lr, seed}
@@ -27,14 +27,12 @@ from typing import Any, ClassVar, Mapping
 from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _choice, _classes,
                         _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
                         _section, _seed)
+from l2l.datasets import DATASETS
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
 from l2l.registry import Method, method_registry
 
 FAMILY = "gan"
-DATASETS = {"fashion_mnist": 10, "digits": 10}  # name -> classes
-# Training images each data set offers (digits: scikit-learn's 1,797, less a fixed test split).
-TRAIN_SIZE = {"fashion_mnist": 60000, "digits": 1497}
 SETTINGS = ("class", "item")
 GENERATORS = ("dcgan",)
 # DCGAN size presets: size -> (nz, ngf, ndf); base is the paper's default (l2l/gan/models.py).
@@ -146,7 +144,12 @@ class GanTrialConfig(Config):
 
     @property
     def n_classes(self) -> int:
-        return DATASETS[self.dataset]
+        return DATASETS.get(self.dataset).classes
+
+    @property
+    def channels(self) -> int:
+        """Image channels of the data set (1, or 3 for colour), end to end."""
+        return DATASETS.get(self.dataset).channels
 
     @property
     def forget_classes(self) -> tuple[int, ...]:
@@ -165,7 +168,7 @@ class GanTrialConfig(Config):
     @property
     def pool_size(self) -> int:
         """Training images of the original model."""
-        return min(self.pretrain.images, TRAIN_SIZE[self.dataset])
+        return min(self.pretrain.images, DATASETS.get(self.dataset).train_size)
 
     def to_dict(self) -> dict[str, Any]:
         """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
@@ -183,6 +186,9 @@ class GanTrialConfig(Config):
         return d
 
     derived_fields = ("forget_set.classes", "forget_set.items", "forget_set.seed")
+
+    def check_data(self) -> None:
+        DATASETS.get(self.dataset).files(self.data_root)
 
     def derived_columns(self) -> dict[str, Any]:
         if self.setting == "class":
@@ -215,7 +221,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
         if req not in d:
             raise ConfigError(req, "missing required field")
     method = _choice(d["method"], "method", METHODS.names())
-    dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", list(DATASETS))
+    dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", DATASETS.names())
     generator = _generator(d.get("generator"))
     pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
         "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
@@ -225,8 +231,9 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
         "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
         "real_images": lambda v, p: _int(v, p, 2), "mia_images": lambda v, p: _int(v, p, 2),
         "downstream_epochs": lambda v, p: _int(v, p, 0)})
-    pool = min(pretrain.images, TRAIN_SIZE[dataset])
-    setting, forget = _forget_set(d.get("setting"), d["forget_set"], DATASETS[dataset], pool)
+    data = DATASETS.get(dataset)
+    pool = min(pretrain.images, data.train_size)
+    setting, forget = _forget_set(d.get("setting"), d["forget_set"], data.classes, pool)
 
     # Validated for every method (a typo is refused even where the section is unused).
     unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {

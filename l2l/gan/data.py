@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from l2l.data import ImageSet, load_digits_32, load_fashion_mnist, sample, sample_per_class
-from l2l.gan.config import TRAIN_SIZE, GanTrialConfig
-
-DIGITS_SPLIT_SEED = 0  # the fixed train/test split of scikit-learn's digits
-
+from l2l.data import ImageSet, sample, sample_per_class
+from l2l.datasets import DATASETS, read_split
+from l2l.fields import file_sha256
+from l2l.gan.config import GanTrialConfig
 
 def to_gan(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] -> [-1, 1] (the generator's tanh range)."""
@@ -26,20 +25,18 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 
 def load(cfg: GanTrialConfig, split: str, download_dir) -> ImageSet:
-    """The `train` or `test` split of the trial's data set, [N, 1, 32, 32] in [0, 1].
-    Digits have no official split: a fixed seeded permutation keeps the last 300 for testing."""
-    if cfg.dataset == "fashion_mnist":
-        return load_fashion_mnist(split, cfg.data_root, download_dir)
-    digits = load_digits_32()
-    perm = torch.randperm(len(digits), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
-    n = TRAIN_SIZE["digits"]
-    return digits.subset(perm[:n] if split == "train" else perm[n:])
+    """The `train` or `test` split of the trial's data set (l2l/datasets.py), [N, C, 32, 32]
+    in [0, 1]."""
+    return read_split(cfg.dataset, split, cfg.data_root, download_dir)
 
 
 def dataset_key(cfg: GanTrialConfig) -> dict:
     """What identifies the data set in cache keys (fashion_mnist matches l2l.data.dataset_key,
-    so both families share one classifier)."""
-    return {"dataset": cfg.dataset}
+    so both families share one classifier). A user's MNIST or CIFAR-10 files are identified by
+    their content, so another copy (or a partial one) never reads a model cached for these."""
+    files = DATASETS.get(cfg.dataset).files(cfg.data_root)
+    return {"dataset": cfg.dataset, **({"files": {p.name: file_sha256(str(p)) for p in files}}
+                                        if files else {})}
 
 
 def training_pool(cfg: GanTrialConfig, train: ImageSet) -> ImageSet:

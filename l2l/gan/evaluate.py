@@ -59,7 +59,7 @@ def downstream_accuracy(samples: torch.Tensor, labels: torch.Tensor, test_x: tor
     its accuracy on real test images."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Classifier(n_classes).to(device)
+        model = Classifier(n_classes, samples.shape[1]).to(device)
     fit(model, samples, labels, epochs, DOWNSTREAM_BATCH, DOWNSTREAM_LR,
         torch.Generator().manual_seed(seed), device)
     return accuracy(model, test_x, test_y, device, chunk=512)
@@ -67,7 +67,7 @@ def downstream_accuracy(samples: torch.Tensor, labels: torch.Tensor, test_x: tor
 
 def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, device,
              epochs: float, samples_seen: int) -> tuple[list[MetricValue], torch.Tensor]:
-    """All metrics of one trial, and the generated samples ([N, 1, 32, 32] in [0, 1])."""
+    """All metrics of one trial, and the generated samples ([N, C, 32, 32] in [0, 1])."""
     e = cfg.eval
     g = torch.Generator().manual_seed(cfg.seed * 7 + 1)  # the same latents for every method
     samples = to_unit(gan.sample(e.samples, g, device, e.batch_size))

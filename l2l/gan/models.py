@@ -1,4 +1,4 @@
-"""DCGAN generator and discriminator for 32x32 one-channel images in [-1, 1].
+"""DCGAN generator and discriminator for 32x32 images in [-1, 1], one channel or three.
 
 Radford et al.'s architecture: strided transposed convolutions with BatchNorm and ReLU in the
 generator, strided convolutions with LeakyReLU in the discriminator. Widths come from the size
@@ -11,7 +11,7 @@ from torch import nn
 
 
 class Generator(nn.Module):
-    """z: [N, nz] -> images [N, 1, 32, 32] in [-1, 1]."""
+    """z: [N, nz] -> images [N, chans, 32, 32] in [-1, 1]."""
 
     def __init__(self, nz: int, ngf: int, chans: int = 1):
         super().__init__()
@@ -31,7 +31,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images [N, 1, 32, 32] -> logits [N] (high = real).
+    """images [N, chans, 32, 32] -> logits [N] (high = real).
 
     BatchNorm after the 2nd and 3rd convolution, as in DCGAN: without it the tiny CPU models
     hopped between a few classes instead of covering all ten (docs/gan.md). Training passes
@@ -67,10 +67,10 @@ def init_weights(m: nn.Module) -> None:
 class GAN(nn.Module):
     """The pair, so one state dict holds both (the cache stores one state dict)."""
 
-    def __init__(self, nz: int, ngf: int, ndf: int):
+    def __init__(self, nz: int, ngf: int, ndf: int, chans: int = 1):
         super().__init__()
-        self.G = Generator(nz, ngf)
-        self.D = Discriminator(ndf)
+        self.G = Generator(nz, ngf, chans)
+        self.D = Discriminator(ndf, chans)
         self.apply(init_weights)
 
     @property
@@ -79,7 +79,7 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, g: torch.Generator, device, batch_size: int = 256) -> torch.Tensor:
-        """n images [n, 1, 32, 32] in [-1, 1] on the CPU; latents drawn from `g` (deterministic)."""
+        """n images [n, chans, 32, 32] in [-1, 1] on the CPU; latents drawn from `g` (deterministic)."""
         was = self.G.training
         self.G.eval()
         z = torch.randn(n, self.nz, generator=g)

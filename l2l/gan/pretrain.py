@@ -31,7 +31,7 @@ def bce(logits: torch.Tensor, target) -> torch.Tensor:
 
 def build_gan(cfg: GanTrialConfig) -> GAN:
     g = cfg.generator
-    return GAN(g.nz, g.ngf, g.ndf)
+    return GAN(g.nz, g.ngf, g.ndf, cfg.channels)
 
 
 def original_key(cfg: GanTrialConfig, exclude: dict | None = None) -> dict:
