@@ -23,8 +23,8 @@ import pandas as pd
 
 from analysis import stats
 from analysis.load import AnalysisError, as_results, sql_text
-from analysis.pivot import (KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_number, fmt_value,
-                            resolve_direction)
+from analysis.pivot import (DECIMALS, KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_number,
+                            fmt_value, resolve_direction)
 from contract.metrics import Direction
 
 ALPHA = 0.05  # family-wise error rate of the verdicts
@@ -52,6 +52,8 @@ def _same_context(ka: dict, kb: dict) -> bool:
     if any(ka[c] != kb[c] for c in CONTEXT):
         return False
     sa, sb = _settings(ka), _settings(kb)
+    if bool(sa) != bool(sb):  # one side's file did not record its settings (schema <= 4):
+        return False          # nothing shows that both ran on the same originals
     return all(sa.get(k) == sb.get(k) for k in set(sa) | set(sb)
                if k.startswith(CONTEXT_SETTINGS))
 
@@ -167,14 +169,18 @@ def _label(keys: dict, varying: tuple[str, ...]) -> str:
     (`varying`: SIDE_KEYS and dotted `settings` fields)."""
     settings = _settings(keys)
     return ",".join([keys["method"], *(
-        f"{k}={fmt_value(keys[k] if k in SIDE_KEYS else settings.get(k))}" for k in varying)])
+        f"{k}={fmt_value(keys[k])}" if k in SIDE_KEYS else f"{k}={fmt_value(settings[k])}"
+        for k in varying if k in SIDE_KEYS or k in settings)])
 
 
 def _varying(settings: list[dict]) -> tuple[str, ...]:
+    """The side keys and settings fields that take several values among these settings (a
+    field some rows did not record, schema 4 and older, counts only where recorded)."""
     keys = [k for k in SIDE_KEYS if len({fmt_value(s[k]) for s in settings}) > 1]
-    fields = sorted({f for s in settings for f in _settings(s)})
+    recorded = [_settings(s) for s in settings]
+    fields = sorted({f for r in recorded for f in r})
     return tuple(keys + [f for f in fields if not f.startswith(CONTEXT_SETTINGS) and len(
-        {json.dumps(_settings(s).get(f), sort_keys=True) for s in settings}) > 1])
+        {json.dumps(r[f], sort_keys=True) for r in recorded if f in r}) > 1])
 
 
 def _pairs(cells, a: Side, b: Side, metrics) -> list[Comparison]:
@@ -263,12 +269,13 @@ def to_markdown(comparisons: list[Comparison], decimals: int = 3) -> str:
         d = c.diff
         arrow = f" {c.direction.arrow}" if c.direction else ""
         metric = c.metric + (f" ({c.extractor})" if c.extractor else "") + arrow
-        num = lambda x: fmt_number(x, decimals)  # noqa: E731
+        places = max(decimals, DECIMALS.get(c.metric, 0))  # 4 for a masked MSE of 0.04
+        num = lambda x: fmt_number(x, places)  # noqa: E731
         interval = f"{num(d.mean)} [{num(d.lo)}, {num(d.hi)}]" if math.isfinite(d.half) \
             else num(d.mean)
         lines.append("| " + " | ".join([
             *(fmt_value(c.context[k]) for k in shown), c.a, c.b, c.split, metric, str(d.n),
-            num(c.a_mean), num(c.b_mean), interval, num(c.effect_size),
+            num(c.a_mean), num(c.b_mean), interval, fmt_number(c.effect_size, 2),
             _p(d.p_adjusted), c.verdict]) + " |")
     lines += ["", f"B − A {stats.PAIRED_METHOD} over the {len(comparisons)} comparison(s) of "
               "this table (the intervals are each at 95%, uncorrected); a side is better when the "

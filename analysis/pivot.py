@@ -396,8 +396,8 @@ def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
             out[method].add(c)
             continue
         dicts = [_settings(r) for r in records if tuple(r[k] for k in fixed) == block]
-        for k in sorted({k for d in dicts for k in d}):
-            if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1:
+        for k in sorted({k for d in dicts for k in d}):  # unrecorded (schema <= 4): no vote
+            if len({json.dumps(d[k], sort_keys=True) for d in dicts if k in d}) > 1:
                 out[method].add(f"settings:{k}")
     order = [c for c in SUFFIX_NAMES if c != "settings"]
     return {m: [c for c in order if c in cols] + sorted(c for c in cols if c.startswith("settings:"))
@@ -411,7 +411,8 @@ def _method_label(rec: dict, alpha_varies: bool, suffix: list[str]) -> str:
     for c in suffix:
         if c.startswith("settings:"):
             field = c.split(":", 1)[1]
-            s += f" [{field}={fmt_value(_settings(rec).get(field))}]"
+            if field in _settings(rec):
+                s += f" [{field}={fmt_value(_settings(rec)[field])}]"
         else:
             s += f" [{SUFFIX_NAMES[c]}={_label_value(c, rec[c])}]"
     return s

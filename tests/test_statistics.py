@@ -248,3 +248,22 @@ def test_settings_without_a_column_of_their_own_are_never_averaged(tmp_path):
     (c,) = compare(load(r), Side.parse("l2l,unlearn.lr=0.001"),
                    Side.parse("l2l,unlearn.lr=0.0001"), metrics=("fid",))
     assert c.a == "l2l,unlearn.lr=0.001" and c.diff.mean == pytest.approx(-60.0)
+
+
+def test_rows_that_did_not_record_their_settings_never_pair_with_rows_that_did(tmp_path):
+    """A schema-4 original (settings unknown) is not paired with a schema-5 control: nothing
+    shows they share an original model. Rows of one kind pair as before."""
+    import json
+
+    r = tmp_path / "results"
+    new = json.dumps({"pretrain.epochs": 24, "unlearn.lr": 0.001})
+    for p in range(3):
+        write_trial(r, trial_rows("original", 0, {("retain", "fid"): 20.0 + p}, pretrain_seed=p,
+                                  trial_id=f"old-o-{p}", settings="{}"))
+        write_trial(r, trial_rows("finetune_retain", 0, {("retain", "fid"): 18.0 + p},
+                                  pretrain_seed=p, trial_id=f"old-f-{p}", settings="{}"))
+        write_trial(r, trial_rows("finetune_retain", 0, {("retain", "fid"): 5.0 + p},
+                                  pretrain_seed=p, trial_id=f"new-f-{p}", settings=new))
+    found = compare(load(r), Side.parse("original"), Side.parse("finetune_retain"),
+                    metrics=("fid",))
+    assert [c.diff.mean for c in found] == [pytest.approx(-2.0)]  # old with old only
