@@ -141,3 +141,22 @@ def test_the_metric_names_sweep_specs_are_checked_against_are_what_a_gan_trial_r
     known = names("gan")
     assert set(known) == {"all"}  # the split test_every_method_gives_every_metric sees
     assert set(known["all"]) == METRICS["class"] | METRICS["item"]
+
+
+def test_a_budget_in_passes_grows_with_the_request_and_a_fixed_one_does_not(smoke):
+    """Item unlearning of 4x the images costs about 4x the images seen with `passes`; with a
+    fixed number of rounds it costs the same."""
+    seen = {}
+    for k in (16, 64):
+        for budget in ({"passes": 2.0}, {"rounds": 3}):
+            u = {"batch_size": 16, "lr": 0.001, **budget}
+            cfg = GanTrialConfig.from_dict({**smoke, "method": "cascade", "unlearn": u,
+                                            "forget_set": {"items": k, "seed": 1}})
+            assert (cfg.unlearn.rounds is None) == ("passes" in budget)
+            res = experiment.run(cfg)
+            seen[k, tuple(budget)] = {m.metric: m.value for m in res.metrics}["samples_seen"]
+    assert seen[64, ("passes",)] / seen[16, ("passes",)] == pytest.approx(4.0, rel=0.15)
+    assert seen[64, ("rounds",)] == seen[16, ("rounds",)]
+    with pytest.raises(Exception, match="unlearn.passes: give rounds .* or passes"):
+        GanTrialConfig.from_dict({**smoke, "method": "cascade", "forget_set": {"items": 8},
+                                  "unlearn": {"rounds": 3, "passes": 1.0}})

@@ -99,7 +99,7 @@ def cascade_unlearn(gan: GAN, ctx: TrialContext, fake_label: bool = True,
                  len(z_f), len(z_f) + len(kept))
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
-    for _ in range(u.rounds):
+    for _ in range(u.rounds_for(len(forget))):
         for _ in range(c.d_steps if unlearn_d else 0):
             with torch.no_grad():
                 fake = gan.G(ctx.latents(B, gan.nz))

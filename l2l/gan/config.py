@@ -12,7 +12,7 @@ helpers are l2l/config.py's, so both families word their errors the same way.
     generator: {name: dcgan, size: tiny} # nz / ngf / ndf override the size preset
     pretrain: {images, epochs, batch_size, lr, seed}
     classifier: {images, epochs, batch_size, lr, seed}
-    unlearn: {rounds, batch_size, lr}    # null for original and retrain
+    unlearn: {rounds | passes, batch_size, lr}   # null for original and retrain
     cascade: {fake_target, substitute, d_steps, g_steps}   # cascade methods only
     eval: {samples, batch_size, real_images, mia_images, downstream_epochs}
     seed: 0
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -91,9 +92,20 @@ PRETRAIN_DEFAULTS = PretrainConfig(images=20000, epochs=5, batch_size=64, lr=2e-
 
 @dataclass(frozen=True)
 class GanUnlearnConfig:
-    rounds: int = spec(200, param=True)  # cascade rounds (or steps of the other methods)
+    # cascade rounds (or steps of the other methods); None when `passes` sets the budget
+    rounds: int | None = spec(200, param=True)
     batch_size: int = 64
     lr: float = 2e-4
+    # A budget that scales with the request: passes over the forget set instead of a fixed
+    # number of rounds; rounds = ceil(passes x forget images / batch_size), at least 1
+    # (`rounds_for`). None: `rounds` as given.
+    passes: float | None = spec(None, param=True, since=2)
+
+    def rounds_for(self, forget_images: int) -> int:
+        """The rounds this budget runs for a forget set of `forget_images` images."""
+        if self.passes is None:
+            return self.rounds
+        return max(1, math.ceil(self.passes * forget_images / self.batch_size))
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,13 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
 
     # Validated for every method (a typo is refused even where the section is unused).
     unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
-        "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr})
+        "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr,
+        "passes": lambda v, p: _float(v, p, 0.0, 1e4, lo_open=True)})
+    if isinstance(d.get("unlearn"), Mapping) and {"rounds", "passes"} <= set(d["unlearn"]):
+        raise ConfigError("unlearn.passes", "give rounds (a fixed budget) or passes (a budget "
+                                            "that grows with the forget set), not both")
+    if unlearn.passes is not None:
+        unlearn = dataclasses.replace(unlearn, rounds=None)
     if method in NO_UNLEARN:
         unlearn = None
     cascade = _cascade(d.get("cascade"), method)

@@ -36,12 +36,12 @@ def retrain(gan: GAN, ctx: TrialContext) -> GAN:
 
 
 def finetune_retain(gan: GAN, ctx: TrialContext) -> GAN:
-    """Keeps training the GAN, on retained images only, for `unlearn.rounds` steps."""
+    """Keeps training the GAN, on retained images only, for the unlearning budget's steps."""
     u = ctx.cfg.unlearn
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
     retain = to_gan(ctx.splits.retain.x)
-    for _ in range(u.rounds):
+    for _ in range(u.rounds_for(len(ctx.splits.forget))):
         gan_step(gan, ctx.batch(retain, u.batch_size), opt_d, opt_g, ctx.generator, ctx.device)
     return gan.eval()
 
@@ -54,7 +54,7 @@ def gradient_ascent(gan: GAN, ctx: TrialContext) -> GAN:
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
     forget = to_gan(ctx.splits.forget.x)
-    for _ in range(u.rounds):
+    for _ in range(u.rounds_for(len(forget))):
         loss_d = -bce(gan.D(ctx.batch(forget, u.batch_size)), 1.0)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
