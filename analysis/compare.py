@@ -15,6 +15,7 @@ digits x1`, `alpha=0.25`).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -116,11 +117,7 @@ class Comparison:
     @property
     def effect_size(self) -> float:
         """Standardised mean difference of the pairs (Cohen's d_z: mean / std of B - A)."""
-        d = self.diff
-        if d.n < 2 or not math.isfinite(d.half) or d.half == 0:
-            return math.nan
-        sd = d.half / stats._t_quantile(d.n - 1) * math.sqrt(d.n)
-        return d.mean / sd
+        return self.diff.effect_size
 
     @property
     def verdict(self) -> str:
@@ -238,7 +235,7 @@ def against_paper_method(rows, metrics=PAPER_METRICS) -> list[Comparison]:
 def _with_p(c: Comparison, p: float) -> Comparison:
     d = c.diff
     return Comparison(c.context, c.a, c.b, c.split, c.metric, c.extractor, c.a_values,
-                      c.b_values, c.direction, stats.Difference(d.mean, d.half, d.n, d.p, p))
+                      c.b_values, c.direction, dataclasses.replace(d, p_adjusted=p))
 
 
 COLUMNS = ("generator", "A", "B", "split", "metric", "extractor", "n", "A mean", "B mean",

@@ -96,6 +96,12 @@ class Difference:
     n: int
     p: float
     p_adjusted: float = math.nan
+    sd: float = math.nan  # standard deviation of the paired differences
+
+    @property
+    def effect_size(self) -> float:
+        """Cohen's d_z: the mean difference over the differences' standard deviation."""
+        return self.mean / self.sd if self.n >= 2 and self.sd > 0 else math.nan
 
     @property
     def lo(self) -> float:
@@ -120,9 +126,9 @@ def paired(a: Mapping, b: Mapping, confidence: float = CONFIDENCE) -> Difference
     sd = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1))
     se = sd / math.sqrt(n)
     if se == 0:
-        return Difference(mean, 0.0, n, 1.0 if mean == 0 else 0.0)
+        return Difference(mean, 0.0, n, 1.0 if mean == 0 else 0.0, sd=0.0)
     p = 2 * _t_sf(abs(mean) / se, n - 1)
-    return Difference(mean, _t_quantile(n - 1, confidence) * se, n, p)
+    return Difference(mean, _t_quantile(n - 1, confidence) * se, n, p, sd=sd)
 
 
 def holm(pvalues: Iterable[float]) -> list[float]:
