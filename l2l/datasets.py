@@ -8,11 +8,13 @@ size of the training split, and how to read a split as an ImageSet [N, C, 32, 32
     cifar10        a user's copy under `data_root` in torchvision's layout:
                    <data_root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
 
-MNIST and CIFAR-10 cannot be downloaded here; they are read through torchvision's dataset
-classes, never fetched. torchvision checks CIFAR-10's files against the MD5 sums of the official
-archive; `LocalCIFAR10` checks that they are there and parses them instead, so that a copy
-repacked in the same format (or the small files the tests write) reads too. A missing or partial
-root is a DataNotFoundError naming every file expected.
+MNIST and CIFAR-10 cannot be downloaded here, only read from a user's copy. MNIST is read
+through torchvision's `MNIST` class (IDX files, no code in them). CIFAR-10's python batches are
+pickles: torchvision's `CIFAR10` unpickles them with the full machinery, which runs whatever code
+a hostile file names, so they are read here the same way (data [N, 3072] channel-major, labels)
+with an unpickler that builds numpy arrays and plain values only. Neither checks the official
+archive's MD5 sums, so a repacked copy (or the small files the tests write) reads too. A missing
+or partial root is a DataNotFoundError naming every file expected.
 
 Imports nothing heavy (torch, torchvision) until a split is read, so that configs validate
 without them.
@@ -123,34 +125,49 @@ def _mnist(split: str, root, download_dir):
     return _to_set(ds.data.numpy(), ds.targets.numpy(), channels_last=False)
 
 
-def _local_cifar10():
-    from torchvision.datasets import CIFAR10
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds numpy arrays, lists, dicts, strings and numbers and nothing
+    else: CIFAR-10's python batches are pickles, and a full unpickler runs whatever code a
+    hostile file names (the project never unpickles files with one: tests/test_security.py)."""
 
-    class LocalCIFAR10(CIFAR10):
-        """torchvision's CIFAR-10 reader; files checked for presence, not for the official
-        archive's MD5 sums (the reader parses them, so damage still fails)."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
 
-        def _check_integrity(self) -> bool:
-            folder = Path(self.root) / self.base_folder
-            return all((folder / f).is_file() for f, _ in self.train_list + self.test_list)
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a data batch")
+        return super().find_class(module, name)
 
-        def _load_meta(self) -> None:
-            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
-                data = pickle.load(f, encoding="latin1")
-            self.classes = data[self.meta["key"]]
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
-    return LocalCIFAR10
+def _cifar_batch(path: Path):
+    """(data uint8 [N, 3072], channel-major, labels [N]) of one CIFAR-10 python batch."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        entry = _ArraysOnly(f, encoding="latin1").load()
+    if not isinstance(entry, dict) or "data" not in entry or "labels" not in entry:
+        raise ValueError(f"{path.name}: not a CIFAR-10 batch (no data and labels)")
+    data = np.asarray(entry["data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(entry["labels"]) != len(data):
+        raise ValueError(f"{path.name}: expected data [N, 3072] and N labels")
+    return data, entry["labels"]
 
 
 def _cifar10(split: str, root, download_dir):
+    """The python batches in torchvision's CIFAR10 layout, read as its reader does (data
+    [N, 3072] -> [N, 32, 32, 3]) but with an unpickler that builds arrays only: torchvision's
+    own reader unpickles with the full machinery, so it is not used for these files."""
+    import numpy as np
+
     base = _root("cifar10", root, "cifar-10-batches-py", CIFAR10_FILES)
+    names = CIFAR10_FILES[:5] if split == "train" else ("test_batch",)
     try:
-        ds = _local_cifar10()(str(base), train=split == "train", download=False)
-    except (RuntimeError, ValueError, OSError, KeyError, EOFError, TypeError,
-            pickle.UnpicklingError) as e:
+        parts = [_cifar_batch(base / "cifar-10-batches-py" / n) for n in names]
+    except (OSError, ValueError, KeyError, EOFError, TypeError, pickle.UnpicklingError) as e:
         raise _unreadable("cifar10", base, e) from None
-    return _to_set(ds.data, ds.targets, channels_last=True)
+    data = np.concatenate([d for d, _ in parts]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return _to_set(data, [y for _, labels in parts for y in labels], channels_last=True)
 
 
 DATASETS: Registry[DataSet] = Registry("dataset")

@@ -156,3 +156,25 @@ def test_a_sweep_without_the_files_stops_before_ray_with_the_files_named(tmp_pat
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: data_root: dataset mnist:") and "t10k-labels-idx1-ubyte" in err
     assert not (tmp_path / "ray_results").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_hostile_cifar_batch_runs_no_code(roots, tmp_path):
+    """CIFAR-10's batches are pickles; one that names a function to call is refused by name,
+    and the function never runs."""
+    import os
+    import shutil
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(roots["cifar10"], hostile)
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with open(hostile / "cifar-10-batches-py" / "data_batch_1", "wb") as f:
+        pickle.dump({"data": Evil(), "labels": [0]}, f)
+    with pytest.raises(DataNotFoundError, match=r"posix.system is not allowed|os.system is not "
+                                                r"allowed"):
+        read_split("cifar10", "train", hostile)
+    assert not marker.exists()
