@@ -25,7 +25,7 @@ import pandas as pd
 from analysis import stats
 from analysis.load import AnalysisError, as_results, sql_text
 from analysis.pivot import (DECIMALS, KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_number,
-                            fmt_value, resolve_direction)
+                            fmt_value, resolve_direction, settings_of)
 from contract.metrics import Direction
 
 ALPHA = 0.05  # family-wise error rate of the verdicts
@@ -41,18 +41,10 @@ SIDE_KEYS = tuple(k for k in KEYS if k not in CONTEXT and k not in ("method", "s
 CONTEXT_SETTINGS = ("pretrain.", "classifier.", "eval.", "generator.", "image_folder")
 
 
-def _settings(keys: dict) -> dict:
-    try:
-        obj = json.loads(keys.get("settings") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
-
-
 def _same_context(ka: dict, kb: dict) -> bool:
     if any(ka[c] != kb[c] for c in CONTEXT):
         return False
-    sa, sb = _settings(ka), _settings(kb)
+    sa, sb = settings_of(ka), settings_of(kb)
     if bool(sa) != bool(sb):  # one side's file did not record its settings (schema <= 4):
         return False          # nothing shows that both ran on the same originals
     return all(sa.get(k) == sb.get(k) for k in set(sa) | set(sb)
@@ -87,7 +79,7 @@ class Side:
         return ",".join([self.method, *(f"{k}={v}" for k, v in self.where)])
 
     def matches(self, keys: dict) -> bool:
-        settings = _settings(keys)
+        settings = settings_of(keys)
         return keys["method"] == self.method and all(
             fmt_value(keys[k] if k in SIDE_KEYS else settings.get(k)) == v
             for k, v in self.where)
@@ -164,7 +156,7 @@ def replicate_values(rows, metrics=None, splits=None) -> list[tuple[dict, str, s
 def _label(keys: dict, varying: tuple[str, ...]) -> str:
     """The method and the settings that tell it apart from the other settings compared
     (`varying`: SIDE_KEYS and dotted `settings` fields)."""
-    settings = _settings(keys)
+    settings = settings_of(keys)
     return ",".join([keys["method"], *(
         f"{k}={fmt_value(keys[k])}" if k in SIDE_KEYS else f"{k}={fmt_value(settings[k])}"
         for k in varying if k in SIDE_KEYS or k in settings)])
@@ -174,7 +166,7 @@ def _varying(settings: list[dict]) -> tuple[str, ...]:
     """The side keys and settings fields that take several values among these settings (a
     field some rows did not record, schema 4 and older, counts only where recorded)."""
     keys = [k for k in SIDE_KEYS if len({fmt_value(s[k]) for s in settings}) > 1]
-    recorded = [_settings(s) for s in settings]
+    recorded = [settings_of(s) for s in settings]
     fields = sorted({f for r in recorded for f in r})
     return tuple(keys + [f for f in fields if not f.startswith(CONTEXT_SETTINGS) and len(
         {json.dumps(r[f], sort_keys=True) for r in recorded if f in r}) > 1])

@@ -76,22 +76,15 @@ AXIS_NAMES = {"alpha": "alpha", "retain": "retain set", "forget_set": "forget se
 
 
 @dataclass(frozen=True)
-class Stat:
-    """Statistics over replicates (distinct (pretrain_seed, seed) pairs), unrounded."""
+class Stat(stats.Symmetric):
+    """Statistics over replicates (distinct (pretrain_seed, seed) pairs), unrounded; `lo`,
+    `hi` the ends of the 95% interval."""
     mean: float
     std: float  # sample standard deviation; NaN when n < 2
     n: int
     # half-width of the 95% interval (analysis/stats.py: the seeds' spread and the images'
     # standard error); NaN when nothing measures the spread
     half: float = math.nan
-
-    @property
-    def lo(self) -> float:
-        return self.mean - self.half
-
-    @property
-    def hi(self) -> float:
-        return self.mean + self.half
 
 
 @dataclass
@@ -369,7 +362,8 @@ def _single(values: set):
     return next(iter(values)) if len(values) == 1 and None not in values else None
 
 
-def _settings(rec: dict) -> dict:
+def settings_of(rec: dict) -> dict:
+    """The `settings` JSON of a record (or of a row's keys) as a dict; {} when not recorded."""
     try:
         obj = json.loads(rec.get("settings") or "{}")
     except (TypeError, ValueError):
@@ -395,7 +389,7 @@ def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
         if c != "settings":
             out[method].add(c)
             continue
-        dicts = [_settings(r) for r in records if tuple(r[k] for k in fixed) == block]
+        dicts = [settings_of(r) for r in records if tuple(r[k] for k in fixed) == block]
         for k in sorted({k for d in dicts for k in d}):  # unrecorded (schema <= 4): no vote
             if len({json.dumps(d[k], sort_keys=True) for d in dicts if k in d}) > 1:
                 out[method].add(f"settings:{k}")
@@ -411,8 +405,8 @@ def _method_label(rec: dict, alpha_varies: bool, suffix: list[str]) -> str:
     for c in suffix:
         if c.startswith("settings:"):
             field = c.split(":", 1)[1]
-            if field in _settings(rec):
-                s += f" [{field}={fmt_value(_settings(rec)[field])}]"
+            if field in settings_of(rec):
+                s += f" [{field}={fmt_value(settings_of(rec)[field])}]"
         else:
             s += f" [{SUFFIX_NAMES[c]}={_label_value(c, rec[c])}]"
     return s

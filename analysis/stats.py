@@ -43,14 +43,11 @@ def _t_sf(x: float, df: float) -> float:
     return float(t.sf(x, df))
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A symmetric interval mean ± half; half is NaN when nothing measures the spread (one
-    replicate and no image standard error)."""
+class Symmetric:
+    """The ends of a symmetric interval `mean ± half` (fields of the dataclasses below and of
+    analysis.pivot.Stat)."""
     mean: float
     half: float
-    n: int
-    df: float = math.nan
 
     @property
     def lo(self) -> float:
@@ -59,6 +56,16 @@ class Interval:
     @property
     def hi(self) -> float:
         return self.mean + self.half
+
+
+@dataclass(frozen=True)
+class Interval(Symmetric):
+    """A symmetric interval mean ± half; half is NaN when nothing measures the spread (one
+    replicate and no image standard error)."""
+    mean: float
+    half: float
+    n: int
+    df: float = math.nan
 
     def covers(self, x: float) -> bool:
         return math.isfinite(self.half) and self.lo <= x <= self.hi
@@ -87,7 +94,7 @@ def interval(mean: float, std: float, n: int, image_var: float = math.nan, draws
 
 
 @dataclass(frozen=True)
-class Difference:
+class Difference(Symmetric):
     """B - A over the replicates both have: the mean difference, its interval, the p-value of
     a paired t-test (two-sided, H0: no difference), and the p-value corrected for the
     comparisons made together (Holm)."""
@@ -102,14 +109,6 @@ class Difference:
     def effect_size(self) -> float:
         """Cohen's d_z: the mean difference over the differences' standard deviation."""
         return self.mean / self.sd if self.n >= 2 and self.sd > 0 else math.nan
-
-    @property
-    def lo(self) -> float:
-        return self.mean - self.half
-
-    @property
-    def hi(self) -> float:
-        return self.mean + self.half
 
 
 def paired(a: Mapping, b: Mapping, confidence: float = CONFIDENCE) -> Difference:
@@ -145,5 +144,5 @@ def holm(pvalues: Iterable[float]) -> list[float]:
     return out
 
 
-__all__ = ["CONFIDENCE", "Difference", "Interval", "METHOD", "PAIRED_METHOD", "holm", "interval",
+__all__ = ["CONFIDENCE", "Difference", "Interval", "Symmetric", "METHOD", "PAIRED_METHOD", "holm", "interval",
            "paired"]
