@@ -103,10 +103,6 @@ def cosine_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return nn.functional.cosine_similarity(a.double(), b.double(), dim=1)
 
 
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean cosine similarity of paired rows (each output with its own original)."""
-    return float(cosine_per_image(a, b).mean())
-
 
 def psnr(out: torch.Tensor, ref: torch.Tensor, region: torch.Tensor,
          data_range: float = 2.0) -> float:
@@ -155,10 +151,6 @@ def in_classes(logits: torch.Tensor, classes) -> torch.Tensor:
     """Whether each row's predicted class is one of `classes`: [N] bool."""
     return torch.isin(logits.argmax(dim=1), torch.as_tensor(list(classes)))
 
-
-def class_share(logits: torch.Tensor, classes) -> float:
-    """Share of rows whose predicted class is one of `classes`."""
-    return float(in_classes(logits, classes).double().mean())
 
 
 def nn_distance(samples: torch.Tensor, items: torch.Tensor) -> float:
