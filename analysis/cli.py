@@ -94,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
                     "ablations (i2i_alpha, i2i_retain, i2i_forget) when the sweep varies "
                     "them, and the GAN item/class table with speedup (gan). Cells are mean ± "
                     "half the 95% interval (n = seeds; docs/statistics.md); CSV has mean, std, "
-                    "n and the interval's ends; bold marks the best unlearning method of a column on "
-                    "unrounded means; missing cells are '–' (CSV: empty). Prints the files "
+                    "n and the interval's ends; bold marks the best unlearning method of a "
+                    "column on unrounded means; missing cells are '–' (CSV: empty). Prints the files "
                     "written.")
     _common(ts)
     ts.add_argument("--out", metavar="DIR",

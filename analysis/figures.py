@@ -382,7 +382,8 @@ def tsne(candidates: dict, results_dir, notes: list, max_points: int = 100) -> l
 # ---------------------------------------------------------------- speedup
 
 def speedup_bars(speed: list[dict]) -> list[Figure]:
-    """Per GAN data set: speedup over retraining (mean and 95% interval over seeds) per method, grouped
+    """Per GAN data set: speedup over retraining (mean and 95% interval over seeds) per method,
+    grouped
     by setting and forget set; log scale when the bars span more than a factor 20.
     `speed`: speedup_records(rows)."""
     recs = [r for r in speed if r["metric"] == "speedup"

@@ -159,8 +159,9 @@ def legend(directions) -> str:
     order = sorted(seen, key=lambda a: ("↑", "↓").index(a) if a in ("↑", "↓") else 2)
     arrows = ", ".join(f"{a} {seen[a]}" for a in order)
     return "; ".join(([arrows] if arrows else []) + [
-        f"mean ± half-width of the {stats.METHOD}; n = replicates; bold: best unlearning method of the column "
-        "(original and retrain are references, not ranked), chosen on unrounded means",
+        f"mean ± half-width of the {stats.METHOD}; n = replicates; bold: best unlearning "
+        "method of the column (original and retrain are references, not ranked), chosen on "
+        "unrounded means",
         "– no value"])
 
 
@@ -394,8 +395,8 @@ def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
             if len({json.dumps(d[k], sort_keys=True) for d in dicts if k in d}) > 1:
                 out[method].add(f"settings:{k}")
     order = [c for c in SUFFIX_NAMES if c != "settings"]
-    return {m: [c for c in order if c in cols] + sorted(c for c in cols if c.startswith("settings:"))
-            for m, cols in out.items()}
+    return {m: [c for c in order if c in cols]
+            + sorted(c for c in cols if c.startswith("settings:")) for m, cols in out.items()}
 
 
 def _method_label(rec: dict, alpha_varies: bool, suffix: list[str]) -> str:

@@ -144,5 +144,5 @@ def holm(pvalues: Iterable[float]) -> list[float]:
     return out
 
 
-__all__ = ["CONFIDENCE", "Difference", "Interval", "Symmetric", "METHOD", "PAIRED_METHOD", "holm", "interval",
-           "paired"]
+__all__ = ["CONFIDENCE", "Difference", "Interval", "METHOD", "PAIRED_METHOD", "Symmetric", "holm",
+           "interval", "paired"]

@@ -60,7 +60,8 @@ def test_cosine_of_paired_rows():
     a = torch.randn(10, 6)
     assert float(scores.cosine_per_image(a, 3 * a).mean()) == pytest.approx(1.0)
     assert float(scores.cosine_per_image(a, -a).mean()) == pytest.approx(-1.0)
-    assert float(scores.cosine_per_image(torch.eye(2), torch.eye(2).flip(0)).mean()) == pytest.approx(0.0)
+    eye = torch.eye(2)
+    assert float(scores.cosine_per_image(eye, eye.flip(0)).mean()) == pytest.approx(0.0)
 
 
 def _region():
