@@ -122,6 +122,10 @@ register("nn_distance", "gan", {GAN_SPLIT: HIGHER})
 register("downstream_accuracy", "gan", {GAN_SPLIT: HIGHER})
 register("epochs", "gan", {GAN_SPLIT: LOWER}, unit="epochs")
 register("samples_seen", "gan", {GAN_SPLIT: LOWER}, unit="images")
+# The stopping rule (unlearn.stop_every): rounds run before it stopped, and whether the
+# forgetting reached the retrained model's level (1) or the budget ran out first (0).
+register("rounds_run", "gan", {GAN_SPLIT: LOWER}, unit="rounds")
+register("reached_retrain", "gan", {GAN_SPLIT: HIGHER})
 # Derived by the analysis from the timing columns (analysis/pivot.py speedup table).
 register("unlearn_seconds", "gan", {GAN_SPLIT: LOWER}, unit="s", derived=True)
 register("speedup", "gan", {GAN_SPLIT: HIGHER}, unit="x", derived=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from pathlib import Path
 from dataclasses import dataclass
@@ -278,6 +279,8 @@ def _float(v: Any, path: str, lo: float | None = None, hi: float | None = None,
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ConfigError(path, f"expected a number, got {_type_name(v)} {v!r}")
     v = float(v)
+    if not math.isfinite(v):  # NaN passes every comparison below: refuse it here
+        raise ConfigError(path, f"expected a finite number, got {v}")
     if lo is not None and (v <= lo if lo_open else v < lo):
         raise ConfigError(path, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
     if hi is not None and v > hi:

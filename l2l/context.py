@@ -31,6 +31,11 @@ class TrialContext:
     # Unlearning seconds a method reports instead of the measured ones: 0 for `original`
     # (nothing unlearned), the training time for a `retrain` read from the cache.
     reported_seconds: float | None = None
+    # Seconds inside the method that are not unlearning (a stopping rule's measurements):
+    # left out of the unlearning seconds.
+    excluded_seconds: float = 0.0
+    # A stopping rule's outcome (l2l/gan/stopping.py): rounds_run, reached_retrain
+    stopping: dict = field(default_factory=dict)
 
     def batch(self, images: torch.Tensor, size: int) -> torch.Tensor:
         """`size` images drawn with replacement, on the device: [size, C, H, W]."""

@@ -140,7 +140,9 @@ def test_the_metric_names_sweep_specs_are_checked_against_are_what_a_gan_trial_r
 
     known = names("gan")
     assert set(known) == {"all"}  # the split test_every_method_gives_every_metric sees
-    assert set(known["all"]) == METRICS["class"] | METRICS["item"]
+    # and the stopping rule's outcome, reported when unlearn.stop_every is set (tested below)
+    assert set(known["all"]) == METRICS["class"] | METRICS["item"] | {"rounds_run",
+                                                                      "reached_retrain"}
 
 
 def test_a_budget_in_passes_grows_with_the_request_and_a_fixed_one_does_not(smoke):
@@ -160,3 +162,51 @@ def test_a_budget_in_passes_grows_with_the_request_and_a_fixed_one_does_not(smok
     with pytest.raises(Exception, match="unlearn.passes: give rounds .* or passes"):
         GanTrialConfig.from_dict({**smoke, "method": "cascade", "forget_set": {"items": 8},
                                   "unlearn": {"rounds": 3, "passes": 1.0}})
+
+
+def test_the_stopping_rule_stops_when_the_measure_crosses_the_reference_and_not_before():
+    from l2l.gan.stopping import Reference, run_rounds
+
+    ref = Reference(0.05, 0.02, upper_only=True)  # retrain: 5% +- 2%: reached at <= 7%
+    measures = iter([0.30, 0.20, 0.08, 0.071, 0.069, 0.01])
+    done = []
+    run, reached = run_rounds(100, lambda: done.append(1), 2, lambda: ref.reached(next(measures)))
+    assert (run, reached, len(done)) == (10, True, 10)  # the 5th check (0.069) is the first
+    # never reached: the whole budget, flagged
+    assert run_rounds(7, lambda: None, 3, lambda: False) == (7, False)
+    # an interval reference (item: membership AUC) is reached from either side, only inside
+    item = Reference(0.5, 0.04, upper_only=False)
+    assert [item.reached(a) for a in (0.6, 0.545, 0.539, 0.461, 0.45)] == \
+        [False, False, True, True, False]
+
+
+def test_a_stopped_cascade_records_its_rounds_and_leaves_the_checks_out_of_its_time(
+        smoke, monkeypatch):
+    """The same stopped run with measurements that take 0 s and 2 s each: the rounds and the
+    outcome are the same, and the unlearning seconds do not grow with the measurements."""
+    import time
+
+    from l2l.gan import stopping
+
+    real = stopping.measure
+    cfg = GanTrialConfig.from_dict({**smoke, "method": "cascade", "forget_set": {"classes": [3]},
+                                    "unlearn": {"rounds": 6, "batch_size": 16, "lr": 0.001,
+                                                "stop_every": 2}})
+    out = {}
+    for delay in (0.0, 2.0):
+        calls = []
+
+        def slow(gan, ctx, delay=delay, calls=calls):
+            calls.append(1)
+            time.sleep(delay)
+            return real(gan, ctx)
+
+        monkeypatch.setattr(stopping, "measure", slow)
+        res = experiment.run(cfg)
+        values = {m.metric: m.value for m in res.metrics}
+        out[delay] = (values["rounds_run"], values["reached_retrain"], len(calls),
+                      res.unlearn_seconds)
+    (r0, ok0, n0, t0), (r2, ok2, n2, t2) = out[0.0], out[2.0]
+    assert (r0, ok0, n0) == (r2, ok2, n2) and n0 >= 2  # the reference and a check at least
+    assert 2 <= r0 <= 6 and (ok0 == 1.0 or r0 == 6)
+    assert t2 - t0 < 1.0 < 2.0 * n0  # 2 s per measurement would show as >= 4 s

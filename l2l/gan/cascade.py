@@ -29,6 +29,7 @@ from l2l.context import TrialContext
 from l2l.gan.data import to_gan, to_unit
 from l2l.gan.models import GAN
 from l2l.gan.pretrain import bce, optimisers
+from l2l.gan.stopping import unlearn_rounds
 
 log = logging.getLogger("l2l.gan.cascade")
 BANK = 2048  # latent codes drawn to find the forget-like region (item: at least 2 per item)
@@ -99,7 +100,8 @@ def cascade_unlearn(gan: GAN, ctx: TrialContext, fake_label: bool = True,
                  len(z_f), len(z_f) + len(kept))
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
-    for _ in range(u.rounds_for(len(forget))):
+
+    def one_round():
         for _ in range(c.d_steps if unlearn_d else 0):
             with torch.no_grad():
                 fake = gan.G(ctx.latents(B, gan.nz))
@@ -131,6 +133,8 @@ def cascade_unlearn(gan: GAN, ctx: TrialContext, fake_label: bool = True,
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+
+    unlearn_rounds(gan, ctx, u.rounds_for(len(forget)), one_round)
     for name, state in frozen.items():  # parts an ablation leaves alone stay the original's
         getattr(gan, name).load_state_dict(state)  # (BatchNorm statistics included)
         getattr(gan, name).requires_grad_(True)

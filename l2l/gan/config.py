@@ -12,7 +12,7 @@ helpers are l2l/config.py's, so both families word their errors the same way.
     generator: {name: dcgan, size: tiny} # nz / ngf / ndf override the size preset
     pretrain: {images, epochs, batch_size, lr, seed}
     classifier: {images, epochs, batch_size, lr, seed}
-    unlearn: {rounds | passes, batch_size, lr}   # null for original and retrain
+    unlearn: {rounds | passes, batch_size, lr, stop_every}   # null for original and retrain
     cascade: {fake_target, substitute, d_steps, g_steps}   # cascade methods only
     eval: {samples, batch_size, real_images, mia_images, downstream_epochs}
     seed: 0
@@ -100,6 +100,9 @@ class GanUnlearnConfig:
     # number of rounds; rounds = ceil(passes x forget images / batch_size), at least 1
     # (`rounds_for`). None: `rounds` as given.
     passes: float | None = spec(None, param=True, since=2)
+    # The stopping rule (l2l/gan/stopping.py): every this many rounds, measure the forgetting
+    # and stop once it reaches the retrained model's level. None: run the whole budget.
+    stop_every: int | None = spec(None, param=True, since=2)
 
     def rounds_for(self, forget_images: int) -> int:
         """The rounds this budget runs for a forget set of `forget_images` images."""
@@ -249,13 +252,18 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
 
     # Validated for every method (a typo is refused even where the section is unused).
     unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
-        "rounds": lambda v, p: _int(v, p, 1), "batch_size": _pos, "lr": _lr,
-        "passes": lambda v, p: _float(v, p, 0.0, 1e4, lo_open=True)})
-    if isinstance(d.get("unlearn"), Mapping) and {"rounds", "passes"} <= set(d["unlearn"]):
+        "rounds": lambda v, p: None if v is None else _int(v, p, 1), "batch_size": _pos,
+        "lr": _lr, "passes": lambda v, p: None if v is None else _float(v, p, 0.0, 1e4, lo_open=True),
+        "stop_every": lambda v, p: None if v is None else _int(v, p, 1)})
+    given = d.get("unlearn") if isinstance(d.get("unlearn"), Mapping) else {}
+    if given.get("rounds") is not None and given.get("passes") is not None:
         raise ConfigError("unlearn.passes", "give rounds (a fixed budget) or passes (a budget "
                                             "that grows with the forget set), not both")
     if unlearn.passes is not None:
         unlearn = dataclasses.replace(unlearn, rounds=None)
+    elif unlearn.rounds is None:
+        raise ConfigError("unlearn.rounds", "give rounds (a fixed budget) or passes (a budget "
+                                            "that grows with the forget set)")
     if method in NO_UNLEARN:
         unlearn = None
     cascade = _cascade(d.get("cascade"), method)

@@ -14,6 +14,7 @@ from l2l.context import TrialContext
 from l2l.gan.data import to_gan
 from l2l.gan.models import GAN
 from l2l.gan.pretrain import bce, gan_step, get_gan, optimisers
+from l2l.gan.stopping import unlearn_rounds
 
 log = logging.getLogger("l2l.gan.methods")
 
@@ -41,8 +42,8 @@ def finetune_retain(gan: GAN, ctx: TrialContext) -> GAN:
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
     retain = to_gan(ctx.splits.retain.x)
-    for _ in range(u.rounds_for(len(ctx.splits.forget))):
-        gan_step(gan, ctx.batch(retain, u.batch_size), opt_d, opt_g, ctx.generator, ctx.device)
+    unlearn_rounds(gan, ctx, u.rounds_for(len(ctx.splits.forget)), lambda: gan_step(
+        gan, ctx.batch(retain, u.batch_size), opt_d, opt_g, ctx.generator, ctx.device))
     return gan.eval()
 
 
@@ -54,7 +55,8 @@ def gradient_ascent(gan: GAN, ctx: TrialContext) -> GAN:
     gan.train()
     opt_d, opt_g = optimisers(gan, u.lr)
     forget = to_gan(ctx.splits.forget.x)
-    for _ in range(u.rounds_for(len(forget))):
+
+    def one_round():
         loss_d = -bce(gan.D(ctx.batch(forget, u.batch_size)), 1.0)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -63,6 +65,8 @@ def gradient_ascent(gan: GAN, ctx: TrialContext) -> GAN:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+
+    unlearn_rounds(gan, ctx, u.rounds_for(len(forget)), one_round)
     return gan.eval()
 
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import torch
 
+from contract.metrics import GAN_SPLIT
 from l2l.context import TrialContext
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, load, make_splits, training_pool
 from l2l.gan.evaluate import evaluate
 from l2l.gan.pretrain import get_gan
+from l2l.result import MetricValue
 from l2l.trial import Evaluation, Prepared
 
 
@@ -42,6 +44,8 @@ class GanSteps:
             ctx.samples_seen / len(ctx.splits.retain)
         metrics, samples = evaluate(gan, prep.classifier, cfg, ctx.splits, ctx.device, epochs,
                                     ctx.samples_seen)
+        metrics += [MetricValue(GAN_SPLIT, name, float(v), len(ctx.splits.retain))
+                    for name, v in ctx.stopping.items()]  # the stopping rule's outcome
         artifacts = {}
         if artifact_dir is not None:
             from torchvision.utils import save_image
