@@ -16,6 +16,7 @@ forget.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -77,7 +78,7 @@ def reference(ctx: TrialContext) -> Reference:
     retrained, hit = get_gan(ctx.cfg, ctx.splits.pool, ctx.device, ctx.cache_dir, retrain=True)
     ctx.caches["retrain"] = hit
     value, se = measure(retrained, ctx)
-    return Reference(value, Z * (se if se == se else 0.0), ctx.cfg.setting == "class")
+    return Reference(value, Z * (se if math.isfinite(se) else 0.0), ctx.cfg.setting == "class")
 
 
 def run_rounds(rounds: int, step: Callable[[], None], every: int | None,
