@@ -3,7 +3,8 @@
 - alpha trade-off: forget vs retain metric per alpha, one line per generator (and variant);
 - sample grids: the trials' `grid_forget.png` / `grid_retain.png` (GAN: `samples.png`);
 - T-SNE of output and original embeddings, forget and retain (`embeddings.npz`);
-- speedup bars of the GAN methods against retraining.
+- speedup bars of the GAN methods against retraining, and speedup and FID against the
+  request (item k and each class) where a sweep asked several sizes.
 
 Matplotlib is used through `matplotlib.figure.Figure` (no pyplot, no global backend), so making
 figures never opens a window or changes state for the caller. A trial whose artifacts are
@@ -432,6 +433,69 @@ def speedup_bars(speed: list[dict]) -> list[Figure]:
     return out
 
 
+def speedup_vs_request(speed: list[dict]) -> list[Figure]:
+    """Per GAN data set with item requests of two or more sizes: speedup over retraining
+    (left) and FID over retrain's (right) against the request, one line per method, item
+    requests by k on a log axis and each class request as a point after them; mean and 95%
+    interval over replicates. `speed`: speedup_records(rows)."""
+    out = []
+    recs = [r for r in speed if r["method"] not in REFERENCE_METHODS]
+    for suffix, part in _slices(recs, ("dataset",)):
+        ks = sorted({r["forget_k"] for r in part if r["setting"] == "item"})
+        if len(ks) < 2:
+            continue
+        classes = sorted({r["forget_set"] for r in part if r["setting"] == "class"})
+        # item k on log2 positions; class requests one step apart after the largest k
+        top = math.log2(ks[-1])
+
+        def x_of(r):
+            if r["setting"] == "item":
+                return math.log2(r["forget_k"])
+            return top + 1 + classes.index(r["forget_set"])
+
+        variants = _varying(part, ("method", "setting", "forget_k", "forget_set"))
+        fig = _new(10.0, 3.8)
+        axes = fig.subplots(1, 2)
+        for ax, metric, ylabel in ((axes[0], "speedup", "speedup over retrain (×) ↑"),
+                                   (axes[1], "fid_vs_retrain", "FID / retrain's FID ↓")):
+            lines: dict = {}
+            for r in part:
+                if r["metric"] == metric:
+                    label = _method_label(r, False, variants.get(r["method"], []))
+                    lines.setdefault((_rank(r["method"], METHOD_ORDER), label), []).append(r)
+            for i, ((_, label), rs) in enumerate(sorted(lines.items())):
+                rs.sort(key=x_of)
+                xs = [x_of(r) for r in rs]
+                ys = [r["stat"].mean for r in rs]
+                hs = [0 if math.isnan(r["stat"].half) else r["stat"].half for r in rs]
+                lo = [min(h, 0.99 * y) if y > 0 else 0 for h, y in zip(hs, ys)]
+                items = [j for j, r in enumerate(rs) if r["setting"] == "item"]
+                ax.plot([xs[j] for j in items], [ys[j] for j in items], color=f"C{i % 10}",
+                        linewidth=1)
+                ax.errorbar(xs, ys, yerr=[lo, hs], fmt="o", markersize=3, capsize=2,
+                            color=f"C{i % 10}", label=label)
+            ax.axhline(1.0, color="grey", linewidth=0.8)
+            if metric == "speedup":
+                ax.set_yscale("log")
+            else:
+                ax.axhline(1.1, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_xticks([math.log2(k) for k in ks] + [top + 1 + i for i in range(len(classes))])
+            ax.set_xticklabels([f"k={k:g}" for k in ks] +
+                               [f"class {fmt_value(c)}" for c in classes], fontsize=7,
+                              rotation=30)
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=6, ncol=2)
+        tag = f"_{suffix}" if suffix else ""
+        title = f"GAN unlearning against the request, {part[0]['dataset']}"
+        out.append(_render(fig, f"speedup_request{tag}", title,
+                           f"{title}: speedup over retraining (retrain's seconds / the "
+                           f"method's) and FID over the retrained model's, per replicate, "
+                           f"mean and 95% interval; lines at 1× and (right) at 1.1, 10% worse "
+                           f"than retraining."))
+    return out
+
+
 def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
                 notes: list | None = None, *, records: list[dict] | None = None,
                 speed: list[dict] | None = None) -> list[Figure]:
@@ -447,11 +511,12 @@ def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
         speeds = speedup_records(res, recs) if speed is None else speed
         candidates = artifact_candidates(res, notes)
         return (alpha_tradeoff(recs, metrics) + sample_grids(candidates, results_dir, notes)
-                + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speeds))
+                + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speeds)
+                + speedup_vs_request(speeds))
 
     start = len(notes)
     return res.stable(figures)
 
 
 __all__ = ["Figure", "all_figures", "alpha_tradeoff", "artifact_candidates", "sample_grids",
-           "speedup_bars", "tsne", "tsne_points"]
+           "speedup_bars", "speedup_vs_request", "tsne", "tsne_points"]

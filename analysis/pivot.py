@@ -40,8 +40,9 @@ GENERATOR_NAMES = {"diffusion": "Diffusion", "vqgan": "VQ-GAN", "mae": "MAE", "d
 SPLIT_ORDER = ("retain", "forget", "all")
 METRIC_ORDER = (
     "fid", "kid", "is", "cosine", "psnr", "ssim", "mse_masked", "mia_auc", "mia_auc_retrain",
-    "mia_gap_retrain", "retrain_distance", "forget_class_share", "nn_distance", "downstream_accuracy", "samples_seen",
-    "unlearn_seconds", "speedup", "epochs", "retrain_epochs")
+    "mia_gap_retrain", "retrain_distance", "forget_class_share", "nn_distance",
+    "downstream_accuracy", "samples_seen", "unlearn_seconds", "speedup", "images_ratio",
+    "fid_vs_retrain", "rounds_run", "reached_retrain", "epochs", "retrain_epochs")
 METRIC_NAMES = {
     "fid": "FID", "kid": "KID", "is": "IS", "cosine": "cos", "psnr": "PSNR",
     "ssim": "SSIM", "mse_masked": "MSE(mask)", "mia_auc": "MIA AUC",
@@ -49,7 +50,9 @@ METRIC_NAMES = {
     "retrain_distance": "dist. to retrain", "forget_class_share": "forget-class share",
     "nn_distance": "NN dist.", "downstream_accuracy": "downstream acc.",
     "samples_seen": "samples seen", "unlearn_seconds": "unlearn s",
-    "speedup": "speedup", "epochs": "epochs", "retrain_epochs": "retrain epochs"}
+    "speedup": "speedup", "images_ratio": "images ratio", "fid_vs_retrain": "FID / retrain",
+    "rounds_run": "rounds run", "reached_retrain": "reached retrain",
+    "epochs": "epochs", "retrain_epochs": "retrain epochs"}
 # Display names of feature extractors (the rows' `extractor`, l2l/features.py): a metric computed
 # on one is labelled with it, e.g. `cos (classifier)`, `FID (Inception)`; an architecture after a
 # colon follows the name (`clip:ViT-H-14` -> `CLIP ViT-H-14`).
@@ -58,6 +61,7 @@ DECIMALS = {
     "fid": 2, "kid": 4, "is": 3, "cosine": 4, "psnr": 2, "ssim": 4, "mse_masked": 4,
     "mia_auc": 3, "mia_auc_retrain": 3, "mia_gap_retrain": 3, "retrain_distance": 4, "forget_class_share": 3, "nn_distance": 4,
     "downstream_accuracy": 3, "samples_seen": 0, "unlearn_seconds": 1, "speedup": 1,
+    "images_ratio": 1, "fid_vs_retrain": 3, "rounds_run": 0, "reached_retrain": 2,
     "epochs": 1, "retrain_epochs": 1}
 DEFAULT_DECIMALS = 4
 PAPER_METRICS = ("fid", "is", "cosine")  # Tables 1 and 2 of the image-to-image paper
@@ -575,7 +579,23 @@ def i2i_tables(records: list[dict], metrics=PAPER_METRICS, which=I2I_TABLES) -> 
     return [t for t in out if t is not None]
 
 
-SPEEDUP_MATCH = ("generator", "generator_size", "dataset", "setting", "forget_set", "forget_k")
+# A method row meets the retrain rows of the same request and original (pretrain_seed) and the
+# same evaluation draw (seed): the ratios are taken per replicate, then averaged.
+SPEEDUP_MATCH = ("generator", "generator_size", "dataset", "setting", "forget_set", "forget_k",
+                 "pretrain_seed", "seed")
+# Metrics derived against retrain (name -> SQL over the method `t` and retrain `r` columns):
+#   unlearn_seconds  the method's seconds (the row's timing column)
+#   speedup          retrain's seconds / the method's
+#   images_ratio     images retrain trained on / images the method trained on
+#   fid_vs_retrain   the method's FID / retrain's: 1.1 is 10% worse than retraining
+#   retrain_epochs   the epochs behind retrain's time
+DERIVED = {
+    "unlearn_seconds": "t.secs",
+    "speedup": "CASE WHEN t.secs > 0 THEN r.secs / t.secs END",
+    "images_ratio": "CASE WHEN t.seen > 0 THEN r.seen / t.seen END",
+    "fid_vs_retrain": "CASE WHEN r.fid > 0 THEN t.fid / r.fid END",
+    "retrain_epochs": "r.epochs",
+}
 _FIRSTS = ", ".join(f"first({c}) AS {c}"
                     for c in (*KEYS, "split", "pretrain_seed", "seed", "secs"))
 _SPEEDUP_SQL = f"""
@@ -585,31 +605,34 @@ _SPEEDUP_SQL = f"""
         FROM rows WHERE family = 'gan' AND {OK_ROWS}),
     t AS (
         SELECT {_FIRSTS},
-               favg(value) FILTER (WHERE metric = 'epochs') AS epochs
+               favg(value) FILTER (WHERE metric = 'epochs') AS epochs,
+               favg(value) FILTER (WHERE metric = 'samples_seen') AS seen,
+               favg(value) FILTER (WHERE metric = 'fid') AS fid
         FROM g GROUP BY sweep_id, trial_id),
     r AS (
-        SELECT {", ".join(SPEEDUP_MATCH)}, seed, favg(secs) AS secs, favg(epochs) AS epochs
+        SELECT {", ".join(SPEEDUP_MATCH)}, favg(secs) AS secs, favg(epochs) AS epochs,
+               favg(seen) AS seen, favg(fid) AS fid
         FROM t WHERE method = 'retrain' GROUP BY ALL),
     v AS (
-        SELECT t.*, r.secs AS ref_secs, r.epochs AS ref_epochs
-        FROM t LEFT JOIN r ON {_same("t", "r", (*SPEEDUP_MATCH, "seed"))}),
-    per AS (  -- timings have no image standard error
+        SELECT t.*, {", ".join(f"{sql} AS d_{name}" for name, sql in DERIVED.items())}
+        FROM t LEFT JOIN r ON {_same("t", "r", SPEEDUP_MATCH)}),
+    per AS (  -- timings and ratios have no image standard error
         SELECT *, NULL::DOUBLE AS value_se FROM (
-            SELECT * EXCLUDE (secs, ref_secs, epochs, ref_epochs),
-                   unnest(['unlearn_seconds', 'speedup', 'retrain_epochs']) AS metric,
-                   unnest([secs, CASE WHEN secs > 0 THEN ref_secs / secs END, ref_epochs])
-                       AS value
+            SELECT {KEY_LIST}, split, pretrain_seed, seed,
+                   unnest([{", ".join(repr(n) for n in DERIVED)}]) AS metric,
+                   unnest([{", ".join(f"d_{n}" for n in DERIVED)}]) AS value
             FROM v)
         WHERE value IS NOT NULL)
     {_stats_sql(f"{KEY_LIST}, split, metric", "per")} ORDER BY {KEY_LIST}, split, metric"""
 
 
 def speedup_records(rows, records: list[dict] | None = None) -> list[dict]:
-    """Per GAN setting: unlearn seconds, speedup (retrain's unlearn seconds / the method's,
-    matched on dataset, setting, forget set, k and seed, and the generator) and retrain's
-    epochs, as records like aggregate()'s. The ratio is taken per seed, then averaged; a method
-    that took 0 s, or has no matching retrain, has no speedup. `records`: aggregate(rows),
-    when known: without a GAN record there is nothing to query."""
+    """Per GAN setting: the metrics derived against retrain (DERIVED: seconds, speedup, images
+    ratio, FID ratio, retrain's epochs), matched on the request, the original
+    (pretrain_seed) and the seed, as records like aggregate()'s. The ratios are taken per
+    replicate, then averaged; a method that took 0 s, or has no matching retrain, has no
+    speedup. `records`: aggregate(rows), when known: without a GAN record there is nothing to
+    query."""
     if records is not None and "gan" not in by_family(records):
         return []
     nk = len(KEYS)
@@ -636,10 +659,36 @@ def gan_tables(records: list[dict], metrics=PAPER_METRICS) -> list[Table]:
             recs, name=f"gan{'_' + suffix if suffix else ''}", columns=columns,
             groups=("setting", "forget_k", "forget_set"), group_label=_gan_group,
             title=f"GAN unlearning, item and class, {recs[0]['dataset']}",
-            notes=["speedup = unlearn seconds of `retrain` / unlearn seconds of the method, "
-                   "per seed matched on data set, setting, forget set, k and seed, then "
-                   "averaged; `epochs` and `retrain epochs` are the epochs behind both times"]))
+            notes=[SPEEDUP_NOTE]))
+        speed = [r for r in recs if r["metric"] in SPEEDUP_COLUMNS]
+        if any(r["metric"] == "speedup" for r in speed):
+            out.append(pivot(
+                speed, name=f"gan_speedup{'_' + suffix if suffix else ''}", columns=columns,
+                groups=("setting", "forget_k", "forget_set"), group_label=_gan_group,
+                group_order=_request_order,
+                title=f"GAN unlearning: speedup against the request, {recs[0]['dataset']}",
+                notes=[SPEEDUP_NOTE, "FID / retrain: the method's FID over the retrained "
+                       "model's, per replicate (1.10: 10% worse); reached retrain: share of "
+                       "runs whose stopping rule reached retrain's forgetting (unlearn."
+                       "stop_every)"]))
     return [t for t in out if t is not None]
+
+
+# The speedup table's columns: the cost against retrain, whether and how well it forgot, and
+# the quality cost beside it.
+SPEEDUP_COLUMNS = ("speedup", "images_ratio", "unlearn_seconds", "reached_retrain",
+                   "rounds_run", "fid", "fid_vs_retrain", "downstream_accuracy")
+SPEEDUP_NOTE = ("speedup = unlearn seconds of `retrain` / unlearn seconds of the method, and "
+                "images ratio = images retrain trained on / images the method trained on, per "
+                "replicate matched on data set, setting, forget set, k, original "
+                "(pretrain_seed) and seed, then averaged; `epochs` and `retrain epochs` are the "
+                "epochs behind both times")
+
+
+def _request_order(rec: dict) -> tuple:
+    """Item requests by size, then the class requests."""
+    return (rec["setting"] != "item", _sort_value(rec["forget_k"]),
+            _sort_value(rec["forget_set"]))
 
 
 @dataclass(frozen=True)

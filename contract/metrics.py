@@ -129,6 +129,8 @@ register("reached_retrain", "gan", {GAN_SPLIT: HIGHER})
 # Derived by the analysis from the timing columns (analysis/pivot.py speedup table).
 register("unlearn_seconds", "gan", {GAN_SPLIT: LOWER}, unit="s", derived=True)
 register("speedup", "gan", {GAN_SPLIT: HIGHER}, unit="x", derived=True)
+register("images_ratio", "gan", {GAN_SPLIT: HIGHER}, unit="x", derived=True)
+register("fid_vs_retrain", "gan", {GAN_SPLIT: LOWER}, derived=True)
 register("retrain_epochs", "gan", {GAN_SPLIT: None}, unit="epochs", derived=True)
 
 

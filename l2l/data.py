@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from l2l.datasets import VALIDATION_SHARE
 from l2l.errors import DataNotFoundError
 
 DATA_ENV = "L2L_DATA_DIR"
@@ -167,8 +168,7 @@ def sample(data: ImageSet, n: int, seed: int) -> ImageSet:
 # images the models have not seen without looking at the test split, which is kept for the
 # final tables. 10% of Fashion-MNIST's 6,000 a class is 600, six times the default
 # eval.images_per_class (100), and leaves 54,000 for the pools (20,000 by default); an image
-# folder's classes give the same share.
-VALIDATION_SHARE = 0.1
+# folder's classes give the same share (VALIDATION_SHARE: in the torch-free l2l/datasets.py).
 # Seed of the holdout's draw, fixed: the same images for every trial, trial seed and pretraining
 # seed (a pool drawn with any seed is disjoint from them).
 VALIDATION_SEED = 271828

@@ -31,6 +31,9 @@ from l2l.errors import DataNotFoundError
 from l2l.registry import Registry
 
 IMAGE_SIZE = 32  # as l2l.data: every image is zero-padded to 32x32
+# Share of each class's training images held out for validation (l2l/data.py validation_split);
+# here so that configs can count a pool without importing torch.
+VALIDATION_SHARE = 0.1
 
 DIGITS_SPLIT_SEED = 0  # the fixed train/test split of scikit-learn's digits
 DIGITS_TRAIN = 1497  # of its 1,797 images; the last 300 of a seeded permutation are for testing

@@ -75,7 +75,7 @@ def test_tables_command_writes_every_format(results, tmp_path, capsys):
 
     code, stdout, _ = run(capsys, "tables", "--results", results, "--out", tmp_path / "t2",
                           "--format", "md")  # default sweep: the newest (gan)
-    assert code == 0 and [Path(p).name for p in stdout.split()] == ["gan.md"]
+    assert code == 0 and [Path(p).name for p in stdout.split()] == ["gan.md", "gan_speedup.md"]
 
 
 def test_figures_command_writes_png_and_pdf(results, tmp_path, capsys):
@@ -200,3 +200,32 @@ def test_reporting_imports_no_training_stack(results):
             "bad = {'torch', 'ray', 'l2l', 'sweeps'} & {m.split('.')[0] for m in sys.modules}; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_requests_of_several_sizes_get_a_speedup_against_request_figure(tmp_path):
+    from analysis.figures import all_figures
+
+    r = tmp_path / "results"
+    requests = [("item", k, f'{{"items": {k}, "seed": 0}}') for k in (64, 256, 1024)] + \
+        [("class", 1, "[7]")]
+    for setting, k, fs in requests:
+        for seed in (0, 1):
+            for method, secs, fid in (("retrain", 100.0, 10.0), ("cascade", 1.0 + k / 256, 11.0)):
+                write_trial(r, trial_rows(
+                    method, seed, {("all", "fid"): fid + seed}, family="gan", generator="dcgan",
+                    setting=setting, forget_k=k, forget_set=fs, unlearn_seconds=secs, task=None,
+                    mask_ratio=None, trial_id=f"{method}-{k}-{setting}-{seed}"))
+    figs = {f.name: f for f in all_figures(load(r), r)}
+    assert "speedup_request" in figs
+    assert figs["speedup_request"].png.startswith(b"\x89PNG")
+    assert "FID over the retrained model's" in figs["speedup_request"].caption
+    # one request size only: bars, no line over k
+    one = tmp_path / "one"
+    write_trial(one, trial_rows("retrain", 0, {("all", "fid"): 1.0}, family="gan",
+                                generator="dcgan", setting="class", forget_k=1, forget_set="[7]",
+                                unlearn_seconds=9.0, task=None, mask_ratio=None, trial_id="a"))
+    write_trial(one, trial_rows("cascade", 0, {("all", "fid"): 1.0}, family="gan",
+                                generator="dcgan", setting="class", forget_k=1, forget_set="[7]",
+                                unlearn_seconds=1.0, task=None, mask_ratio=None, trial_id="b"))
+    names = {f.name for f in all_figures(load(one), one)}
+    assert "speedup" in names and "speedup_request" not in names

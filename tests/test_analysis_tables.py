@@ -10,7 +10,7 @@ import statistics
 import pandas as pd
 import pytest
 
-from analysis import OldSchemaWarning, aggregate, all_tables, load
+from analysis import OldSchemaWarning, aggregate, all_tables, load, speedup_records
 from analysis.load import as_results
 from analysis.render import to_csv, to_html, to_latex, to_markdown
 from analysis.synthetic import trial_rows, write_trial
@@ -304,6 +304,7 @@ def gan(tmp_path):
     secs = {"retrain": [100.0, 120.0, None], "cascade": [2.0, 4.0, 3.0],
             "finetune_retain": [10.0, 10.0, None], "original": [0.0, 0.0, None]}
     epochs = {"retrain": 20.0, "cascade": 1.0, "finetune_retain": 2.0, "original": 0.0}
+    seen = {"retrain": 20000.0, "cascade": 1000.0, "finetune_retain": 4000.0, "original": 0.0}
     for method, per_seed in secs.items():
         for seed, s in enumerate(per_seed):
             if s is None:
@@ -311,7 +312,8 @@ def gan(tmp_path):
             for setting, k, forget in (("item", 64, '{"random": 64}'), ("class", 1, "[3]")):
                 fid = {"cascade": 21.0, "finetune_retain": 25.0}.get(method, 30.0) + seed
                 write_trial(r, trial_rows(
-                    method, seed, {("all", "fid"): fid, ("all", "epochs"): epochs[method]},
+                    method, seed, {("all", "fid"): fid, ("all", "epochs"): epochs[method],
+                                   ("all", "samples_seen"): seen[method]},
                     family="gan", generator="dcgan", setting=setting, forget_k=k,
                     forget_set=forget, unlearn_seconds=s, task=None, mask_ratio=None,
                     trial_id=f"{setting}-{method}-{seed}"))
@@ -322,27 +324,59 @@ def gan(tmp_path):
 
 def test_gan_table_speedup_matched_per_seed(gan):
     tables = by_name(all_tables(load(gan)))
-    assert set(tables) == {"gan"}
+    assert set(tables) == {"gan", "gan_speedup"}
     t = tables["gan"]
     assert [g for g, _ in t.groups()] == [
         "class unlearning, k=1, forget set [3]", 'item unlearning, k=64, forget set {"random": 64}']
     assert [c.header for c in t.columns] == [
-        "FID (classifier) ↓", "unlearn s ↓", "speedup ↑", "epochs ↓", "retrain epochs"]
+        "FID (classifier) ↓", "samples seen ↓", "unlearn s ↓", "speedup ↑", "images ratio ↑",
+        "FID / retrain ↓", "epochs ↓", "retrain epochs"]
     md = to_markdown(t)
     item = md.split("**item unlearning")[1]
     # cascade: seeds 0, 1 match a retrain trial (100/2, 120/4), seed 2 does not
     # ± half the 95% interval: 2.484 x std at n = 3, 6.353 x std at n = 2
-    assert "| cascade | **22.00 ± 2.48** (n=3) | **3.0 ± 2.5** (n=3) | **40.0 ± 127.1** (n=2) | " \
-           "**1.0 ± 0.0** (n=3) | 20.0 ± 0.0 (n=2) |" in item
-    assert "| finetune_retain | 25.50 ± 6.35 (n=2) | 10.0 ± 0.0 (n=2) | 11.0 ± 12.7 (n=2) | " \
-           "2.0 ± 0.0 (n=2) | 20.0 ± 0.0 (n=2) |" in item
-    # the original unlearns in 0 s: no speedup rather than infinity or 0
-    assert "| original | 30.50 ± 6.35 (n=2) | 0.0 ± 0.0 (n=2) | – | 0.0 ± 0.0 (n=2) | " \
-           "20.0 ± 0.0 (n=2) |" in item
-    assert re.search(r"\| retrain \| 30\.50 ± 6\.35 \(n=2\) \| 110\.0 ± 127\.1 \(n=2\) \| "
-                     r"1\.0 ± 0\.0 \(n=2\) \|", item)
+    assert "| cascade | **22.00 ± 2.48** (n=3) | **1000 ± 0** (n=3) | **3.0 ± 2.5** (n=3) | " \
+           "**40.0 ± 127.1** (n=2) | **20.0 ± 0.0** (n=2) |" in item
+    assert "| finetune_retain | 25.50 ± 6.35 (n=2) | 4000 ± 0 (n=2) | 10.0 ± 0.0 (n=2) | " \
+           "11.0 ± 12.7 (n=2) | 5.0 ± 0.0 (n=2) |" in item
+    # the original unlearns in 0 s on 0 images: no speedup or ratio rather than infinity or 0
+    assert "| original | 30.50 ± 6.35 (n=2) | 0 ± 0 (n=2) | 0.0 ± 0.0 (n=2) | – | – |" in item
+    assert re.search(r"\| retrain \| 30\.50 ± 6\.35 \(n=2\) \| 20000 ± 0 \(n=2\) \| "
+                     r"110\.0 ± 127\.1 \(n=2\) \| 1\.0 ± 0\.0 \(n=2\) \|", item)
+    fid_ratio = t.cells[(t.rows.index(next(r for r in t.rows if r.group.startswith("item")
+                                           and r.labels[0] == "cascade")),
+                         [c.header for c in t.columns].index("FID / retrain ↓"))]
+    assert fid_ratio.mean == pytest.approx((21 / 30 + 22 / 31) / 2) and fid_ratio.n == 2
     assert "epochs behind both times" in md
     stat = t.cells[(t.rows.index(next(r for r in t.rows if r.group.startswith("item")
                                       and r.labels[0] == "cascade")),
                     [c.header for c in t.columns].index("speedup ↑"))]
     assert stat.mean == pytest.approx(40.0) and stat.std == pytest.approx(math.sqrt(200))
+
+
+def test_the_speedup_table_lists_requests_by_size_with_the_quality_cost_beside(gan):
+    t = by_name(all_tables(load(gan)))["gan_speedup"]
+    # item requests first (by k), then each class; cost, then forgetting and quality
+    assert [g for g, _ in t.groups()] == [
+        'item unlearning, k=64, forget set {"random": 64}', "class unlearning, k=1, forget set [3]"]
+    assert [c.header for c in t.columns] == [
+        "FID (classifier) ↓", "unlearn s ↓", "speedup ↑", "images ratio ↑", "FID / retrain ↓"]
+    assert "images ratio" in " ".join(t.notes) and "FID / retrain" in " ".join(t.notes)
+
+
+def test_speedup_pairs_each_original_with_its_own_retrain(tmp_path):
+    """Two originals (pretrain seeds) with their own retrained models: each unlearning run is
+    timed against the retrain of its original, never an average over both."""
+    r = tmp_path / "results"
+    for ps, (retrain_s, cascade_s) in enumerate(((100.0, 1.0), (400.0, 2.0))):
+        for method, secs in (("retrain", retrain_s), ("cascade", cascade_s)):
+            write_trial(r, trial_rows(method, 0, {("all", "fid"): 10.0}, family="gan",
+                                      generator="dcgan", setting="class", forget_k=1,
+                                      forget_set="[3]", unlearn_seconds=secs, task=None,
+                                      mask_ratio=None, pretrain_seed=ps,
+                                      trial_id=f"{method}-{ps}"))
+    speed = [x for x in speedup_records(load(r)) if x["method"] == "cascade"
+             and x["metric"] == "speedup"]
+    assert len(speed) == 1
+    assert speed[0]["stat"].mean == pytest.approx((100 / 1 + 400 / 2) / 2)
+    assert speed[0]["stat"].n == 2

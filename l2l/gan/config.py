@@ -10,7 +10,7 @@ helpers are l2l/config.py's, so both families word their errors the same way.
     forget_set: {classes: [5]}           # class setting; item setting: {items: 64, seed: 0}
     dataset: fashion_mnist               # fashion_mnist | digits | mnist | cifar10 (l2l/datasets.py)
     generator: {name: dcgan, size: tiny} # nz / ngf / ndf override the size preset
-    pretrain: {images, epochs, batch_size, lr, seed}
+    pretrain: {images, epochs, batch_size, lr, seed, fid_patience, fid_tolerance}
     classifier: {images, epochs, batch_size, lr, seed}
     unlearn: {rounds | passes, batch_size, lr, stop_every}   # null for original and retrain
     cascade: {fake_target, substitute, d_steps, g_steps}   # cascade methods only
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Mapping
 from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _choice, _classes,
                         _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
                         _section, _seed)
-from l2l.datasets import DATASETS
+from l2l.datasets import DATASETS, VALIDATION_SHARE
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
 from l2l.registry import Method, method_registry
@@ -85,9 +85,22 @@ class DcganConfig:
     ndf: int = SIZES["tiny"][2]  # discriminator width
 
 
-# Training the original GAN (and `retrain`) with Adam (0.5, 0.999), the paper's optimiser: the
-# image-to-image family's pretraining section with the DCGAN's defaults.
-PRETRAIN_DEFAULTS = PretrainConfig(images=20000, epochs=5, batch_size=64, lr=2e-4, seed=0)
+@dataclass(frozen=True)
+class GanPretrainConfig(PretrainConfig):
+    """Training the original GAN (and `retrain`, on the retained images) with Adam (0.5, 0.999),
+    the paper's optimiser: the image-to-image family's budget fields, plus the stopping
+    criterion both models are trained to (l2l/gan/pretrain.py)."""
+
+    # Train until FID stops improving: after every epoch, the FID of the GAN's samples against
+    # held-out real training images (the validation holdout, left out of the pool); stop once
+    # `fid_patience` epochs in a row have not lowered the best FID by `fid_tolerance`
+    # (relative), and keep the best epoch's weights. `epochs` is then the most it trains.
+    # None: exactly `epochs` epochs.
+    fid_patience: int | None = spec(None, since=2)
+    fid_tolerance: float = spec(0.02, since=2)
+
+
+PRETRAIN_DEFAULTS = GanPretrainConfig(images=20000, epochs=5, batch_size=64, lr=2e-4, seed=0)
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,14 @@ class GanEvalConfig:
     downstream_epochs: int = 3  # epochs of the classifier trained on generated samples
 
 
+def pool_size(p: GanPretrainConfig, train_size: int) -> int:
+    """Training images of the original model: `images`, at most the training split's, less
+    the validation holdout when the FID criterion measures on it."""
+    if p.fid_patience is not None:
+        train_size -= round(train_size * VALIDATION_SHARE)
+    return min(p.images, train_size)
+
+
 @dataclass(frozen=True)
 class GanTrialConfig(Config):
     """One GAN-unlearning trial (family `gan`)."""
@@ -140,7 +161,7 @@ class GanTrialConfig(Config):
     forget_set: ForgetSet = spec()
     dataset: str = spec("fashion_mnist", column="dataset")
     generator: DcganConfig = spec(default_factory=DcganConfig)
-    pretrain: PretrainConfig = PRETRAIN_DEFAULTS
+    pretrain: GanPretrainConfig = PRETRAIN_DEFAULTS
     classifier: ClassifierConfig = spec(default_factory=ClassifierConfig)
     unlearn: GanUnlearnConfig | None = spec(default_factory=GanUnlearnConfig)
     cascade: CascadeConfig | None = None
@@ -182,8 +203,9 @@ class GanTrialConfig(Config):
 
     @property
     def pool_size(self) -> int:
-        """Training images of the original model."""
-        return min(self.pretrain.images, DATASETS.get(self.dataset).train_size)
+        """Training images of the original model (about: the validation holdout's per-class
+        rounding may leave a few more)."""
+        return pool_size(self.pretrain, DATASETS.get(self.dataset).train_size)
 
     def to_dict(self) -> dict[str, Any]:
         """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
@@ -238,16 +260,18 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     method = _choice(d["method"], "method", METHODS.names())
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", DATASETS.names())
     generator = _generator(d.get("generator"))
-    pretrain = _section(PretrainConfig, d.get("pretrain"), "pretrain", {
+    pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
         "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
-        "seed": _seed}, defaults=PRETRAIN_DEFAULTS)
+        "seed": _seed, "fid_patience": lambda v, p: None if v is None else _int(v, p, 1, 1000),
+        "fid_tolerance": lambda v, p: _float(v, p, 0.0, 0.5)},
+        defaults=PRETRAIN_DEFAULTS)
     classifier = _classifier(d.get("classifier"))
     evalc = _section(GanEvalConfig, d.get("eval"), "eval", {
         "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
         "real_images": lambda v, p: _int(v, p, 2), "mia_images": lambda v, p: _int(v, p, 2),
         "downstream_epochs": lambda v, p: _int(v, p, 0)})
     data = DATASETS.get(dataset)
-    pool = min(pretrain.images, data.train_size)
+    pool = pool_size(pretrain, data.train_size)
     setting, forget = _forget_set(d.get("setting"), d["forget_set"], data.classes, pool)
 
     # Validated for every method (a typo is refused even where the section is unused).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from l2l.data import ImageSet, sample, sample_per_class
+from l2l.data import ImageSet, pool_sample, sample, sample_per_class, validation_holdout
 from l2l.datasets import DATASETS, read_split
 from l2l.fields import file_sha256
 from l2l.gan.config import GanTrialConfig
@@ -40,8 +40,25 @@ def dataset_key(cfg: GanTrialConfig) -> dict:
 
 
 def training_pool(cfg: GanTrialConfig, train: ImageSet) -> ImageSet:
-    """The original model's training images: `pretrain.images` drawn by `pretrain.seed`."""
+    """The original model's training images: `pretrain.images` drawn by `pretrain.seed`; with
+    the FID criterion (pretrain.fid_patience), from the training split less its validation
+    holdout, which the criterion measures on."""
+    if cfg.pretrain.fid_patience is not None:
+        return pool_sample(train, cfg.pretrain.images, cfg.pretrain.seed)
     return sample(train, cfg.pretrain.images, cfg.pretrain.seed)
+
+
+VALIDATION_IMAGES = 1000  # held-out images the FID criterion compares samples with
+
+
+def validation(train: ImageSet, classes=None) -> ImageSet:
+    """The FID criterion's real images: a fixed sample of the training split's validation
+    holdout (never in a pool drawn with the criterion on), of `classes` (None: all), so that
+    the retrained model is measured against the classes it learns."""
+    held = validation_holdout(train)
+    if classes is not None:
+        held = held.subset(torch.nonzero(torch.isin(held.y, torch.tensor(classes))).flatten())
+    return sample(held, min(VALIDATION_IMAGES, len(held)), 0)
 
 
 def forget_mask(cfg: GanTrialConfig, pool: ImageSet) -> torch.Tensor:
@@ -61,16 +78,19 @@ class GanSplits:
     """`forget` and `retain` partition the training pool; the rest is held out (test split).
     `eval_real` is the FID reference and the downstream test set (test images of the retained
     classes); `heldout` are the membership attack's non-members (test images of the forget
-    classes, or of all classes in the item setting)."""
+    classes, or of all classes in the item setting); `validation` the retrained model's FID
+    criterion images (`validation`, of the retained classes), None without the criterion."""
 
     pool: ImageSet
     forget: ImageSet
     retain: ImageSet
     eval_real: ImageSet
     heldout: ImageSet
+    validation: ImageSet | None = None
 
 
-def make_splits(cfg: GanTrialConfig, pool: ImageSet, test: ImageSet) -> GanSplits:
+def make_splits(cfg: GanTrialConfig, pool: ImageSet, test: ImageSet,
+                train: ImageSet | None = None) -> GanSplits:
     mask = forget_mask(cfg, pool)
     forget, retain = pool.subset(torch.nonzero(mask).flatten()), \
         pool.subset(torch.nonzero(~mask).flatten())
@@ -85,4 +105,7 @@ def make_splits(cfg: GanTrialConfig, pool: ImageSet, test: ImageSet) -> GanSplit
         heldout = sample(same, e.mia_images, cfg.seed * 4 + 3)
     else:
         heldout = sample(test, e.mia_images, cfg.seed * 4 + 3)
-    return GanSplits(pool, forget, retain, eval_real, heldout)
+    val = None
+    if cfg.pretrain.fid_patience is not None and train is not None:
+        val = validation(train, list(cfg.retain_classes))
+    return GanSplits(pool, forget, retain, eval_real, heldout, val)

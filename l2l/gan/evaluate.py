@@ -34,7 +34,7 @@ DOWNSTREAM_BATCH = 128
 
 
 @torch.no_grad()
-def _embed(classifier, x: torch.Tensor, device, batch_size: int):
+def embed(classifier, x: torch.Tensor, device, batch_size: int):
     """[N, 1, 32, 32] in [0, 1] -> features [N, 128], logits [N, K] (on the CPU)."""
     feats, logits = [], []
     for i in range(0, len(x), batch_size):
@@ -71,8 +71,8 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
     e = cfg.eval
     g = torch.Generator().manual_seed(cfg.seed * 7 + 1)  # the same latents for every method
     samples = to_unit(gan.sample(e.samples, g, device, e.batch_size))
-    f_fake, logits = _embed(classifier, samples, device, e.batch_size)
-    f_real, _ = _embed(classifier, splits.eval_real.x, device, e.batch_size)
+    f_fake, logits = embed(classifier, samples, device, e.batch_size)
+    f_real, _ = embed(classifier, splits.eval_real.x, device, e.batch_size)
     n = len(samples)
     # samples and real images are drawn independently: the bootstrap resamples each on its own
     out = [MetricValue(SPLIT, "fid", scores.fid(f_real, f_fake), n, CLASSIFIER,

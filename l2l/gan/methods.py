@@ -13,7 +13,7 @@ import logging
 from l2l.context import TrialContext
 from l2l.gan.data import to_gan
 from l2l.gan.models import GAN
-from l2l.gan.pretrain import bce, gan_step, get_gan, optimisers
+from l2l.gan.pretrain import bce, gan_step, get_retrained, optimisers
 from l2l.gan.stopping import unlearn_rounds
 
 log = logging.getLogger("l2l.gan.methods")
@@ -27,7 +27,7 @@ def original(gan: GAN, ctx: TrialContext) -> GAN:
 def retrain(gan: GAN, ctx: TrialContext) -> GAN:
     """The gold standard: the original's training on the retained images only, cached (its key
     adds the forget set); its time is the training time, also when read from the cache."""
-    retrained, hit = get_gan(ctx.cfg, ctx.splits.pool, ctx.device, ctx.cache_dir, retrain=True)
+    retrained, hit = get_retrained(ctx)
     log.info("retrain: %s %s", "loaded from cache" if hit.hit else "trained and cached", hit.path)
     ctx.caches["retrain"] = hit
     ctx.reported_seconds = float(hit.meta["train_seconds"])

@@ -10,9 +10,9 @@ import torch
 from contract.metrics import GAN_SPLIT
 from l2l.context import TrialContext
 from l2l.gan.config import GanTrialConfig
-from l2l.gan.data import dataset_key, load, make_splits, training_pool
+from l2l.gan.data import dataset_key, load, make_splits, training_pool, validation
 from l2l.gan.evaluate import evaluate
-from l2l.gan.pretrain import get_gan
+from l2l.gan.pretrain import fid_check, get_gan
 from l2l.result import MetricValue
 from l2l.trial import Evaluation, Prepared
 
@@ -28,10 +28,12 @@ class GanSteps:
         return training_pool(cfg, train)
 
     def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: Path):
-        return get_gan(cfg, prep.pool, device, cache_dir)
+        check = fid_check(cfg, prep.classifier, validation(prep.train)) \
+            if cfg.pretrain.fid_patience is not None else None
+        return get_gan(cfg, prep.pool, device, cache_dir, check=check)
 
     def splits(self, cfg: GanTrialConfig, prep: Prepared):
-        return make_splits(cfg, prep.pool, prep.test)
+        return make_splits(cfg, prep.pool, prep.test, prep.train)
 
     def context(self, cfg: GanTrialConfig, prep: Prepared, splits, original, device,
                 cache_dir: Path) -> TrialContext:

@@ -73,9 +73,9 @@ def measure(gan: GAN, ctx: TrialContext) -> tuple[float, float]:
 
 def reference(ctx: TrialContext) -> Reference:
     """The retrained model's level (retrained now unless cached)."""
-    from l2l.gan.pretrain import get_gan
+    from l2l.gan.pretrain import get_retrained
 
-    retrained, hit = get_gan(ctx.cfg, ctx.splits.pool, ctx.device, ctx.cache_dir, retrain=True)
+    retrained, hit = get_retrained(ctx)
     ctx.caches["retrain"] = hit
     value, se = measure(retrained, ctx)
     return Reference(value, Z * (se if math.isfinite(se) else 0.0), ctx.cfg.setting == "class")
