@@ -172,8 +172,12 @@ def test_the_stopping_rule_stops_when_the_measure_crosses_the_reference_and_not_
     done = []
     run, reached = run_rounds(100, lambda: done.append(1), 2, lambda: ref.reached(next(measures)))
     assert (run, reached, len(done)) == (10, True, 10)  # the 5th check (0.069) is the first
-    # never reached: the whole budget, flagged
-    assert run_rounds(7, lambda: None, 3, lambda: False) == (7, False)
+    # never reached: the whole budget, flagged, and measured after its last round too
+    checks = []
+    assert run_rounds(7, lambda: None, 3, lambda: checks.append(1) or False) == (7, False)
+    assert len(checks) == 3  # after rounds 3, 6 and 7
+    # a budget shorter than the interval (a small request's) is measured at its end
+    assert run_rounds(2, lambda: None, 5, lambda: True) == (2, True)
     # an interval reference (item: membership AUC) is reached from either side, only inside
     item = Reference(0.5, 0.04, upper_only=False)
     assert [item.reached(a) for a in (0.6, 0.545, 0.539, 0.461, 0.45)] == \

@@ -10,9 +10,9 @@ The measure and the reference:
          reached when it lies inside the retrained model's 95% interval (bootstrap over the
          images).
 The retrained model is the `retrain` method's (cached: a sweep trains it once). The measure is
-taken every `stop_every` rounds on a fixed set of latents, and its time is left out of the
-unlearning seconds (`TrialContext.excluded_seconds`), so a stopped run's time is the time to
-forget.
+taken every `stop_every` rounds, and after the budget's last, on a fixed set of latents; its
+time is left out of the unlearning seconds (`TrialContext.excluded_seconds`), so a stopped
+run's time is the time to forget.
 """
 from __future__ import annotations
 
@@ -84,10 +84,12 @@ def reference(ctx: TrialContext) -> Reference:
 def run_rounds(rounds: int, step: Callable[[], None], every: int | None,
                check: Callable[[], bool]) -> tuple[int, bool]:
     """Runs `step` up to `rounds` times; with `every`, calls `check` after every `every`
-    rounds and stops at the first True. Returns (rounds run, whether `check` said reached)."""
+    rounds and after the last (so a budget shorter than `every`, as a small request's, is
+    still measured), stopping at the first True. Returns (rounds run, whether `check` said
+    reached)."""
     for r in range(1, rounds + 1):
         step()
-        if every and r % every == 0 and check():
+        if every and (r % every == 0 or r == rounds) and check():
             return r, True
     return rounds, False
 
