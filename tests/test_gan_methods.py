@@ -214,3 +214,24 @@ def test_a_stopped_cascade_records_its_rounds_and_leaves_the_checks_out_of_its_t
     assert (r0, ok0, n0) == (r2, ok2, n2) and n0 >= 2  # the reference and a check at least
     assert 2 <= r0 <= 6 and (ok0 == 1.0 or r0 == 6)
     assert t2 - t0 < 1.0 < 2.0 * n0  # 2 s per measurement would show as >= 4 s
+
+
+def test_evaluation_is_timed_apart_from_unlearning(smoke, monkeypatch):
+    """The same cascade with an evaluation that takes 2 s longer: its unlearning seconds (what
+    speedups divide) do not grow, its evaluation seconds do."""
+    import time
+
+    from l2l.gan import steps
+
+    cfg = GanTrialConfig.from_dict({**smoke, "method": "cascade", "forget_set": {"classes": [3]}})
+    real = steps.evaluate
+    out = []
+    for delay in (0.0, 2.0):
+        def slow(*a, delay=delay, **k):
+            time.sleep(delay)
+            return real(*a, **k)
+
+        monkeypatch.setattr(steps, "evaluate", slow)
+        out.append(experiment.run(cfg))
+    assert out[1].eval_seconds - out[0].eval_seconds > 1.5
+    assert abs(out[1].unlearn_seconds - out[0].unlearn_seconds) < 1.0
