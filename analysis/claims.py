@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from analysis.compare import Comparison, Side, compare
 from analysis.load import AnalysisError
+from contract.inputs import InputError, read_yaml
 from analysis.pivot import fmt_number, fmt_value
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
@@ -99,15 +99,9 @@ def load_claims(path: str | Path | None = None) -> list[Claim]:
     """The claims of a YAML file (default: the papers', analysis/claims.yaml)."""
     path = Path(path) if path is not None else CLAIMS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise AnalysisError(f"claims file {path}: cannot be read as UTF-8 text "
-                            f"({type(e).__name__})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise AnalysisError(f"claims file {path}: not valid YAML "
-                            f"({str(e).splitlines()[0][:100]})") from None
+        raw = read_yaml(path, f"claims file {path}")
+    except InputError as e:
+        raise AnalysisError(str(e)) from None
     return parse_claims(raw, str(path))
 
 

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from analysis.load import AnalysisError, ResultFileWarning, Results, open_results
+from contract.inputs import one_line
 from analysis.pivot import PAPER_METRICS
 from analysis.render import FORMATS
 
@@ -39,7 +40,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
-    p.add_argument("--results", default="results", metavar="DIR", help=RESULTS_HELP)
+    p.add_argument("--results", default="results", type=_nonempty, metavar="DIR",
+                   help=RESULTS_HELP)
     if many:
         p.add_argument("--sweep-id", metavar="ID", action="append",
                        help="sweep to report on; repeat for several (default: every sweep)")
@@ -48,11 +50,28 @@ def _common(p: argparse.ArgumentParser, many: bool = False) -> None:
                        help="sweep to use (default: the one with the newest trial)")
 
 
+def _nonempty(text: str) -> str:
+    """A path argument; an empty one (the current directory, silently) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {n}")
+    return n
+
+
 def _figure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=_metrics, default=PAPER_METRICS, metavar="LIST",
                    help="comma-separated metrics of the image-to-image main table, ablations "
                         f"and alpha curves (default: {','.join(PAPER_METRICS)}, the paper's)")
-    p.add_argument("--tsne-max", type=int, default=100, metavar="N",
+    p.add_argument("--tsne-max", type=_count, default=100, metavar="N",
                    help="T-SNE: at most N points of each of the four embedding sets "
                         "(default: %(default)s)")
 
@@ -61,7 +80,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors as one `error: ...` line and exit code 2."""
 
     def error(self, message):
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        print(f"error: {one_line(f'{self.prog}: {message}')}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -82,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Markdown and write it to a file. GAN sweeps get the item/class table "
                     "with speedup.")
     _common(t)
-    t.add_argument("--out", metavar="FILE",
+    t.add_argument("--out", type=_nonempty, metavar="FILE",
                    help="Markdown output file (default: <results>/tables/<sweep_id>.md)")
 
     ts = sub.add_parser(
@@ -98,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                     "column on unrounded means; missing cells are '–' (CSV: empty). Prints the files "
                     "written.")
     _common(ts)
-    ts.add_argument("--out", metavar="DIR",
+    ts.add_argument("--out", type=_nonempty, metavar="DIR",
                     help="output directory; files go to DIR/<sweep_id>/<table>.<format> "
                          "(default: <results>/tables)")
     ts.add_argument("--format", type=_formats, default=tuple(FORMATS), metavar="LIST",
@@ -115,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                     "trials' artifact directories), and GAN speedup bars. Trials without "
                     "artifacts are left out with a warning. Prints the files written.")
     _common(f)
-    f.add_argument("--out", metavar="DIR",
+    f.add_argument("--out", type=_nonempty, metavar="DIR",
                    help="output directory; files go to DIR/<sweep_id>/<figure>.{png,pdf} "
                         "(default: <results>/figures)")
     _figure_options(f)
@@ -128,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Prints the files written. Check a report with `l2l-analysis "
                     "check-report`.")
     _common(r, many=True)
-    r.add_argument("--out", metavar="DIR",
+    r.add_argument("--out", type=_nonempty, metavar="DIR",
                    help="output directory (default: <results>/report)")
     _figure_options(r)
 
@@ -146,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--control", default="finetune_retain",
                    help="the control method (default: %(default)s; finetune_all separates "
                         "an unconverged original from specialisation on the retain classes)")
-    k.add_argument("--out", metavar="FILE",
+    k.add_argument("--out", type=_nonempty, metavar="FILE",
                    help="Markdown output (default: <results>/tables/<sweep_id>-control.md)")
 
     cp = sub.add_parser(
@@ -167,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--split", action="append", metavar="SPLIT",
                     help="only this split (forget, retain, all); repeat for several "
                          "(default: every split)")
-    cp.add_argument("--out", metavar="DIR",
+    cp.add_argument("--out", type=_nonempty, metavar="DIR",
                     help="writes DIR/compare.md and DIR/compare.csv (default: "
                          "<results>/tables)")
 
@@ -183,7 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(cl, many=True)
     cl.add_argument("--claims", metavar="FILE",
                     help="YAML file of claims in the same form (default: the papers')")
-    cl.add_argument("--out", metavar="DIR",
+    cl.add_argument("--out", type=_nonempty, metavar="DIR",
                     help="writes DIR/claims.md and DIR/claims.csv (default: <results>/tables)")
 
     c = sub.add_parser(
@@ -362,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             messages = COMMANDS[args.command](args)
         except AnalysisError as e:
             # one line, nothing else: warnings about skipped files are not shown on failure
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {one_line(e)}", file=sys.stderr)
             return 2
     seen = set()
     for w in caught:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from contract.inputs import one_line
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -11,5 +14,24 @@ class OneLineParser(argparse.ArgumentParser):
     (argparse's default prints the whole usage block first, which buries the problem)."""
 
     def error(self, message):
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        print(f"error: {one_line(f'{self.prog}: {message}')}", file=sys.stderr)
         sys.exit(2)
+
+
+def path_arg(text: str) -> Path:
+    """A path on the command line; an empty one (which would mean the current directory)
+    is refused rather than taken."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
+def name_arg(text: str) -> str:
+    """A name on the command line (an MLflow experiment): printable, no surrounding
+    whitespace, not empty, so that it never silently falls back to a default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    if text != text.strip() or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"no control characters or surrounding whitespace, "
+                                         f"got {text!r}")
+    return text

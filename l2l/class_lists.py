@@ -16,13 +16,20 @@ PRESETS = {
 
 
 def read_class_list(path: str | Path) -> list[str]:
-    names = []
-    for line in Path(path).read_text().splitlines():
+    """The class names of a class-list file, one a line (the first word; `#` comments).
+    ValueError (one line) for a file that is not text or names a class twice."""
+    from contract.inputs import read_text
+
+    names, first = [], {}
+    for i, line in enumerate(read_text(path, "image_folder.classes_file").splitlines(), 1):
         line = line.strip()
         if line and not line.startswith("#"):
-            names.append(line.split()[0].lstrip("/"))
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: repeated class names")
+            name = line.split()[0].lstrip("/")
+            if name in first:
+                raise ValueError(f"image_folder.classes_file: class {name!r} listed twice "
+                                 f"(lines {first[name]} and {i})")
+            first[name] = i
+            names.append(name)
     return names
 
 

@@ -17,9 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
 
-from l2l.argparsing import OneLineParser
+from contract.inputs import InputError, one_line, read_yaml
+from l2l.argparsing import OneLineParser, path_arg
 from l2l.errors import ConfigError, DataNotFoundError
 
 
@@ -29,13 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=OneLineParser)
     t = sub.add_parser("trial", help="run one trial from a YAML config and print its metrics")
-    t.add_argument("config", type=Path, help="YAML file with one trial's fields")
-    t.add_argument("--json", type=Path, help="also write the result rows to this JSON file")
-    t.add_argument("--artifacts", type=Path, help="write sample grids (PNG) and embeddings "
+    t.add_argument("config", type=path_arg, help="YAML file with one trial's fields")
+    t.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
+    t.add_argument("--artifacts", type=path_arg, help="write sample grids (PNG) and embeddings "
                    "(embeddings.npz) to this directory")
-    t.add_argument("--cache-dir", type=Path, help="model cache (default: $L2L_CACHE_DIR or "
+    t.add_argument("--cache-dir", type=path_arg, help="model cache (default: $L2L_CACHE_DIR or "
                    "~/.cache/l2l)")
-    t.add_argument("--data-root", type=Path, help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
+    t.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
                    "then the Debian package, then a download)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("plateau", help="train an image-to-image config's original model for "
                        "--epochs at a constant learning rate and print its validation loss per "
                        "epoch and the plateau epoch (how pretraining budgets are chosen)")
-    c.add_argument("config", type=Path, help="YAML file with one image-to-image trial's fields "
+    c.add_argument("config", type=path_arg, help="YAML file with one image-to-image trial's fields "
                    "(a spec's top level works; its pretrain.epochs is replaced by --epochs)")
     c.add_argument("--generator", help="which generator of a spec's grid.generator to train "
                    "(its name; default: the file's generator field)")
@@ -53,9 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    "loss that still counts as progress (default 0.01)")
     c.add_argument("--patience", type=int, default=3, help="epochs without that gain that "
                    "make a plateau (default 3)")
-    c.add_argument("--cache-dir", type=Path, help="model cache: the run is cached as the "
+    c.add_argument("--cache-dir", type=path_arg, help="model cache: the run is cached as the "
                    "original of that config with --epochs")
-    c.add_argument("--data-root", type=Path, help="Fashion-MNIST files")
+    c.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"))
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     c.set_defaults(run=plateau)
@@ -64,11 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError("config", f"file not found: {path}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError("config", f"YAML syntax error in {path}: {e}".splitlines()[0]) from None
+        raw = read_yaml(path, "config")
+    except InputError as e:
+        raise ConfigError("", str(e)) from None
     if not isinstance(raw, dict):
         raise ConfigError("config", "expected a mapping of trial fields")
     return raw
@@ -145,7 +143,7 @@ def plateau(args) -> int:
         if args.cache_dir is not None:
             _check_writable_dir(args.cache_dir, "--cache-dir")
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     from l2l.cache import default_cache_dir
     from l2l.i2i import STEPS
@@ -158,7 +156,7 @@ def plateau(args) -> int:
     try:
         prep = prepare(STEPS, cfg, device, cache_dir)
     except DataNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     _, hit = STEPS.original(cfg, prep, device, cache_dir)
     history = hit.meta.get("validation_loss") or []
@@ -198,13 +196,13 @@ def trial(args) -> int:
             if path is not None:
                 _check_writable_dir(path, flag)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
 
     try:
         result = experiment.run(cfg, artifact_dir=args.artifacts)
     except DataNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     print(format_metrics(result.metrics, cfg.family))
     cached = " (from the cache)" if result.pretrain_cache_hit else ""

@@ -260,7 +260,8 @@ def _mapping(v: Any, path: str) -> Mapping[str, Any]:
 def _no_unknown(d: Mapping[str, Any], allowed: set[str], path: str) -> None:
     for k in d:
         if k not in allowed:
-            where = f"{path}.{k}" if path else str(k)
+            name = str(k) if len(str(k)) <= 60 else f"{str(k)[:60]}..."  # never megabytes
+            where = f"{path}.{name}" if path else name
             raise ConfigError(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
@@ -275,7 +276,7 @@ def _int(v: Any, path: str, lo: int | None = None, hi: int | None = None) -> int
 
 
 def _float(v: Any, path: str, lo: float | None = None, hi: float | None = None,
-           lo_open: bool = False) -> float:
+           lo_open: bool = False, hi_open: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ConfigError(path, f"expected a number, got {_type_name(v)} {v!r}")
     v = float(v)
@@ -283,8 +284,8 @@ def _float(v: Any, path: str, lo: float | None = None, hi: float | None = None,
         raise ConfigError(path, f"expected a finite number, got {v}")
     if lo is not None and (v <= lo if lo_open else v < lo):
         raise ConfigError(path, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ConfigError(path, f"must be <= {hi}, got {v}")
+    if hi is not None and (v >= hi if hi_open else v > hi):
+        raise ConfigError(path, f"must be {'<' if hi_open else '<='} {hi}, got {v}")
     return v
 
 
@@ -356,7 +357,7 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
 
     task = _section(TaskConfig, d.get("task"), "task", {
         "kind": lambda v, p: _choice(v, p, TASKS),
-        "mask_ratio": lambda v, p: _float(v, p, 0.0, 1.0, lo_open=True),
+        "mask_ratio": lambda v, p: _float(v, p, 0.0, 1.0, lo_open=True, hi_open=True),
     })
     generator = _section(GeneratorConfig, d.get("generator"), "generator", {
         "name": lambda v, p: _choice(v, p, list(GENERATORS)),
@@ -369,10 +370,12 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         "schedule": lambda v, p: _choice(v, p, SCHEDULES)})
     classifier = _classifier(d.get("classifier"))
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
-        "steps": lambda v, p: _int(v, p, 0), "batch_size": _pos, "lr": _lr,
+        "steps": _pos, "batch_size": _pos, "lr": _lr,
         "images_per_class": _pos, "random_masks": _share})
     evalc = _eval(d.get("eval"))
 
+    if dataset != "image_folder":  # an image folder's size is known only from its files
+        _within_data(dataset, pretrain, unlearn, evalc, classifier)
     forget, preset = _forget_set(d["forget_set"], n_classes)
     retain = _retain(d.get("retain", {}), forget, n_classes, preset)
     if retain.mode == "none" and method in NEEDS_RETAIN:
@@ -400,6 +403,24 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
     )
 
 
+def _within_data(dataset: str, pretrain, unlearn, evalc, classifier) -> None:
+    """Counts of images no larger than the data set holds: drawn without replacement, a
+    larger count would silently be fewer images than the config (and its identity) says."""
+    from l2l.datasets import DATASETS as SETS
+
+    data = SETS.get(dataset)
+    split = "test" if evalc.split == "test" else "validation"
+    for path, n, most in (
+            ("eval.images_per_class", evalc.images_per_class, data.per_class(split)),
+            ("unlearn.images_per_class", unlearn.images_per_class, data.per_class("train")),
+            ("pretrain.images", pretrain.images, data.per_class("train") * data.classes),
+            ("classifier.images", classifier.images, data.train_size)):
+        if n > most:
+            raise ConfigError(path, f"must be <= {most:,} (what {dataset}'s "
+                                    f"{'training images' if 'eval' not in path else split + ' split'}"
+                                    f" hold), got {n:,}")
+
+
 def _bool(v: Any, path: str) -> bool:
     if not isinstance(v, bool):
         raise ConfigError(path, f"expected true or false, got {_type_name(v)} {v!r}")
@@ -411,8 +432,12 @@ def _eval(v: Any) -> EvalConfig:
         if _opt_str(v, p) is None:
             return None
         path = Path(v).expanduser().resolve()
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(p, f"file not found: {path}")
+        if not path.is_file():
+            raise ConfigError(p, f"{v} is not a regular file; give the weights file")
+        if path.stat().st_size == 0:
+            raise ConfigError(p, f"{v} is empty; give the weights file")
         return str(path)
 
     evalc = _section(EvalConfig, v, "eval", {
@@ -455,7 +480,12 @@ def _image_folder(v: Any, dataset: str) -> tuple[ImageFolderConfig | None, int]:
         _int(f["max_per_class"], "image_folder.max_per_class", 1)
     from l2l.class_lists import class_names  # reads the class list (a small file)
 
-    n = len(class_names(root, classes_file))
+    try:
+        n = len(class_names(root, classes_file))
+    except ValueError as e:  # InputError too: not text, a FIFO, a class listed twice
+        msg = str(e)
+        raise ConfigError("", msg if msg.startswith("image_folder") else
+                          f"image_folder.classes_file: {msg}") from None
     if n < 2:
         raise ConfigError("image_folder", f"found {n} classes under {root}; need at least 2")
     return ImageFolderConfig(root, classes_file, max_per_class), n

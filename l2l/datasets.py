@@ -34,6 +34,8 @@ IMAGE_SIZE = 32  # as l2l.data: every image is zero-padded to 32x32
 # Share of each class's training images held out for validation (l2l/data.py validation_split);
 # here so that configs can count a pool without importing torch.
 VALIDATION_SHARE = 0.1
+# Images of each data set's test split (for the bounds configs check counts against).
+TEST_SIZES = {"fashion_mnist": 10000, "digits": 300, "mnist": 10000, "cifar10": 10000}
 
 DIGITS_SPLIT_SEED = 0  # the fixed train/test split of scikit-learn's digits
 DIGITS_TRAIN = 1497  # of its 1,797 images; the last 300 of a seeded permutation are for testing
@@ -49,6 +51,14 @@ class DataSet:
     read: Callable
     folder: str = ""  # under data_root, for data sets read from a user's files
     expected: tuple[str, ...] = ()  # the files that folder must hold
+
+    def per_class(self, split: str) -> int:
+        """Images a class has (balanced data sets: all of these are) in `split`: train (less
+        the validation holdout: what pools draw from), validation or test."""
+        train = self.train_size // self.classes
+        held = round(train * VALIDATION_SHARE)
+        return {"train": train - held, "validation": held,
+                "test": TEST_SIZES.get(self.name, 0) // self.classes}[split]
 
     def files(self, root) -> list[Path]:
         """The files of a user's copy (checked: DataNotFoundError names the missing); empty for

@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import os
+import re
 import sys
 from pathlib import Path
 
-from l2l.argparsing import OneLineParser
-from sweeps.spec import SpecError, SweepSpec, load_spec
+from contract.inputs import one_line
+from l2l.argparsing import OneLineParser, name_arg, path_arg
+from sweeps.spec import MAX_TRIALS, SpecError, SweepSpec, load_spec
 
 EXIT_INTERRUPTED = 130
 
@@ -36,23 +37,25 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a spec and list its trials; starts nothing")
     v.add_argument("spec", help="path to a sweep spec (YAML)")
+    v.add_argument("--max-trials", type=int, metavar="N", default=MAX_TRIALS,
+                   help="refuse a spec of more trials (default: %(default)s)")
 
     r = sub.add_parser("run", help="run every trial of a spec on Ray Tune")
     r.add_argument("spec", help="path to a sweep spec (YAML)")
-    r.add_argument("--results", default="results", type=Path,
+    r.add_argument("--results", default="results", type=path_arg,
                    help="directory of the Parquet results (default: %(default)s)")
     r.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                    help="MLflow tracking URI: sqlite:///FILE or http://HOST:PORT of an mlflow "
                         "server (default: $MLFLOW_TRACKING_URI, else a sqlite file mlflow.db in "
                         "the current directory); 'none' disables MLflow")
-    r.add_argument("--experiment", help="MLflow experiment (default: the spec's name)")
-    r.add_argument("--storage", default="ray_results", type=Path,
+    r.add_argument("--experiment", type=name_arg, help="MLflow experiment (default: the spec's name)")
+    r.add_argument("--storage", default="ray_results", type=path_arg,
                    help="Tune experiment directory, where `resume` finds the sweep "
                         "(default: %(default)s; shared storage on a cluster)")
     r.add_argument("--sweep-id", help="sweep id (default: <spec name>-<UTC time>)")
-    r.add_argument("--cache-dir", type=Path,
+    r.add_argument("--cache-dir", type=path_arg,
                    help="model cache shared by trials (default: $L2L_CACHE_DIR or ~/.cache/l2l)")
-    r.add_argument("--data-root", type=Path,
+    r.add_argument("--data-root", type=path_arg,
                    help="Fashion-MNIST files (default: $L2L_DATA_DIR, then the Debian package, "
                         "then a download)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"),
@@ -61,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     r.add_argument("--max-failures", type=int, metavar="N",
                    help="retries of a failed trial (default: the spec's max_failures, else 0)")
+    r.add_argument("--max-trials", type=int, metavar="N", default=MAX_TRIALS,
+                   help="refuse a spec of more trials than this, counted before any is built "
+                        "(default: %(default)s; raise it for a larger sweep on purpose)")
     r.add_argument("--dry-run", action="store_true",
                    help="print the trials, their resources and an estimated cost; start and "
                         "write nothing")
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resume", help="continue an interrupted sweep where it stopped")
     s.add_argument("sweep", help="a sweep id (looked up under --storage) or a Tune experiment "
                                  "directory")
-    s.add_argument("--storage", default="ray_results", type=Path,
+    s.add_argument("--storage", default="ray_results", type=path_arg,
                    help="where the sweep's Tune experiment lives (default: %(default)s)")
     s.add_argument("--address",
                    help="Ray cluster address (default: $RAY_ADDRESS, else the address the sweep "
@@ -135,14 +141,16 @@ def describe(spec: SweepSpec) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "validate":
-            print(describe(load_spec(args.spec)))
-            return 0
         if args.command == "resume":
             return _resume(args)
+        if args.max_trials < 1:
+            raise SpecError(f"--max-trials: expected an integer >= 1, got {args.max_trials}")
+        if args.command == "validate":
+            print(describe(load_spec(args.spec, max_trials=args.max_trials)))
+            return 0
         # A dry run leaves the cache out: it does not change what a trial is.
         runtime = {} if args.dry_run else _runtime(args)
-        spec = load_spec(args.spec, runtime)
+        spec = load_spec(args.spec, runtime, max_trials=args.max_trials)
         if args.max_failures is not None:
             if args.max_failures < 0:
                 raise SpecError("--max-failures: expected an integer >= 0, "
@@ -153,19 +161,29 @@ def main(argv: list[str] | None = None) -> int:
 
             print(dry_run(spec, args.results, args.address))
             return 0
-        sweep_id = args.sweep_id or f"{spec.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
-        if "/" in sweep_id or sweep_id.startswith(".") or "'" in sweep_id:
-            raise SpecError(f"--sweep-id: must not contain '/' or a quote or start with '.', "
-                            f"got {sweep_id!r}")
+        if args.sweep_id is None:
+            sweep_id = f"{spec.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+        elif not SWEEP_ID_RE.match(args.sweep_id) or args.sweep_id.startswith("."):
+            raise SpecError(f"--sweep-id: letters, digits, '_', '.', '-' (1 to 128, not "
+                            f"starting with '.'), got {args.sweep_id!r}")
+        else:
+            sweep_id = args.sweep_id
         _check_writable(args.results, "--results")
         _check_writable(args.storage, "--storage")
+        if not args.address:  # a local Ray gets this machine's CPUs; a cluster is checked
+            from sweeps.plan import check_fits, local_gpus  # by the driver once connected
+
+            try:
+                check_fits(spec.resources, os.cpu_count() or 1, local_gpus(), "this machine")
+            except ValueError as e:
+                raise SpecError(str(e)) from None
         _check_data(spec)
         if (args.storage / sweep_id).exists():
             raise SpecError(f"--sweep-id: sweep {sweep_id} already exists in {args.storage}; "
                             f"continue it with `l2l-sweep resume {sweep_id}` or pick another id")
         uri = _mlflow_uri(args.mlflow_uri)
     except SpecError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
 
     # Imported only now: validation must not pay for (or start) Ray.
@@ -178,8 +196,18 @@ def main(argv: list[str] | None = None) -> int:
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
         sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
         address=args.address)
-    failed = run_sweep(spec, settings, runtime=runtime, spec_path=str(Path(args.spec).resolve()))
+    from sweeps.plan import ResourceError
+
+    try:
+        failed = run_sweep(spec, settings, runtime=runtime,
+                           spec_path=str(Path(args.spec).resolve()))
+    except ResourceError as e:  # the cluster is smaller than a trial: nothing was started
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
+
+
+SWEEP_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")  # a directory and partition name
 
 
 def _mlflow_uri(uri: str | None) -> str | None:
@@ -200,15 +228,18 @@ def _resume(args) -> int:
     if not exp_dir.is_dir():
         raise SpecError(f"sweep: no sweep {args.sweep!r} in {args.storage} (give a sweep id and "
                         "its --storage, or the Tune experiment directory)")
-    if not (exp_dir / "sweep.json").is_file():
+    if not (exp_dir / "sweep.json").exists():
         raise SpecError(f"sweep: {exp_dir} has no sweep.json; it was not started by l2l-sweep")
-    try:
-        record = json.loads((exp_dir / "sweep.json").read_text())
-        if not isinstance(record, dict) or not {"spec", "runtime", "settings"} <= set(record):
-            raise ValueError("it lacks spec, runtime or settings")
-    except (OSError, ValueError) as e:
+    from sweeps.sweepfile import SweepFileError, read_sweep_file
+
+    try:  # the whole record is checked before Ray starts
+        read_sweep_file(exp_dir)
+    except SweepFileError as e:
         raise SpecError(f"sweep: {exp_dir / 'sweep.json'} is corrupt ({e}); it cannot be "
                         "resumed") from None
+    except SpecError as e:
+        raise SpecError(f"sweep: the spec recorded in {exp_dir / 'sweep.json'} does not "
+                        f"validate with this version: {e}") from None
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from ray import tune
 

@@ -53,7 +53,9 @@ def init_ray(address: str | None) -> None:
 
 def _resources_fn(spec: SweepSpec):
     """Per-trial resources after the GPU fallback (decided from the cluster Ray runs on)."""
-    gpus = ray.cluster_resources().get("GPU", 0)
+    total = ray.cluster_resources()
+    gpus = total.get("GPU", 0)
+    plan.check_fits(spec.resources, total.get("CPU", 0), gpus)  # before anything is written
     resources, notices = plan.effective_resources(spec.resources, gpus)
     for n in notices:
         print(n, flush=True)

@@ -72,6 +72,24 @@ def effective_resources(requested: dict[str, dict[str, float]], gpus: float,
     return out, notices
 
 
+class ResourceError(ValueError):
+    """A trial asks for more than the whole cluster has: Tune would wait for it forever."""
+
+
+def check_fits(requested: dict[str, dict[str, float]], cpus: float, gpus: float,
+               where: str = "the Ray cluster") -> None:
+    """Refuses a per-trial request larger than `where` has in all (after the GPU fallback):
+    such a trial never starts, and the sweep would wait for it without end."""
+    resources, _ = effective_resources(requested, gpus, where)
+    for gen, res in resources.items():
+        if res["cpu"] > cpus:
+            raise ResourceError(f"resources.{gen}: asks for {res['cpu']:g} CPUs a trial, but "
+                                f"{where} has {cpus:g}; lower it (trials would wait forever)")
+        if res["gpu"] > gpus:
+            raise ResourceError(f"resources.{gen}: asks for {res['gpu']:g} GPUs a trial, but "
+                                f"{where} has {gpus:g}")
+
+
 def generator_of(config: dict[str, Any]) -> str:
     return (config.get("generator") or {}).get("name", "default")
 

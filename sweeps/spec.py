@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from contract import metrics as metric_registry
 from contract.identity import IDENTITY_VERSION
+from contract.inputs import InputError, read_yaml
 from l2l import experiment
 from l2l.errors import ConfigError
 
@@ -33,6 +34,10 @@ GENERATORS = experiment.GENERATORS
 RESOURCE_KEYS = {"cpu", "gpu"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Trials a spec may expand to unless `l2l-sweep run --max-trials` allows more: far above any
+# ablation here (the largest, gan_speedup_*_gpu.yaml, is 432), far below what would take the
+# validation itself minutes or the memory of a laptop (each trial is checked as it is built).
+MAX_TRIALS = 10_000
 SEARCH_KEYS = {"algorithm", "num_samples", "max_concurrent", "metric", "mode", "space", "asha",
                "seed"}
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
@@ -117,37 +122,29 @@ class SweepSpec:
 
 
 def load_spec(path: str | Path, runtime: Mapping[str, Any] | None = None,
-              identity_version: int = IDENTITY_VERSION) -> SweepSpec:
+              identity_version: int = IDENTITY_VERSION,
+              max_trials: int | None = MAX_TRIALS) -> SweepSpec:
     """Reads and validates a spec file. `runtime` adds fields that do not change results
     (device, data_root, cache_dir) to every trial. Trial ids are made with identity
-    `identity_version` (contract/identity.py; a sweep started before version 2 keeps 1)."""
-    path = Path(path)
+    `identity_version` (contract/identity.py; a sweep started before version 2 keeps 1).
+    A spec of more than `max_trials` trials (None: no cap) is refused before it is expanded."""
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError(f"spec: file not found: {path}") from None
-    except OSError as e:
-        raise SpecError(f"spec: cannot read {path}: {e.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"spec: YAML syntax error{where}: "
-                        f"{e.problem or str(e).splitlines()[0]}") from None
-    except yaml.YAMLError as e:
-        raise SpecError(f"spec: YAML syntax error: {str(e).splitlines()[0]}") from None
-    return parse_spec(raw, runtime, identity_version)
+        raw = read_yaml(path, "spec")
+    except InputError as e:
+        raise SpecError(str(e)) from None
+    return parse_spec(raw, runtime, identity_version, max_trials)
 
 
 def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
-               identity_version: int = IDENTITY_VERSION) -> SweepSpec:
+               identity_version: int = IDENTITY_VERSION,
+               max_trials: int | None = MAX_TRIALS) -> SweepSpec:
     if not isinstance(raw, Mapping):
         raise SpecError("spec: expected a mapping of fields at the top level")
     for k in raw:
         if k not in SPEC_KEYS | TRIAL_KEYS:
             allowed = ", ".join(sorted(SPEC_KEYS | TRIAL_KEYS))
-            raise SpecError(f"{k}: unknown field (allowed: {allowed})")
+            name = str(k) if len(str(k)) <= 60 else f"{str(k)[:60]}..."
+            raise SpecError(f"{name}: unknown field (allowed: {allowed})")
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError("name: required; letters, digits, '_', '.', '-' (at most 64), "
@@ -158,9 +155,11 @@ def parse_spec(raw: Any, runtime: Mapping[str, Any] | None = None,
         if "by_generator" in raw:
             raise SpecError("by_generator: only for grid specs; a search runs one generator, "
                             "give its fields at the top level")
-        return _search_spec(raw, name, resources, max_failures, runtime)
+        return _search_spec(raw, name, resources, max_failures, runtime, max_trials)
     grid = _grid(raw.get("grid", {}))
     variants = _variants(raw.get("variants", [{}]), grid)
+    _cap("grid", math.prod(len(v) for v in grid.values()) * len(variants),
+         "variants x the grid's axes", max_trials)
     by_generator = _by_generator(raw.get("by_generator"), grid)
     base = {k: v for k, v in raw.items() if k in TRIAL_KEYS}
     for axis in grid:
@@ -371,8 +370,16 @@ def point_config(base: Mapping[str, Any], point: Mapping[str, Any], seed: int) -
     return {**d, "seed": seed}
 
 
+def _cap(field: str, n: int, what: str, max_trials: int | None) -> None:
+    """Refuses a sweep of more than `max_trials` trials, counted before any is built."""
+    if max_trials is not None and n > max_trials:
+        count = f"{n:,}" if n < 10**12 else f"about 10^{len(str(n)) - 1}"
+        raise SpecError(f"{field}: {count} trials ({what}); at most {max_trials:,} unless "
+                        f"--max-trials allows more")
+
+
 def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int,
-                 runtime: Mapping[str, Any] | None) -> SweepSpec:
+                 runtime: Mapping[str, Any] | None, max_trials: int | None) -> SweepSpec:
     s = raw["search"]
     if not isinstance(s, Mapping):
         raise SpecError("search: expected a mapping with num_samples, metric and space")
@@ -407,6 +414,7 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
 
     num_samples = _pos_int(s.get("num_samples"), "search.num_samples", "the number of points "
                            "to sample")
+    _cap("search.num_samples", num_samples * len(seeds), "points x seeds", max_trials)
     max_concurrent = _pos_int(s.get("max_concurrent", 2), "search.max_concurrent",
                               "points evaluated at the same time")
     sampler_seed = s.get("seed", 0)

@@ -102,15 +102,70 @@ def write_sweep_file(settings: SweepSettings, spec: SweepSpec, experiment_id: st
     os.replace(tmp, d / SWEEP_FILE)
 
 
+class SweepFileError(ValueError):
+    """A sweep.json that cannot be resumed from; the message says why."""
+
+
+_SETTING_TYPES = {"results_dir": str, "storage_dir": str, "mlflow_uri": (str, type(None)),
+                  "artifact_dir": (str, type(None)), "sweep_id": str, "code_version": str,
+                  "experiment": str, "address": (str, type(None)), "inject_failures": dict}
+_REQUIRED_SETTINGS = ("results_dir", "sweep_id", "code_version", "experiment")
+
+
 def read_sweep_file(experiment_dir: Path) -> SweepRecord:
-    record = json.loads((experiment_dir / SWEEP_FILE).read_text())
+    """The record of a sweep, checked whole: a missing, empty, truncated or hand-edited file,
+    a field of the wrong type or a record written by a newer version is a SweepFileError
+    naming the field, never a half-resumed sweep. A spec that no longer validates raises the
+    spec's own error (SpecError)."""
+    from contract.identity import KNOWN_VERSIONS
+    from contract.inputs import InputError, read_text
+
+    path = experiment_dir / SWEEP_FILE
+    try:
+        text = read_text(path, SWEEP_FILE)
+    except InputError as e:
+        raise SweepFileError(str(e)) from None
+    try:
+        record = json.loads(text)
+    except ValueError as e:
+        raise SweepFileError(f"{SWEEP_FILE}: not valid JSON ({e.msg} at line {e.lineno})") \
+            from None
+    if not isinstance(record, dict):
+        raise SweepFileError(f"{SWEEP_FILE}: expected a JSON object, got "
+                             f"{type(record).__name__}")
+    fmt = record.get("format", 1)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= FORMAT:
+        raise SweepFileError(f"{SWEEP_FILE}: format {fmt!r} is not one this version reads "
+                             f"(1 to {FORMAT}); resume it with the version that started it")
+    version = record.get("identity_version", LEGACY_IDENTITY_VERSION)
+    if version not in KNOWN_VERSIONS:
+        raise SweepFileError(f"{SWEEP_FILE}: identity_version {version!r} unknown (known: "
+                             f"{', '.join(map(str, KNOWN_VERSIONS))})")
+    for key in ("spec", "runtime", "settings"):
+        if not isinstance(record.get(key), dict):
+            raise SweepFileError(f"{SWEEP_FILE}: {key}: expected an object, got "
+                                 f"{type(record.get(key)).__name__ if key in record else 'nothing'}")
     st = dict(record["settings"])
+    unknown = set(st) - set(_SETTING_TYPES)
+    if unknown:
+        raise SweepFileError(f"{SWEEP_FILE}: settings.{sorted(unknown)[0]}: unknown field")
+    for k in _REQUIRED_SETTINGS:
+        if k not in st:
+            raise SweepFileError(f"{SWEEP_FILE}: settings.{k}: missing")
+    for k, v in st.items():
+        if not isinstance(v, _SETTING_TYPES[k]):
+            raise SweepFileError(f"{SWEEP_FILE}: settings.{k}: wrong type "
+                                 f"{type(v).__name__}")
     for k in ("results_dir", "storage_dir", "artifact_dir"):
         st[k] = Path(st[k]) if st.get(k) else None
     st["storage_dir"] = experiment_dir.resolve().parent  # the directory may have moved
-    version = record.get("identity_version", LEGACY_IDENTITY_VERSION)
-    spec = parse_spec(record["spec"], record["runtime"], identity_version=version)
-    return SweepRecord(record.get("format", 1), spec, SweepSettings(**st), version,
+    # no trial cap: the sweep was accepted when it started (with its --max-trials)
+    spec = parse_spec(record["spec"], record["runtime"], identity_version=version,
+                      max_trials=None)
+    for k in ("experiment_id", "parent_run_id"):
+        if not isinstance(record.get(k), (str, type(None))):
+            raise SweepFileError(f"{SWEEP_FILE}: {k}: expected a string")
+    return SweepRecord(fmt, spec, SweepSettings(**st), version,
                        record.get("experiment_id"), record.get("parent_run_id"))
 
 

@@ -14,13 +14,18 @@ starting Ray or training. tests/test_spec_errors.py has more spec cases for `l2l
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 from analysis.cli import main as analysis_main
 from analysis.synthetic import trial_rows, write_trial
@@ -63,6 +68,47 @@ search:
     alpha: {loguniform: [0.01, 1.0]}
   asha: {grace_period: 1, reduction_factor: 2}
 """
+
+
+SETTINGS = {"results_dir": "results", "storage_dir": "ray", "mlflow_uri": None,
+            "artifact_dir": None, "sweep_id": "s1", "code_version": "abc", "experiment": "x"}
+
+
+def _record(**over) -> str:
+    """A sweep.json as `l2l-sweep run` writes it, with fields replaced (None: left out)."""
+    rec = {"format": 2, "identity_version": 2, "spec": yaml.safe_load(SPEC), "runtime": {},
+           "settings": SETTINGS, **over}
+    return json.dumps({k: v for k, v in rec.items() if v is not None})
+
+
+def _laughs(levels: int = 9, anchor_at: str = "") -> str:
+    """A "billion laughs" YAML block: each level lists the previous one ten times, so the
+    last expands to 10^levels values while the text stays a few hundred bytes."""
+    lines = ["l0: &l0 [ha, ha, ha, ha, ha, ha, ha, ha, ha, ha]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(f"{anchor_at}{ln}" for ln in lines) + "\n"
+
+
+def FIFO(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def DEVICE(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def BIG(path: Path) -> None:  # 2 MiB of comments after a valid spec
+    path.write_text(SPEC + ("# padding " * 100 + "\n") * 2100)
+
+
+def UNREADABLE(path: Path) -> None:
+    path.write_text(SPEC)
+    path.chmod(0)
+
+
+AS_ROOT = pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                             reason="root reads a file of mode 000")
 
 
 def _spec(text: str) -> dict[str, str]:
@@ -129,7 +175,7 @@ CASES = [
       "grid.alpha[0]: must be >= 0"),
     C("mask ratio above 1", "sweep", ["run", "spec.yaml"],
       _spec(SPEC + "task: {kind: center_inpaint, mask_ratio: 1.5}\n"),
-      "task.mask_ratio: must be <= 1"),
+      "task.mask_ratio: must be < 1"),
     C("lr zero", "sweep", ["run", "spec.yaml"], _spec(SPEC + "unlearn: {lr: 0}\n"),
       "unlearn.lr: must be > 0"),
     C("retain fraction above 1", "sweep", ["run", "spec.yaml"],
@@ -185,7 +231,7 @@ CASES = [
     C("mlflow uri", "sweep", ["run", "spec.yaml", "--mlflow-uri", "mlflow.db"], _spec(SPEC),
       "--mlflow-uri: expected sqlite:///FILE"),
     C("sweep id with a slash", "sweep", ["run", "spec.yaml", "--sweep-id", "../x"], _spec(SPEC),
-      "--sweep-id: must not contain '/'"),
+      "--sweep-id: letters, digits, '_', '.', '-'"),
     C("sweep id taken", "sweep", ["run", "spec.yaml", "--sweep-id", "taken"],
       {**_spec(SPEC), "ray_results/taken": None}, "--sweep-id: sweep taken already exists"),
     C("negative retries", "sweep", ["run", "spec.yaml", "--max-failures", "-1"], _spec(SPEC),
@@ -205,8 +251,7 @@ CASES = [
     C("resume a directory that is no sweep", "sweep", ["resume", "bare"], {"bare": None},
       "bare has no sweep.json"),
     C("resume without Tune state", "sweep", ["resume", "s1", "--storage", "ray"],
-      {"ray/s1/sweep.json": '{"spec": {}, "runtime": {}, "settings": {}}'},
-      "holds no Tune state to restore"),
+      {"ray/s1/sweep.json": _record()}, "holds no Tune state to restore"),
     C("resume with a corrupt sweep.json", "sweep", ["resume", "s1", "--storage", "ray"],
       {"ray/s1/sweep.json": "{not json", "ray/s1/tuner.pkl": ""}, "sweep.json is corrupt"),
     # ---- l2l trial
@@ -269,6 +314,177 @@ CASES = [
       "unknown format 'pdf'"),
     C("analysis bad number", "analysis", ["figures", "--tsne-max", "many"], "RESULTS",
       "invalid int value"),
+    # ==== the classes of hostile input (each: one line, exit 2, nothing written, seconds)
+    # ---- resource exhaustion through the spec
+    C("yaml aliases expanding exponentially", "sweep", ["validate", "spec.yaml"],
+      _spec(_laughs() + SPEC), "spec: expands to more than 100,000 values"),
+    C("yaml aliases expanding deep inside", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "description:\n" + _laughs(anchor_at="  ")), "spec: expands to more than"),
+    C("yaml aliases in a trial config", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL + _laughs()), "config: expands to more than"),
+    C("spec file too large", "sweep", ["run", "spec.yaml"], {"spec.yaml": BIG},
+      "spec: spec.yaml is 2,"),
+    C("spec nested very deeply", "sweep", ["run", "spec.yaml"],
+      _spec("name: x\ndescription: " + "[" * 5000 + "]" * 5000 + "\n"),
+      "spec: nested more than 64 levels deep"),
+    C("spec nested deeply in mappings", "sweep", ["run", "spec.yaml"],
+      _spec("name: x\ndescription: " + "{a: " * 200 + "1" + "}" * 200 + "\n"),
+      "spec: nested more than 64 levels deep"),
+    C("grid astronomically large", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "".join(f"  {ax}: [{', '.join(str(i + 1) for i in range(40))}]\n"
+                           for ax in ("unlearn.steps", "pretrain.seed", "eval.seed",
+                                      "unlearn.batch_size", "pretrain.epochs", "classifier.seed",
+                                      "eval.images_per_class", "unlearn.images_per_class"))),
+      "grid: about 10^13 trials (variants x the grid's axes); at most 10,000 unless --max-trials"),
+    C("grid over the cap", "sweep", ["validate", "spec.yaml"],
+      _spec(SPEC.replace("seed: [0, 1]", f"seed: {list(range(6000))}")),
+      "grid: 12,000 trials"),
+    C("search astronomically large", "sweep", ["run", "spec.yaml"],
+      _spec(SEARCH.replace("num_samples: 2", "num_samples: 10000000000000")),
+      "search.num_samples: about 10^13 trials (points x seeds)"),
+    C("max trials not positive", "sweep", ["run", "spec.yaml", "--max-trials", "0"], _spec(SPEC),
+      "--max-trials: expected an integer >= 1"),
+    C("megabyte value echoed", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "name2: 1\n".replace("name2: 1", "generator: {name: " + "x" * 500_000 + "}")),
+      "generator.name: unknown value 'xxxx"),
+    C("megabyte key echoed", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL + "y" * 300_000 + ": 1\n"), "config: YAML syntax error"),
+    C("long key echoed", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL + "? " + "y" * 300_000 + "\n: 1\n"), "unknown field"),
+    # ---- files that are not what they claim
+    C("spec binary", "sweep", ["run", "spec.yaml"],
+      {"spec.yaml": b"\x7fELF\x02\x01\x01\x00\x00\x00name: x\n"}, "spec: spec.yaml is binary"),
+    C("spec not utf-8", "sweep", ["run", "spec.yaml"],
+      {"spec.yaml": SPEC.encode() + b"description: caf\xe9\n"},
+      "spec: spec.yaml is not UTF-8 text (byte"),
+    C("spec is a fifo", "sweep", ["run", "spec.yaml"], {"spec.yaml": FIFO},
+      "spec: cannot read spec.yaml: not a regular file"),
+    C("spec is a device", "sweep", ["validate", "spec.yaml"], {"spec.yaml": DEVICE},
+      "spec: cannot read spec.yaml: not a regular file"),
+    pytest.param("sweep", ["run", "spec.yaml"], {"spec.yaml": UNREADABLE},
+                 "spec: cannot read spec.yaml: Permission denied", id="spec unreadable",
+                 marks=AS_ROOT),
+    C("trial config binary", "l2l", ["trial", "trial.yaml"],
+      {"trial.yaml": b"\x00\x01\x02method: l2l\n"}, "config: trial.yaml is binary"),
+    C("trial config not utf-8", "l2l", ["trial", "trial.yaml"],
+      {"trial.yaml": b"method: l2l\xff\n"}, "config: trial.yaml is not UTF-8 text"),
+    C("trial config is a fifo", "l2l", ["trial", "trial.yaml"], {"trial.yaml": FIFO},
+      "config: cannot read trial.yaml: not a regular file"),
+    C("trial config is a directory", "l2l", ["trial", "trial.yaml"], {"trial.yaml": None},
+      "config: cannot read trial.yaml: it is a directory"),
+    C("trial config empty", "l2l", ["trial", "trial.yaml"], {"trial.yaml": ""},
+      "config: expected a mapping of trial fields"),
+    C("weights file empty", "sweep", ["run", "spec.yaml"],
+      {**_spec(SPEC + "eval: {features: inception, inception_weights: w.pth}\n"), "w.pth": ""},
+      "eval.inception_weights: w.pth is empty"),
+    C("weights file is a directory", "l2l", ["trial", "trial.yaml"],
+      {**_trial(TRIAL + "eval: {features: clip, clip_weights: wdir}\n"), "wdir": None},
+      "eval.clip_weights: wdir is not a regular file"),
+    C("results is a file", "sweep", ["run", "spec.yaml", "--results", "afile"],
+      {**_spec(SPEC), "afile": ""}, "--results: afile is not a writable directory"),
+    C("storage is a file", "sweep", ["run", "spec.yaml", "--storage", "afile"],
+      {**_spec(SPEC), "afile": ""}, "--storage: afile is not a writable directory"),
+    C("trial artifacts is a file", "l2l", ["trial", "trial.yaml", "--artifacts", "afile"],
+      {**_trial(TRIAL), "afile": ""}, "--artifacts: afile is not a writable directory"),
+    C("analysis out is a file", "analysis", ["tables", "--out", "afile"], "RESULTS+FILE",
+      "cannot write afile"),
+    C("analysis report out is a file", "analysis", ["report", "--out", "afile"],
+      "RESULTS+FILE", "cannot write afile"),
+    C("claims file binary", "analysis", ["claims", "--claims", "c.yaml"],
+      {"c.yaml": b"\x00\x00- id: x\n", **{}}, "c.yaml is binary"),
+    C("claims file is a fifo", "analysis", ["claims", "--claims", "c.yaml"], {"c.yaml": FIFO},
+      "not a regular file"),
+    # ---- numbers that are not numbers
+    C("alpha NaN", "sweep", ["run", "spec.yaml"], _spec(SPEC.replace("[0.25]", "[.nan]")),
+      "grid.alpha[0]: expected a finite number"),
+    C("lr infinite", "sweep", ["run", "spec.yaml"], _spec(SPEC + "unlearn: {lr: .inf}\n"),
+      "unlearn.lr: expected a finite number"),
+    C("resources cpu NaN", "sweep", ["run", "spec.yaml"], _spec(SPEC + "resources: {cpu: .nan}\n"),
+      "resources.cpu: expected a finite number, got nan"),
+    C("resources gpu infinite", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "resources: {gpu: .inf}\n"), "resources.gpu"),
+    C("resources more CPUs than the machine", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "resources: {cpu: 4096}\n"), "resources.default: asks for 4096 CPUs a trial"),
+    C("search weight NaN", "sweep", ["run", "spec.yaml"],
+      _spec(SEARCH.replace("{fid: 1.0}", "{fid: .nan}")), "search.metric.forget.fid"),
+    C("asha grace infinite", "sweep", ["run", "spec.yaml"],
+      _spec(SEARCH.replace("grace_period: 1", "grace_period: .inf")), "search.asha.grace_period"),
+    C("seed beyond 64 bits", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC.replace("seed: [0, 1]", "seed: [0, 36893488147419103232]")), "grid.seed[1]"),
+    C("trial seed beyond 64 bits", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL + "seed: 36893488147419103232\n"), "seed: 36893488147419103232 is beyond 64"),
+    C("zero unlearning steps", "sweep", ["run", "spec.yaml"], _spec(SPEC + "unlearn: {steps: 0}\n"),
+      "unlearn.steps: must be >= 1"),
+    C("negative images", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "eval: {images_per_class: -5}\n"), "eval.images_per_class: must be >= 2"),
+    C("more images than the data set has", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "eval: {images_per_class: 1000000000}\n"), "eval.images_per_class: must be <="),
+    C("mask hides nothing", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "task: {kind: center_inpaint, mask_ratio: 0}\n"), "task.mask_ratio"),
+    C("mask hides everything", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "task: {kind: center_inpaint, mask_ratio: 1.0}\n"), "task.mask_ratio"),
+    C("gan items beyond the data set", "sweep", ["run", "spec.yaml"],
+      _spec(GAN.replace("forget_set: {classes: [7]}", "forget_set: {items: 99999999}")),
+      "forget_set.items: must be less than"),
+    C("analysis negative sample cap", "analysis", ["figures", "--tsne-max", "-1"], "RESULTS",
+      "--tsne-max: expected an integer >= 0"),
+    # ---- ambiguous text
+    C("duplicate key in a spec", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "alpha: 0.1\nalpha: 0.2\n".replace("alpha: 0.1\n", "noise: normal\n")
+            + "noise: uniform\n"), "spec: YAML syntax error at line"),
+    C("duplicate key nested", "sweep", ["validate", "spec.yaml"],
+      _spec(SPEC + "unlearn: {steps: 5, lr: 0.001, steps: 10}\n"), "duplicate key 'steps'"),
+    C("duplicate key in a trial config", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL + "method: original\n"), "duplicate key 'method'"),
+    C("duplicate key in a claims file", "analysis", ["claims", "--claims", "c.yaml"],
+      {"c.yaml": "- id: a\n  id: b\n"}, "duplicate key 'id'"),
+    C("name with a control character", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC.replace("name: bad-inputs", 'name: "bad\\x07inputs"')), "name: required"),
+    C("name with trailing whitespace", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC.replace("name: bad-inputs", 'name: "bad-inputs "')), "name: required"),
+    C("sweep id empty", "sweep", ["run", "spec.yaml", "--sweep-id", ""], _spec(SPEC),
+      "--sweep-id: letters, digits"),
+    C("sweep id with a control character", "sweep", ["run", "spec.yaml", "--sweep-id", "a\tb"],
+      _spec(SPEC), "--sweep-id: letters, digits"),
+    C("sweep id with trailing whitespace", "sweep", ["run", "spec.yaml", "--sweep-id", "abc "],
+      _spec(SPEC), "--sweep-id: letters, digits"),
+    C("experiment empty", "sweep", ["run", "spec.yaml", "--experiment", ""], _spec(SPEC),
+      "--experiment: must not be empty"),
+    C("results path empty", "sweep", ["run", "spec.yaml", "--results", ""], _spec(SPEC),
+      "--results: must not be empty"),
+    C("method with trailing whitespace", "l2l", ["trial", "trial.yaml"],
+      _trial(TRIAL.replace("method: l2l", "method: 'l2l '")), "method: unknown value 'l2l '"),
+    C("class listed twice in a class file", "sweep", ["run", "spec.yaml"],
+      {**_spec(SPEC.replace("forget_set: {classes: [5, 7, 9]}", "forget_set: {classes: [0]}")
+               .replace("[original, l2l]", "[original]")
+               + "dataset: image_folder\nimage_folder: {root: imgs, classes_file: c.txt}\n"
+               + "retain: {classes: [1]}\n"),
+       "imgs/train": None, "imgs/val": None, "c.txt": "cat\ndog\ncat\n"},
+      "image_folder.classes_file: class 'cat' listed twice (lines 1 and 3)"),
+    # ---- resume and restore with damaged state
+    C("resume sweep.json empty", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": ""}, "not valid JSON"),
+    C("resume sweep.json a list", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": "[]"}, "expected a JSON object, got list"),
+    C("resume settings of the wrong type", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(settings=[1, 2])}, "settings: expected an object, got list"),
+    C("resume a setting of the wrong type", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(settings={**SETTINGS, "sweep_id": 7})},
+      "settings.sweep_id: wrong type int"),
+    C("resume without settings", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(settings=None)}, "settings: expected an object, got nothing"),
+    C("resume a newer format", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(format=99)}, "format 99 is not one this version reads"),
+    C("resume an unknown identity version", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(identity_version=7)}, "identity_version 7 unknown"),
+    C("resume a recorded spec that no longer validates", "sweep",
+      ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": _record(spec={"name": "x", "optimiser": "adam"})},
+      "does not validate with this version: optimiser: unknown field"),
+    C("resume sweep.json is a fifo", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": FIFO}, "not a regular file"),
+    C("resume sweep.json is a directory", "sweep", ["resume", "s1", "--storage", "ray"],
+      {"ray/s1/sweep.json": None}, "it is a directory"),
 ]
 
 MAINS = {"sweep": sweep_main, "l2l": l2l_main, "analysis": analysis_main}
@@ -285,6 +501,8 @@ def _make(d: Path, files) -> None:
             write_trial(d / "failed", trial_rows("l2l", 0, {}, status="error"))
         if files.endswith("+FILE"):
             (d / "afile").write_text("")
+        if files.endswith("+DIR"):
+            (d / "adir").mkdir()
         return
     for rel, text in files.items():
         p = d / rel
@@ -292,7 +510,12 @@ def _make(d: Path, files) -> None:
             p.mkdir(parents=True, exist_ok=True)
             continue
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
+        if callable(text):  # a FIFO, a device link, a large or unreadable file
+            text(p)
+        elif isinstance(text, bytes):
+            p.write_bytes(text)
+        else:
+            p.write_text(text)
 
 
 def _tree(d: Path) -> dict[str, tuple[int, int]]:
@@ -302,7 +525,8 @@ def _tree(d: Path) -> dict[str, tuple[int, int]]:
         for name in dirs + files:
             p = Path(root) / name
             st = p.lstat()
-            out[str(p.relative_to(d))] = (st.st_size if p.is_file() else -1, st.st_mtime_ns)
+            regular = not p.is_symlink() and p.is_file()
+            out[str(p.relative_to(d))] = (st.st_size if regular else -1, st.st_mtime_ns)
     return out
 
 
@@ -329,16 +553,40 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(command, argv, f
     if argv[0] != "resume":  # resume cases stop before the driver is imported: keep the real one
         _tripwires(monkeypatch)
     before = _tree(tmp_path)
+    t0 = time.monotonic()
     try:
-        rc = MAINS[command](list(argv))
+        with _deadline(CASE_SECONDS):
+            rc = MAINS[command](list(argv))
     except SystemExit as e:  # argparse's own errors
         rc = e.code
+    seconds = time.monotonic() - t0
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert rc == 2, f"exit code {rc}; stderr: {err[-2000:]}"
     assert len(lines) == 1 and lines[0].startswith("error: "), err[-2000:]
-    assert expected in lines[0], lines[0]
+    assert expected in lines[0], lines[0][:2000]
+    assert len(lines[0]) <= 500, f"an error line of {len(lines[0])} characters"
     assert _tree(tmp_path) == before, "the command wrote files"
+    assert seconds < CASE_SECONDS
+
+
+CASE_SECONDS = 10  # every bad input is answered within this (a hang fails the case, not CI)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int):
+    """Raises in the main thread after `seconds`: a command that hangs (a FIFO read, an
+    exponential expansion) fails its case instead of stalling the suite."""
+    def hung(signum, frame):
+        raise AssertionError(f"no answer within {seconds} s: the command hangs on this input")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 BY_ID = {p.id: p.values for p in CASES}
