@@ -461,6 +461,13 @@ CASES = [
                + "retain: {classes: [1]}\n"),
        "imgs/train": None, "imgs/val": None, "c.txt": "cat\ndog\ncat\n"},
       "image_folder.classes_file: class 'cat' listed twice (lines 1 and 3)"),
+    # ---- partial writes: several files are written all or none
+    C("tables: one format's file cannot be written", "analysis",
+      ["tables", "--out", "out", "--format", "md,tex,csv"], "RESULTS+CLASH",
+      "cannot write out/s-a/i2i_main.csv"),
+    C("compare: the second file cannot be written", "analysis",
+      ["compare", "--a", "original", "--b", "l2l", "--out", "out"], "RESULTS+CLASH",
+      "cannot write out/compare.csv"),
     # ---- resume and restore with damaged state
     C("resume sweep.json empty", "sweep", ["resume", "s1", "--storage", "ray"],
       {"ray/s1/sweep.json": ""}, "not valid JSON"),
@@ -503,6 +510,9 @@ def _make(d: Path, files) -> None:
             (d / "afile").write_text("")
         if files.endswith("+DIR"):
             (d / "adir").mkdir()
+        if files.endswith("+CLASH"):  # a directory where one of several outputs goes
+            (d / "out" / "s-a" / "i2i_main.csv").mkdir(parents=True)
+            (d / "out" / "compare.csv").mkdir()
         return
     for rel, text in files.items():
         p = d / rel
@@ -526,7 +536,10 @@ def _tree(d: Path) -> dict[str, tuple[int, int]]:
             p = Path(root) / name
             st = p.lstat()
             regular = not p.is_symlink() and p.is_file()
-            out[str(p.relative_to(d))] = (st.st_size if regular else -1, st.st_mtime_ns)
+            # a directory is compared by what it holds (a temporary file made and removed
+            # inside it changes its mtime, not its content)
+            out[str(p.relative_to(d))] = (st.st_size, st.st_mtime_ns) if regular else \
+                ("dir" if p.is_dir() and not p.is_symlink() else "other", 0)
     return out
 
 
@@ -615,3 +628,26 @@ def test_console_scripts_answer_the_same(case, tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
     assert _tree(tmp_path) == before
+
+
+def test_a_failure_while_renaming_into_place_restores_every_earlier_file(tmp_path, monkeypatch):
+    """All or none even past the temporary files: the second rename fails, and the first
+    target gets its old content back; no temporary or kept-aside file is left."""
+    from analysis import files
+    from analysis.load import AnalysisError
+
+    a, b = tmp_path / "a.md", tmp_path / "b.md"
+    a.write_text("old a")
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if Path(dst) == b:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", flaky)
+    with pytest.raises(AnalysisError, match="cannot write .*b.md: No space left"):
+        files.write_all({a: "new a", b: "new b"})
+    assert a.read_text() == "old a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md"]
