@@ -64,12 +64,13 @@ def _swap_in(temps: dict[Path, Path]) -> None:
             done.append((path, old))
             os.replace(tmp, path)
     except OSError as e:
-        for path, old in reversed(done):
+        failed = path
+        for target, old in reversed(done):
             if old is not None:
-                os.replace(old, path)
+                os.replace(old, target)
             else:
-                path.unlink(missing_ok=True)
-        raise AnalysisError(f"cannot write {path}: {e.strerror or e}") from e
+                target.unlink(missing_ok=True)
+        raise AnalysisError(f"cannot write {failed}: {e.strerror or e}") from e
     for _, old in done:
         if old is not None:
             old.unlink(missing_ok=True)
