@@ -95,12 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(exit_code=0)  # a check that fails sets 1
 
     t = sub.add_parser(
-        "table", help="paper-style Markdown table of one sweep (every metric, per generator)",
-        description="Print the paper-style table (mean ± half the 95% interval over seeds) of "
-                    "one sweep as "
-                    "Markdown and write it to a file. GAN sweeps get the item/class table "
-                    "with speedup.")
+        "table", help="the headline table of one sweep (--all: every metric)",
+        description="Print one sweep's headline table as Markdown and write it to a file: "
+                    "forget and retain FID and cosine, the replicates (n) and the unlearning "
+                    "seconds per method and generator (GAN: FID, forgetting and speedup per "
+                    "request); cells are mean ± half the 95% interval over replicates. "
+                    "--all prints every metric instead.")
     _common(t)
+    t.add_argument("--all", action="store_true", dest="full",
+                   help="every metric, per generator (wide: for a file or a wide terminal)")
     t.add_argument("--out", type=_nonempty, metavar="FILE",
                    help="Markdown output file (default: <results>/tables/<sweep_id>.md)")
 
@@ -246,7 +249,7 @@ def _table(args) -> list[str]:
     from analysis.table import to_markdown
 
     rows, (sweep,) = _load(args)
-    text = to_markdown(rows)
+    text = to_markdown(rows, full=args.full)
     out = (Path(args.out) if args.out
            else Path(args.results) / "tables" / f"{safe_name(sweep)}.md")
     write_all({out: text})

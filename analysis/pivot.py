@@ -540,11 +540,20 @@ def _where(rec: dict) -> str:
             f"{fmt_value(rec['mask_ratio'])}")
 
 
+# Values the Parquet keeps that would read as something they are not in a table: the share of
+# retain outputs put in a forgotten class is not forgetting, and the retrained model's membership
+# AUC is the same on every row of a setting (the retrain row's own mia_auc shows it; the
+# method rows have mia_gap_retrain, their distance to it).
+NOT_SHOWN = {("retain", "forget_class_share"), ("*", "mia_auc_retrain")}
+
+
 def i2i_tables(records: list[dict], metrics=PAPER_METRICS, which=I2I_TABLES) -> list[Table]:
     """Per (dataset, task, mask ratio), those of these tables that apply: `main` (Tables 1/2
     layout, `metrics` only), `metrics` (every metric, a group per generator), and the `alpha`,
     `retain` (retain availability) and `forget` (forget set) ablations."""
     out = []
+    records = [r for r in records if (r["split"], r["metric"]) not in NOT_SHOWN
+               and ("*", r["metric"]) not in NOT_SHOWN]
     for suffix, recs in _slices(records, LAYOUTS["i2i"].slices):
         tag = f"_{suffix}" if suffix else ""
         where = _where(recs[0])
@@ -638,6 +647,58 @@ def speedup_records(rows, records: list[dict] | None = None) -> list[dict]:
     nk = len(KEYS)
     return [_record(dict(zip(KEYS, r[:nk])), *r[nk:])
             for r in as_results(rows).sql(_SPEEDUP_SQL)]
+
+
+_COST_SQL = f"""
+    WITH g AS (
+        SELECT {KEYS_SELECT}, sweep_id, trial_id, pretrain_seed, seed,
+               nullif(unlearn_seconds, 'nan'::DOUBLE) AS secs
+        FROM rows WHERE family = 'i2i' AND {OK_ROWS}),
+    t AS (SELECT {", ".join(f"first({c}) AS {c}" for c in KEYS)},
+                 first(pretrain_seed) AS pretrain_seed, first(seed) AS seed,
+                 first(secs) AS value
+          FROM g GROUP BY sweep_id, trial_id),
+    per AS (SELECT {KEY_LIST}, 'all' AS split, 'unlearn_seconds' AS metric, pretrain_seed,
+                   seed, value, NULL::DOUBLE AS value_se FROM t WHERE value IS NOT NULL)
+    {_stats_sql(f"{KEY_LIST}, split, metric", "per")} ORDER BY {KEY_LIST}"""
+
+
+def cost_records(rows) -> list[dict]:
+    """Per image-to-image setting: the unlearning seconds of a trial (the timing column;
+    retrain: its training), as records like aggregate()'s (split `all`). GAN settings get
+    theirs, with the speedup, from speedup_records."""
+    nk = len(KEYS)
+    return [_record(dict(zip(KEYS, r[:nk])), *r[nk:]) for r in as_results(rows).sql(_COST_SQL)]
+
+
+# The headline of a sweep (`l2l-analysis table`): what a reader looks at first, narrow enough
+# for a 100-column terminal.
+HEADLINE = {"i2i": (("forget", "fid"), ("forget", "cosine"), ("retain", "fid"),
+                    ("retain", "cosine"), ("all", "unlearn_seconds")),
+            "gan": (("all", "fid"), ("all", "forget_class_share"), ("all", "mia_auc"),
+                    ("all", "speedup"))}
+
+
+def headline_tables(records: list[dict]) -> list[Table]:
+    """Per family and slice: forget and retain FID and cosine and the cost (image-to-image, a
+    group per generator) or FID, forgetting and speedup (GAN, a group per request)."""
+    out = []
+    fams = by_family(records)
+    for suffix, recs in _slices(fams.get("i2i", []), LAYOUTS["i2i"].slices):
+        keep = [r for r in recs if (r["split"], r["metric"]) in HEADLINE["i2i"]]
+        out.append(pivot(keep, name=f"headline{'_' + suffix if suffix else ''}",
+                         groups=("generator",), columns=("split", "metric"),
+                         group_label=lambda r: GENERATOR_NAMES.get(r["generator"],
+                                                                   r["generator"]),
+                         group_order=lambda r: _rank(r["generator"], GENERATOR_ORDER),
+                         title=f"Image-to-image unlearning, {_where(recs[0])}"))
+    for suffix, recs in _slices(fams.get("gan", []), LAYOUTS["gan"].slices):
+        keep = [r for r in recs if (r["split"], r["metric"]) in HEADLINE["gan"]]
+        out.append(pivot(keep, name=f"headline_gan{'_' + suffix if suffix else ''}",
+                         groups=("setting", "forget_k", "forget_set"), columns=("metric",),
+                         group_label=_gan_group, group_order=_request_order,
+                         title=f"GAN unlearning, {recs[0]['dataset']}"))
+    return [t for t in out if t is not None]
 
 
 def _gan_group(rec: dict) -> str:

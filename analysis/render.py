@@ -12,12 +12,14 @@ import csv
 import html
 import io
 import math
+import textwrap
 
 import pandas as pd
 
-from analysis.pivot import Table, fmt_stat
+from analysis.pivot import Table, extractor_label, fmt_stat
 
 MISSING = "–"
+WIDTH = 100  # columns of the terminal the headline is written for
 
 
 def _columns_for(table: Table, rows: list[int]) -> list[int]:
@@ -62,6 +64,57 @@ def to_markdown(table: Table, heading: str = "###") -> str:
             lines += [f"**{group}**", ""]
         lines += markdown_rows(table, rows, cols, best) + [""]
     lines += [f"Note: {n}" for n in table.notes] + [table.legend + "."]
+    return "\n".join(lines) + "\n"
+
+
+def headline_markdown(table: Table, heading: str = "###") -> str:
+    """A narrow rendering for a terminal (the `l2l-analysis table` headline): headers without
+    the feature extractor (named once in a note) or the `all` split, and the number of
+    replicates once per row (column `n`) instead of in every cell when the row's cells share
+    it."""
+    best = table.best()
+    extractors = {c.key[-1] for c in table.columns if c.key[-1]}
+    lines = [f"{heading} {table.title}", ""]
+
+    def header(c) -> str:
+        levels = list(c.levels)
+        if len(extractors) == 1:
+            levels[-1] = levels[-1].replace(f" ({extractor_label(next(iter(extractors)))})", "")
+        levels = [x for x in levels if x != "all"]
+        return " ".join([*levels, c.arrow]).strip()
+
+    for group, rows, cols in _sections(table):
+        ns = {table.cells[(r, c)].n for r in rows for c in cols if (r, c) in table.cells}
+        per_row = len(ns) != 1  # otherwise n is said once, in the group's heading
+        if group or not per_row:
+            n_text = "" if per_row else f"n = {ns.pop()} replicates"
+            lines += [f"**{group}**" + (f" ({n_text})" if group and n_text else n_text), ""]
+        head = [*table.row_header, *(header(table.columns[c]) for c in cols)] + \
+            (["n"] if per_row else [])
+        body = []
+        for r in rows:
+            row_ns = {table.cells[(r, c)].n for c in cols if (r, c) in table.cells}
+            one = len(row_ns) == 1
+            cells = []
+            for c in cols:
+                stat = table.cells.get((r, c))
+                if stat is None:
+                    cells.append(MISSING)
+                    continue
+                # three decimals at most: a terminal cell, not a paper's
+                main, n = fmt_stat(stat, min(3, table.columns[c].decimals))
+                main = f"**{main}**" if (r, c) in best else main
+                cells.append(main if one else f"{main} {n}")
+            n_cell = ([str(row_ns.pop()) if one else MISSING] if per_row else [])
+            body.append([*table.rows[r].labels, *cells, *n_cell])
+        esc = [[str(x).replace("|", r"\|") for x in line] for line in [head, *body]]
+        out = ["| " + " | ".join(line) + " |" for line in esc]
+        out.insert(1, "|" + "|".join("---" for _ in head) + "|")
+        lines += out + [""]
+    notes = [f"Note: {n}" for n in table.notes] + [table.legend + "."]
+    if len(extractors) == 1:
+        notes.insert(0, f"Features of FID and cos: {extractor_label(next(iter(extractors)))}.")
+    lines += [textwrap.fill(n, WIDTH) for n in notes]  # prose wrapped for the terminal
     return "\n".join(lines) + "\n"
 
 

@@ -113,6 +113,8 @@ register("retrain_distance", "i2i", _both(LOWER))
 register("forget_class_share", "i2i", _both(LOWER), features=True)  # the classifier's logits
 # Training images the unlearning drew (retrain: its training's; l2l/i2i.py), as for GANs.
 register("samples_seen", "i2i", {I2I_TRIAL_SPLIT: LOWER}, unit="images")
+# The timing column as a metric of the headline table (analysis/pivot.py cost_records).
+register("unlearn_seconds", "i2i", {I2I_TRIAL_SPLIT: LOWER}, unit="s", derived=True)
 # GAN metrics (l2l/gan/evaluate.py), one split.
 register("fid", "gan", {GAN_SPLIT: LOWER}, features=True)
 register("is", "gan", {GAN_SPLIT: HIGHER}, features=True)

@@ -93,7 +93,7 @@ def test_a_file_damaged_behind_an_intact_footer_is_skipped_when_read(results, ca
     assert "t-mae-l2l-0.5-1" not in set(df["trial_id"]) and df.attrs["files"] == 3
     assert [f for f, _ in df.attrs["skipped"]] == [str(bad)]
     # the commands query the files directly: the table is made of the other files, and says so
-    assert main(["table", "--results", str(results), "--sweep-id", "a",
+    assert main(["table", "--results", str(results), "--sweep-id", "a", "--all",
                  "--out", str(results / "t.md")]) == 0
     out, err = capsys.readouterr()
     assert "| l2l | 10.00 (n=1) | 100.00 (n=1) |" in out  # seed 1 is gone

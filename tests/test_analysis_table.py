@@ -91,7 +91,7 @@ def test_cells_headers_order_missing_and_failures(results):
     assert orig["retain FID (classifier) ↓"] == "5.00 (n=1)"
     assert orig["retain cos (classifier) ↑"] == "–"  # missing, never 0
 
-    md = to_markdown(load(results))
+    md = to_markdown(load(results), full=True)
     assert md.startswith("## Image-to-image unlearning, every metric per generator, "
                          "fashion_mnist, center_inpaint, mask ratio 0.5\n")
     assert "**MAE**" in md
@@ -100,6 +100,32 @@ def test_cells_headers_order_missing_and_failures(results):
     assert "↑ higher is better, ↓ lower is better; mean ± half-width of the 95% interval: " \
         "Student-t over independent replicates (seeds)" in md
     assert md.rstrip().endswith("Sweep s-a; 5 trials; 12 rows.")
+
+
+def test_the_headline_fits_a_terminal_and_says_n_and_cost_once(results, tmp_path):
+    """The default page: forget and retain FID and cosine and the cost, in 100 columns, with
+    the replicates said once per group; the rest one flag away."""
+    r = tmp_path / "wide"
+    for seed in range(3):
+        for method, secs in (("original", 0.0), ("l2l", 12.5 + seed), ("random_encoder", 30.0)):
+            vals = {(s, m): 123.456 + seed for s in ("retain", "forget") for m in ("fid", "kid")}
+            vals.update({(s, "cosine"): 0.91234 + seed / 100 for s in ("retain", "forget")})
+            vals[("retain", "forget_class_share")] = 0.01
+            vals[("forget", "mia_auc_retrain")] = 0.5
+            write(r, trial(method, seed, vals, alpha=0.5 if method == "l2l" else None,
+                           unlearn_seconds=secs, trial_id=f"{method}-{seed}"))
+    md = to_markdown(load(r))
+    assert max(len(line) for line in md.splitlines()) <= 100
+    assert "**MAE** (n = 3 replicates)" in md
+    assert "| method | retain FID ↓ | retain cos ↑ | forget FID ↑ | forget cos ↓ | unlearn s ↓ |" \
+        in md
+    assert "| l2l | 124.46 ± 2.48 | 0.922 ± 0.025 | 124.46 ± 2.48 | 0.922 ± 0.025 | " \
+        "**13.5 ± 2.5** |" in md  # the cheaper of the two unlearning methods
+    assert "KID" not in md and "Every metric: `l2l-analysis table --all`." in md
+    full = to_markdown(load(r), full=True)
+    assert "KID" in full
+    # values that would read as something they are not stay out of every table
+    assert "retain forget-class share" not in full and "MIA AUC of retrain" not in full
 
 
 def test_page_is_the_same_from_a_dataframe_and_from_the_files(results):
@@ -122,7 +148,7 @@ def test_alpha_variants_other_methods_and_generators(tmp_path):
         "l2l (alpha=0.5) [retain=full]", "l2l (alpha=0.5) [retain=proxy]", "zeta"]
     assert list(frame.columns)[2:] == ["retain FID (classifier) ↓", "retain MSE(mask) ↓"]
     assert frame.set_index("method").loc["max_loss", "retain MSE(mask) ↓"] == "0.5000 (n=1)"
-    md = to_markdown(load(r))
+    md = to_markdown(load(r), full=True)
     assert md.index("**VQ-GAN**") < md.index("**MAE**")
 
 
@@ -154,7 +180,7 @@ def test_newest_sweep_and_errors(tmp_path, results):
 
 def test_cli_writes_what_it_prints(results, capsys):
     out = results / "tables" / "s-a.md"
-    assert main(["table", "--results", str(results)]) == 0  # default sweep: latest (s-a)
+    assert main(["table", "--results", str(results), "--all"]) == 0  # default: latest (s-a)
     captured = capsys.readouterr()
     assert out.read_text(encoding="utf-8") == captured.out
     assert "| l2l | 12.00 ± 4.97 (n=3) |" in captured.out

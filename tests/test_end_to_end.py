@@ -85,7 +85,8 @@ def test_sweep_writes_parquet_mlflow_and_table_then_reuses_caches(sweep, capsys,
     printed = capsys.readouterr().out
     assert printed == out_md.read_text()
     lines = {ln.split("|")[1].strip(): ln for ln in printed.splitlines() if ln.startswith("| ")}
-    assert "(n=2)" in lines["original"] and "(n=2)" in lines["l2l"]
+    assert {"original", "l2l"} <= set(lines)
+    assert "**MAE** (n = 2 replicates)" in printed  # two seeds of each
 
     # Running the same spec again trains nothing: the cache entries are read, not rewritten.
     # One trial fails on its first attempt (injected) and is retried (--max-failures 1): its
