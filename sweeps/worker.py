@@ -126,8 +126,9 @@ def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
 
 def _cache_summary(caches: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Whether the original model and the classifier were read from the cache (the driver's
-    summary says what a sweep trained)."""
-    out = {}
+    summary says what a sweep trained), and how many models of any kind the trial trained
+    (the progress line's estimate counts those trials apart)."""
+    out = {"models_trained": sum(1 for c in caches.values() if c.get("hit") is False)}
     for kind in ("generator", "classifier"):
         if kind in caches:
             out[f"{kind}_cache_hit"] = caches[kind].get("hit")

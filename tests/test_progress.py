@@ -1,0 +1,79 @@
+"""The progress line's estimate of the time left: a trial that trained a model for the cache is
+paid once, so after the first two trials of a cold quickstart the estimate is the real time
+left (it said 33 minutes when under 3 were left, from a pace that counted the first trial's
+training for every trial)."""
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from sweeps import progress
+from sweeps.progress import Progress
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _trial(i: int):
+    return SimpleNamespace(trial_id=f"tune{i}", status="PENDING", config={},
+                           custom_trial_name=f"t{i:03d}", last_result={})
+
+
+def _left(line: str) -> float | None:
+    m = re.search(r"about ([\d.]+) (s|min|h) left", line)
+    if not m:
+        return None
+    return float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)]
+
+
+@pytest.mark.parametrize("side_by_side, durations, trained, from_k", [
+    # the quickstart: one at a time, the first trains the original and the classifier
+    (1, [200.0] + [20.0] * 5, [2] + [0] * 5, 1),
+    # two at a time, each of the first two trains an original of its own: once a trial that
+    # trained nothing has finished (the third), the estimate holds
+    (2, [100.0, 110.0] + [20.0] * 8, [1, 1] + [0] * 8, 2),
+])
+def test_the_estimate_leaves_out_one_time_training(monkeypatch, capsys, side_by_side, durations,
+                                                   trained, from_k):
+    """Within 30% of the real time left from the `from_k`-th finished trial on (0-based): the
+    second of a one-at-a-time quickstart."""
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    trials = [_trial(i) for i in range(len(durations))]
+    p = Progress(len(trials))
+    lines, finish_at, started, running = [], {}, 0, []
+    while started < len(trials) or running:
+        while started < len(trials) and len(running) < side_by_side:
+            t = trials[started]
+            t.status = "RUNNING"
+            p.on_trial_start(0, trials, t)
+            finish_at[t.trial_id] = clock.now + durations[started]
+            t.last_result = {"models_trained": trained[started]}
+            running.append(t)
+            started += 1
+        t = min(running, key=lambda x: finish_at[x.trial_id])
+        clock.now = finish_at[t.trial_id]
+        running.remove(t)
+        t.status = "TERMINATED"
+        p.on_trial_complete(0, trials, t)
+        lines.append((clock.now, capsys.readouterr().out.strip().splitlines()[-1]))
+    end = clock.now
+    for k, (at, line) in enumerate(lines[:-1]):
+        if k >= from_k:
+            assert _left(line) == pytest.approx(end - at, rel=0.3), (k, line, end - at)
+    assert _left(lines[-1][1]) is None  # nothing left: no estimate
+
+
+def test_a_trial_started_before_a_resume_does_not_break_the_estimate(monkeypatch, capsys):
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    trials = [_trial(i) for i in range(3)]
+    p = Progress(3)
+    trials[0].status = "TERMINATED"  # its start was seen by the run before the resume
+    p.on_trial_complete(0, trials, trials[0])
+    assert "left" not in capsys.readouterr().out  # nothing measured yet: no guess
