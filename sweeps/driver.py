@@ -112,7 +112,8 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
     s = spec.search
     callbacks = [Recorder(dest, tuple(s.seeds), s.base) if s else Recorder(dest),
                  Progress(s.num_samples if s else len(spec.trials), "points" if s else "trials",
-                          len(s.seeds) if s else None, spec.max_failures),
+                          len(s.seeds) if s else None, spec.max_failures,
+                          None if s else plan.trial_estimates(spec)),
                  JsonLoggerCallback()]
     run_config = tune.RunConfig(
         name=settings.sweep_id, storage_path=str(settings.storage_dir.resolve()), verbose=0,

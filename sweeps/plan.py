@@ -132,6 +132,14 @@ def _trial_seconds(cfg, res=None) -> float:
     return TRIAL_OVERHEAD + size * (unlearn + evaluate)
 
 
+def trial_estimates(spec: SweepSpec) -> dict[str, float]:
+    """Per grid trial id: its estimated seconds without model training (the progress line
+    scales these by what the finished trials measured, so only their proportions matter)."""
+    return {t.trial_id: _trial_seconds(t.config, pick(spec.resources,
+                                                      t.config.generator.name))
+            for t in spec.trials}
+
+
 def _pretrain_seconds(cfg, res=None) -> float:
     ref = REFERENCE.get(cfg.generator.name)
     if ref is None:

@@ -6,13 +6,16 @@ full tables (which repeat every trial's whole config):
     [3/8 done, 2 running, 0 failed, about 1.2 min left] t003-5c1d2e9a finished
 
 Counts come from the trials' states, not from counters kept here, so a resumed sweep starts
-with the trials its first run finished already. The estimate of the time left (`Pace`) is the
-trials left times a trial's duration, divided by the trials that run side by side. A trial that
-trained a model for the cache (the original, the classifier, a retrained reference) is paid
-once: later trials read it, so the duration is the median of the trials that trained nothing
-(until one has finished, the shortest seen). On a cold quickstart the first trial trains the
-original model and takes minutes, the next ones seconds; a plain pace (time / trials done)
-said 33 minutes were left after the first trial when under 3 were.
+with the trials its first run finished already.
+
+The estimate of the time left (`Pace`): each trial left costs its dry-run estimate (sweeps/
+plan.py: steps, images, generator) times the ratio of measured to estimated seconds of the
+trials finished in this session, summed and divided by the trials that run side by side.
+A trial's measured seconds leave out the models it trained for the cache (the original, the
+classifier, a retrained reference: `build_seconds`), which later trials read for free. On a
+cold quickstart a plain pace (time / trials done) said 33 minutes were left after the first
+trial, which had trained the original model, when under 3 were; counting trials alike also
+misjudges a grid whose cheap trials (the originals, evaluated only) come first.
 """
 from __future__ import annotations
 
@@ -40,43 +43,63 @@ def trial_label(trial) -> str:
 class Pace:
     """Trial durations seen this session, and the time left they imply."""
 
-    def __init__(self):
+    def __init__(self, estimates: dict[str, float] | None = None):
+        self.estimates = estimates or {}  # trial label -> dry-run seconds
         self.started: dict[str, float] = {}
-        self.plain: list[float] = []  # durations of trials that trained nothing
-        self.all: list[float] = []
+        # measured / estimated seconds of this session's trials that built nothing, and of
+        # those that did (cache builds left out, but not a new worker's start-up that comes
+        # with them): the first are used as soon as there is one
+        self.ratios: list[float] = []
+        self.built: list[float] = []
+        self.plain: list[float] = []  # measured seconds (cache builds left out)
         self.side_by_side = 1
 
     def start(self, key: str, running: int) -> None:
         self.started[key] = time.monotonic()
         self.side_by_side = max(self.side_by_side, running)
 
-    def finish(self, key: str, trained: int) -> None:
+    def finish(self, key: str, build_seconds: float = 0.0) -> None:
         t0 = self.started.pop(key, None)
         if t0 is None:  # started before a resume: its duration is unknown
             return
-        d = time.monotonic() - t0
-        self.all.append(d)
-        if not trained:
-            self.plain.append(d)
+        d = max(0.0, time.monotonic() - t0 - build_seconds)
+        self.plain.append(d)
+        if self.estimates.get(key):
+            (self.built if build_seconds > 0 else self.ratios).append(d / self.estimates[key])
 
-    def left(self, trials_left: int) -> float | None:
-        if not self.all:
+    def left(self, unfinished: list[str], n_left: int) -> float | None:
+        """Seconds left for the `unfinished` trial labels (without estimates: `n_left`
+        trials alike)."""
+        if not self.plain:
             return None
-        per = statistics.median(self.plain) if self.plain else min(self.all)
-        return per * trials_left / self.side_by_side
+        ratios = self.ratios or self.built
+        if ratios and unfinished and all(k in self.estimates for k in unfinished):
+            scale = statistics.median(ratios)
+            now = time.monotonic()
+            each = []
+            for k in unfinished:
+                expected = self.estimates[k] * scale
+                if k in self.started:  # running: what remains of it
+                    expected = max(0.0, expected - (now - self.started[k]))
+                each.append(expected)
+            # side by side, but never shorter than the longest trial left
+            return max(sum(each) / self.side_by_side, max(each))
+        return statistics.median(self.plain) * n_left / self.side_by_side
 
 
 class Progress(Callback):
     def __init__(self, total: int, unit: str = "trials", seeds: int | None = None,
-                 max_failures: int = 0):
+                 max_failures: int = 0, estimates: dict[str, float] | None = None):
         self.total = total  # grid: trials; search: points
         self.unit = unit
         self.seeds = seeds  # search: seeds a point runs (to tell early-stopped points)
         self.max_failures = max_failures
+        self.estimates = estimates or {}  # grid: trial id -> dry-run seconds
         self._start()
 
     def _start(self) -> None:
-        self.pace = Pace()
+        # (a Progress unpickled from a sweep started before estimates has none)
+        self.pace = Pace(getattr(self, "estimates", None))
 
     def setup(self, **info):  # also after a resume: the pace is this session's
         self._start()
@@ -93,7 +116,11 @@ class Progress(Callback):
         c = self.counts(trials, trial, state)
         finished = c["done"] + c["failed"]
         eta = ""
-        left = self.pace.left(self.total - finished)
+        ended = {trial_label(t) for t in trials
+                 if (state if t is trial and state else STATES.get(t.status)) in ("done",
+                                                                                    "failed")}
+        left = self.pace.left([k for k in self.pace.estimates if k not in ended],
+                              self.total - finished)
         if left is not None and finished < self.total:
             eta = f", about {_fmt_seconds(left)} left"
         return (f"[{c['done']}/{self.total} {self.unit} done, {c['running']} running, "
@@ -103,12 +130,12 @@ class Progress(Callback):
         print(self.line(*args), flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.pace.start(trial.trial_id, self.counts(trials, trial, "running")["running"])
+        self.pace.start(trial_label(trial), self.counts(trials, trial, "running")["running"])
         self._print(trials, trial, "running", "started")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
-        self.pace.finish(trial.trial_id, res.get("models_trained", 1))
+        self.pace.finish(trial_label(trial), res.get("build_seconds", 0.0))
         event = "finished"
         if self.seeds and "objective" in res:
             k = res.get("seeds_done", self.seeds)
@@ -122,7 +149,7 @@ class Progress(Callback):
                     f"failed, retrying (retry {trial.num_failures} of {self.max_failures})")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.pace.finish(trial.trial_id, 1)
+        self.pace.started.pop(trial_label(trial), None)  # a failure says nothing of the pace
         self._print(trials, trial, "failed", "FAILED for good")
 
 

@@ -31,29 +31,38 @@ def _left(line: str) -> float | None:
     return float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)]
 
 
-@pytest.mark.parametrize("side_by_side, durations, trained, from_k", [
-    # the quickstart: one at a time, the first trains the original and the classifier
-    (1, [200.0] + [20.0] * 5, [2] + [0] * 5, 1),
-    # two at a time, each of the first two trains an original of its own: once a trial that
-    # trained nothing has finished (the third), the estimate holds
-    (2, [100.0, 110.0] + [20.0] * 8, [1, 1] + [0] * 8, 2),
+# three originals (evaluation only; the first also starts the worker: 20 s of imports and
+# data), then three l2l trials
+QUICK = [23.0, 3.0, 3.0] + [20.0] * 3
+QUICK_EST = [2.6] * 3 + [15.1] * 3  # their dry-run estimates (sweeps/plan.py)
+
+
+@pytest.mark.parametrize("side_by_side, durations, build, estimates, from_k", [
+    # the cold quickstart as measured: one at a time; the first trains the classifier and the
+    # original (100 s) and the cheap originals come before the l2l trials
+    (1, QUICK, [100.0] + [0.0] * 5, QUICK_EST, 1),
+    # two at a time, each of the first two trains an original of its own
+    (2, [20.0] * 10, [80.0, 90.0] + [0.0] * 8, [15.0] * 10, 1),
+    # without estimates (a search's points): every trial alike
+    (1, [20.0] * 6, [200.0] + [0.0] * 5, None, 1),
 ])
 def test_the_estimate_leaves_out_one_time_training(monkeypatch, capsys, side_by_side, durations,
-                                                   trained, from_k):
+                                                   build, estimates, from_k):
     """Within 30% of the real time left from the `from_k`-th finished trial on (0-based): the
-    second of a one-at-a-time quickstart."""
+    second of a quickstart."""
     clock = Clock()
     monkeypatch.setattr(progress.time, "monotonic", clock)
     trials = [_trial(i) for i in range(len(durations))]
-    p = Progress(len(trials))
+    est = None if estimates is None else {f"t{i:03d}": e for i, e in enumerate(estimates)}
+    p = Progress(len(trials), estimates=est)
     lines, finish_at, started, running = [], {}, 0, []
     while started < len(trials) or running:
         while started < len(trials) and len(running) < side_by_side:
             t = trials[started]
             t.status = "RUNNING"
             p.on_trial_start(0, trials, t)
-            finish_at[t.trial_id] = clock.now + durations[started]
-            t.last_result = {"models_trained": trained[started]}
+            finish_at[t.trial_id] = clock.now + durations[started] + build[started]
+            t.last_result = {"build_seconds": build[started]}
             running.append(t)
             started += 1
         t = min(running, key=lambda x: finish_at[x.trial_id])
