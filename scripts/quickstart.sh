@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart: set everything up, run the quickstart sweep on local Ray with a sqlite MLflow store,
-# and print the paper-style table. About 6 minutes on a 2-core CPU the first time (install aside).
+# and print the headline table. On a 2-core CPU: about 5.5 minutes the first time, install
+# included (about 2 of them; 3.5 the sweep), about 1.2 minutes again (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
