@@ -43,6 +43,9 @@ from sweeps.worker import (WorkerContext, grid_entry, grid_trial, grid_unit,  # 
                            search_point)
 
 log = logging.getLogger("sweeps")
+# Tune warns, one line each, about every trial of a restored experiment that has no results yet:
+# on a resume those are just the trials still to run (109 lines for a table sweep).
+logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 def init_ray(address: str | None) -> None:
