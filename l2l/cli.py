@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(embeddings.npz) to this directory")
     t.add_argument("--cache-dir", type=path_arg, help="model cache (default: $L2L_CACHE_DIR or "
                    "~/.cache/l2l)")
-    t.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
+    t.add_argument("--data-root", type=path_arg,
+                   help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
                    "then the Debian package, then a download)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")

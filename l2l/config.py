@@ -326,6 +326,13 @@ def _pos(v, p):
     return _int(v, p, 1)
 
 
+MAX_BATCH = 65536  # images a step; beyond it a batch only exhausts memory
+
+
+def _batch(v, p):
+    return _int(v, p, 1, MAX_BATCH)
+
+
 def _lr(v, p):
     return _float(v, p, 0.0, 10.0, lo_open=True)
 
@@ -341,7 +348,7 @@ def _seed(v, p):
 def _classifier(v: Any) -> ClassifierConfig:
     """The `classifier` section; the same for both families (l2l/gan/config.py uses it)."""
     return _section(ClassifierConfig, v, "classifier", {
-        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed})
+        "images": _pos, "epochs": _pos, "batch_size": _batch, "lr": _lr, "seed": _seed})
 
 
 def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
@@ -365,12 +372,12 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         "sampling_steps": lambda v, p: None if v is None else _int(v, p, 1, 1000),
     })
     pretrain = _section(I2IPretrainConfig, d.get("pretrain"), "pretrain", {
-        "images": _pos, "epochs": _pos, "batch_size": _pos, "lr": _lr, "seed": _seed,
+        "images": _pos, "epochs": _pos, "batch_size": _batch, "lr": _lr, "seed": _seed,
         "random_masks": _share, "noise_share": _share,
         "schedule": lambda v, p: _choice(v, p, SCHEDULES)})
     classifier = _classifier(d.get("classifier"))
     unlearn = _section(UnlearnConfig, d.get("unlearn"), "unlearn", {
-        "steps": _pos, "batch_size": _pos, "lr": _lr,
+        "steps": _pos, "batch_size": _batch, "lr": _lr,
         "images_per_class": _pos, "random_masks": _share})
     evalc = _eval(d.get("eval"))
 
@@ -416,9 +423,9 @@ def _within_data(dataset: str, pretrain, unlearn, evalc, classifier) -> None:
             ("pretrain.images", pretrain.images, data.per_class("train") * data.classes),
             ("classifier.images", classifier.images, data.train_size)):
         if n > most:
-            raise ConfigError(path, f"must be <= {most:,} (what {dataset}'s "
-                                    f"{'training images' if 'eval' not in path else split + ' split'}"
-                                    f" hold), got {n:,}")
+            where = f"{split} split" if path.startswith("eval") else "training images"
+            raise ConfigError(path, f"must be <= {most:,} (what {dataset}'s {where} hold), "
+                                    f"got {n:,}")
 
 
 def _bool(v: Any, path: str) -> bool:
@@ -441,7 +448,7 @@ def _eval(v: Any) -> EvalConfig:
         return str(path)
 
     evalc = _section(EvalConfig, v, "eval", {
-        "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _pos,
+        "images_per_class": lambda v, p: _int(v, p, 2), "batch_size": _batch,
         "split": lambda v, p: _choice(v, p, EVAL_SPLITS),
         "features": lambda v, p: _choice(v, p, EXTRACTORS),
         "cosine_features": lambda v, p: None if v is None else _choice(v, p, EXTRACTORS),

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="MLflow tracking URI: sqlite:///FILE or http://HOST:PORT of an mlflow "
                         "server (default: $MLFLOW_TRACKING_URI, else a sqlite file mlflow.db in "
                         "the current directory); 'none' disables MLflow")
-    r.add_argument("--experiment", type=name_arg, help="MLflow experiment (default: the spec's name)")
+    r.add_argument("--experiment", type=name_arg,
+                   help="MLflow experiment (default: the spec's name)")
     r.add_argument("--storage", default="ray_results", type=path_arg,
                    help="Tune experiment directory, where `resume` finds the sweep "
                         "(default: %(default)s; shared storage on a cluster)")

@@ -143,8 +143,8 @@ def read_sweep_file(experiment_dir: Path) -> SweepRecord:
                              f"{', '.join(map(str, KNOWN_VERSIONS))})")
     for key in ("spec", "runtime", "settings"):
         if not isinstance(record.get(key), dict):
-            raise SweepFileError(f"{SWEEP_FILE}: {key}: expected an object, got "
-                                 f"{type(record.get(key)).__name__ if key in record else 'nothing'}")
+            got = type(record[key]).__name__ if key in record else "nothing"
+            raise SweepFileError(f"{SWEEP_FILE}: {key}: expected an object, got {got}")
     st = dict(record["settings"])
     unknown = set(st) - set(_SETTING_TYPES)
     if unknown:

@@ -423,6 +423,13 @@ CASES = [
       _spec(SPEC + "task: {kind: center_inpaint, mask_ratio: 0}\n"), "task.mask_ratio"),
     C("mask hides everything", "sweep", ["run", "spec.yaml"],
       _spec(SPEC + "task: {kind: center_inpaint, mask_ratio: 1.0}\n"), "task.mask_ratio"),
+    C("batch beyond any machine", "sweep", ["run", "spec.yaml"],
+      _spec(SPEC + "unlearn: {batch_size: 100000000}\n"), "unlearn.batch_size: must be <= 65536"),
+    C("gan samples beyond memory", "sweep", ["run", "spec.yaml"],
+      _spec(GAN + "eval: {samples: 1000000000}\n"), "eval.samples: must be <= 100000"),
+    C("gan real images beyond the test split", "l2l", ["trial", "trial.yaml"],
+      _trial("family: gan\nmethod: cascade\nforget_set: {classes: [7]}\n"
+             "eval: {real_images: 20000}\n"), "eval.real_images: must be <= 10000"),
     C("gan items beyond the data set", "sweep", ["run", "spec.yaml"],
       _spec(GAN.replace("forget_set: {classes: [7]}", "forget_set: {items: 99999999}")),
       "forget_set.items: must be less than"),

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _choice, _classes,
+from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _batch, _choice, _classes,
                         _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
                         _section, _seed)
 from l2l.datasets import DATASETS, VALIDATION_SHARE
@@ -39,6 +39,7 @@ GENERATORS = ("dcgan",)
 # DCGAN size presets: size -> (nz, ngf, ndf); base is the paper's default (l2l/gan/models.py).
 SIZES = {"tiny": (32, 16, 16), "small": (64, 32, 32), "base": (100, 64, 64)}
 SUBSTITUTES = ("retain", "filtered", "nearest")
+MAX_SAMPLES = 100_000  # generated images an evaluation holds (100,000 x 3 x 32 x 32: 1.2 GB)
 FAKE_TARGET_MODES = ("mean_fake",)  # besides a number in [0, 1)
 # The methods of this family: name -> (module defining `def <name>(gan, ctx)`, the cascade
 # options it uses; a method without any gets no `cascade` section). Adding a method is its file
@@ -259,16 +260,19 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
             raise ConfigError(req, "missing required field")
     method = _choice(d["method"], "method", METHODS.names())
     dataset = _choice(d.get("dataset", "fashion_mnist"), "dataset", DATASETS.names())
+    test = DATASETS.get(dataset).per_class("test") * DATASETS.get(dataset).classes
     generator = _generator(d.get("generator"))
     pretrain = _section(GanPretrainConfig, d.get("pretrain"), "pretrain", {
-        "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _pos, "lr": _lr,
+        "images": lambda v, p: _int(v, p, 20), "epochs": _pos, "batch_size": _batch, "lr": _lr,
         "seed": _seed, "fid_patience": lambda v, p: None if v is None else _int(v, p, 1, 1000),
         "fid_tolerance": lambda v, p: _float(v, p, 0.0, 0.5)},
         defaults=PRETRAIN_DEFAULTS)
     classifier = _classifier(d.get("classifier"))
     evalc = _section(GanEvalConfig, d.get("eval"), "eval", {
-        "samples": lambda v, p: _int(v, p, 2), "batch_size": _pos,
-        "real_images": lambda v, p: _int(v, p, 2), "mia_images": lambda v, p: _int(v, p, 2),
+        # generated images are held in memory: at most MAX_SAMPLES; real ones are test images
+        "samples": lambda v, p: _int(v, p, 2, MAX_SAMPLES), "batch_size": _batch,
+        "real_images": lambda v, p: _int(v, p, 2, test),
+        "mia_images": lambda v, p: _int(v, p, 2, test),
         "downstream_epochs": lambda v, p: _int(v, p, 0)})
     data = DATASETS.get(dataset)
     pool = pool_size(pretrain, data.train_size)
@@ -276,7 +280,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
 
     # Validated for every method (a typo is refused even where the section is unused).
     unlearn = _section(GanUnlearnConfig, d.get("unlearn"), "unlearn", {
-        "rounds": lambda v, p: None if v is None else _int(v, p, 1), "batch_size": _pos,
+        "rounds": lambda v, p: None if v is None else _int(v, p, 1), "batch_size": _batch,
         "lr": _lr, "passes": lambda v, p: None if v is None else _float(v, p, 0.0, 1e4, lo_open=True),
         "stop_every": lambda v, p: None if v is None else _int(v, p, 1)})
     given = d.get("unlearn") if isinstance(d.get("unlearn"), Mapping) else {}
