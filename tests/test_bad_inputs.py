@@ -15,6 +15,7 @@ starting Ray or training. tests/test_spec_errors.py has more spec cases for `l2l
 from __future__ import annotations
 
 import contextlib
+import re
 import json
 import os
 import signal
@@ -658,3 +659,40 @@ def test_a_failure_while_renaming_into_place_restores_every_earlier_file(tmp_pat
         files.write_all({a: "new a", b: "new b"})
     assert a.read_text() == "old a" and not b.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md"]
+
+
+def test_an_unreadable_spec_is_one_line_even_as_root(tmp_path, monkeypatch, capsys):
+    """Root reads a file of mode 000, so the corpus case above is skipped there: here the
+    read itself is refused, as it is for any other user."""
+    from contract import inputs
+
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    monkeypatch.chdir(tmp_path)
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(inputs.os, "open", denied)
+    assert sweep_main(["validate", "spec.yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: spec: cannot read spec.yaml: Permission denied"]
+
+
+@pytest.mark.parametrize("requested, cpus, gpus, message", [
+    ({"default": {"cpu": 8.0, "gpu": 0.0}}, 4, 0, "resources.default: asks for 8 CPUs a trial"),
+    ({"mae": {"cpu": 1.0, "gpu": 2.0}, "default": {"cpu": 1.0, "gpu": 0.0}}, 16, 1,
+     "resources.mae: asks for 2 GPUs a trial, but the Ray cluster has 1"),
+])
+def test_a_trial_larger_than_the_cluster_is_refused_before_it_waits(requested, cpus, gpus,
+                                                                    message):
+    from sweeps.plan import ResourceError, check_fits
+
+    with pytest.raises(ResourceError, match=re.escape(message)):
+        check_fits(requested, cpus, gpus)
+    check_fits(requested, 64, 8)  # a cluster that has them: nothing to say
+
+
+def test_gpu_requests_on_a_machine_without_gpus_fall_back_rather_than_wait():
+    from sweeps.plan import check_fits
+
+    check_fits({"default": {"cpu": 1.0, "gpu": 4.0}}, 2, 0)  # they run on the CPU, with a notice
