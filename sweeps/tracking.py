@@ -66,14 +66,17 @@ def end_running(uri: str, experiment_id: str, sweep_id: str, status: str) -> int
     """Ends the runs of a sweep's points and trials that are still RUNNING (an interrupted
     sweep); returns how many. `resume` reopens them when it runs their trials again."""
     client = MlflowClient(uri)
-    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and "
-                              "attributes.status = 'RUNNING'", max_results=5000)
-    n = 0
-    for r in runs:
-        if r.data.tags.get("kind") != "sweep":
-            client.set_terminated(r.info.run_id, status)
-            n += 1
-    return n
+    query = f"tags.sweep_id = '{sweep_id}' and attributes.status = 'RUNNING'"
+    running, token = [], None
+    while True:  # every page first: ending runs while paging would shift the pages
+        page = client.search_runs([experiment_id], query, max_results=5000, page_token=token)
+        running += [r for r in page if r.data.tags.get("kind") != "sweep"]
+        token = page.token
+        if not token:
+            break
+    for r in running:
+        client.set_terminated(r.info.run_id, status)
+    return len(running)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
