@@ -465,7 +465,8 @@ def speedup_vs_request(speed: list[dict]) -> list[Figure]:
                     lines.setdefault((_rank(r["method"], METHOD_ORDER), label), []).append(r)
             for i, ((_, label), rs) in enumerate(sorted(lines.items())):
                 rs.sort(key=x_of)
-                xs = [x_of(r) for r in rs]
+                dodge = (i - (len(lines) - 1) / 2) * 0.05  # methods side by side at a request
+                xs = [x_of(r) + dodge for r in rs]
                 ys = [r["stat"].mean for r in rs]
                 hs = [0 if math.isnan(r["stat"].half) else r["stat"].half for r in rs]
                 lo = [min(h, 0.99 * y) if y > 0 else 0 for h, y in zip(hs, ys)]
