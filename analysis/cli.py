@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.load import AnalysisError, ResultFileWarning, Results, open_results
 from contract.inputs import one_line
+from contract.schema import beside
 from analysis.pivot import PAPER_METRICS
 from analysis.render import FORMATS
 
@@ -105,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--all", action="store_true", dest="full",
                    help="every metric, per generator (wide: for a file or a wide terminal)")
     t.add_argument("--out", type=_nonempty, metavar="FILE",
-                   help="Markdown output file (default: <results>/tables/<sweep_id>.md)")
+                   help="Markdown output file (default: <results>-tables/<sweep_id>.md)")
 
     ts = sub.add_parser(
         "tables", help="every applicable table of one sweep as Markdown, LaTeX and CSV",
@@ -122,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(ts)
     ts.add_argument("--out", type=_nonempty, metavar="DIR",
                     help="output directory; files go to DIR/<sweep_id>/<table>.<format> "
-                         "(default: <results>/tables)")
+                         "(default: <results>-tables)")
     ts.add_argument("--format", type=_formats, default=tuple(FORMATS), metavar="LIST",
                     help=f"comma-separated formats among {', '.join(FORMATS)} (default: all)")
     ts.add_argument("--metrics", type=_metrics, default=PAPER_METRICS,
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(f)
     f.add_argument("--out", type=_nonempty, metavar="DIR",
                    help="output directory; files go to DIR/<sweep_id>/<figure>.{png,pdf} "
-                        "(default: <results>/figures)")
+                        "(default: <results>-figures)")
     _figure_options(f)
 
     r = sub.add_parser(
@@ -151,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                     "check-report`.")
     _common(r, many=True)
     r.add_argument("--out", type=_nonempty, metavar="DIR",
-                   help="output directory (default: <results>/report)")
+                   help="output directory (default: <results>-report)")
     _figure_options(r)
 
     k = sub.add_parser(
@@ -169,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the control method (default: %(default)s; finetune_all separates "
                         "an unconverged original from specialisation on the retain classes)")
     k.add_argument("--out", type=_nonempty, metavar="FILE",
-                   help="Markdown output (default: <results>/tables/<sweep_id>-control.md)")
+                   help="Markdown output (default: <results>-tables/<sweep_id>-control.md)")
 
     cp = sub.add_parser(
         "compare", help="paired comparison of two methods on the same seeds and originals",
@@ -191,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
                          "(default: every split)")
     cp.add_argument("--out", type=_nonempty, metavar="DIR",
                     help="writes DIR/compare.md and DIR/compare.csv (default: "
-                         "<results>/tables)")
+                         "<results>-tables)")
 
     cl = sub.add_parser(
         "claims", help="evaluate the papers' claims as statistical tests: holds / fails / "
@@ -206,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--claims", metavar="FILE",
                     help="YAML file of claims in the same form (default: the papers')")
     cl.add_argument("--out", type=_nonempty, metavar="DIR",
-                    help="writes DIR/claims.md and DIR/claims.csv (default: <results>/tables)")
+                    help="writes DIR/claims.md and DIR/claims.csv (default: <results>-tables)")
 
     c = sub.add_parser(
         "check-report", help="open a report in headless Chromium and check it renders",
@@ -251,7 +252,7 @@ def _table(args) -> list[str]:
     rows, (sweep,) = _load(args)
     text = to_markdown(rows, full=args.full)
     out = (Path(args.out) if args.out
-           else Path(args.results) / "tables" / f"{safe_name(sweep)}.md")
+           else beside(args.results, "tables") / f"{safe_name(sweep)}.md")
     write_all({out: text})
     sys.stdout.write(text)  # stdout is exactly the file content
     sys.stdout.flush()  # so the table comes before the stderr note in a terminal
@@ -264,7 +265,7 @@ def _tables(args) -> list[str]:
 
     rows, (sweep,) = _load(args)
     _need_ok(rows, sweep)
-    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    out = Path(args.out) if args.out else beside(args.results, "tables")
     tables = all_tables(rows, args.metrics)
     if not tables:
         raise AnalysisError(f"no table applies to sweep {sweep!r} (metrics: "
@@ -284,7 +285,7 @@ def _figures(args) -> list[str]:
     _need_ok(rows, sweep)
     notes: list[str] = []
     figs = all_figures(rows, args.results, args.metrics, args.tsne_max, notes)
-    out = Path(args.out) if args.out else Path(args.results) / "figures"
+    out = Path(args.out) if args.out else beside(args.results, "figures")
     outputs = {}
     for fig in figs:
         outputs[out / safe_name(sweep) / f"{fig.name}.png"] = fig.png
@@ -301,7 +302,7 @@ def _report(args) -> list[str]:
     from analysis.report import build_reports
 
     rows, ids = _load(args, many=True)
-    out = Path(args.out) if args.out else Path(args.results) / "report"
+    out = Path(args.out) if args.out else beside(args.results, "report")
     pages = build_reports(rows, args.results, out, ids, metrics=args.metrics,
                           tsne_max=args.tsne_max)
     for path in write_all(pages):
@@ -318,7 +319,7 @@ def _control(args) -> list[str]:
     checks = control_checks(rows, args.split, args.metric, args.control)
     text = to_markdown(checks, args.split, args.metric, args.control)
     out = (Path(args.out) if args.out
-           else Path(args.results) / "tables" / f"{safe_name(sweep)}-control.md")
+           else beside(args.results, "tables") / f"{safe_name(sweep)}-control.md")
     write_all({out: text})
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -339,7 +340,7 @@ def _compare(args) -> list[str]:
         raise AnalysisError(f"no context holds both {a.label!r} and {b.label!r} on the same "
                             "split, metric and extractor")
     text = to_markdown(found)
-    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    out = Path(args.out) if args.out else beside(args.results, "tables")
     written = write_all({out / "compare.md": text,
                          out / "compare.csv": to_frame(found).to_csv(index=False)})
     sys.stdout.write(text)
@@ -355,7 +356,7 @@ def _claims(args) -> list[str]:
     rows, ids = _load(args, many=True)
     verdicts = evaluate(rows, claims)
     text = to_markdown(verdicts)
-    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    out = Path(args.out) if args.out else beside(args.results, "tables")
     written = write_all({out / "claims.md": text,
                          out / "claims.csv": to_frame(verdicts).to_csv(index=False)})
     sys.stdout.write(text)

@@ -103,6 +103,11 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+# Versions DuckDB scans as they are: 5 differs from 6 only by its sweep_id column, which the
+# scan takes from the directory either way. Older files are read whole and migrated.
+SCANNABLE_FROM = 5
+
+
 def _scannable(path: Path) -> tuple[str, ...] | None:
     """The file's columns when its footer shows a current-schema result file that DuckDB can
     scan as is; None when the contract must read it whole (or refuse it)."""
@@ -121,8 +126,8 @@ def _scannable(path: Path) -> tuple[str, ...] | None:
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(column).statistics
         if stats is None or not stats.has_min_max or not stats.has_null_count \
-                or stats.null_count != 0 or stats.min != SCHEMA_VERSION \
-                or stats.max != SCHEMA_VERSION:
+                or stats.null_count != 0 or stats.min < SCANNABLE_FROM \
+                or stats.max > SCHEMA_VERSION:
             return None
     return names
 

@@ -5,6 +5,11 @@ One Parquet file of tidy rows (one per metric value) per trial:
 
     <results>/sweep_id=<sweep_id>/<trial_id>.parquet
 
+The results root holds nothing else, and `sweep_id` lives in the directory name only (a hive
+partition), so that any Parquet reader opens the root without options: pandas, pyarrow,
+DuckDB and Spark add the `sweep_id` column from the path. Trials' artifacts and the analysis'
+outputs go beside the root (`beside`: `<results>-artifacts/`, `<results>-tables/`, ...).
+
 The meaning of each column: docs/results-schema.md. Change the columns only with a new
 SCHEMA_VERSION and a migration below.
 """
@@ -20,7 +25,7 @@ import pyarrow.parquet as pq
 
 from contract.metrics import direction, uses_features
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
 # them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
@@ -54,7 +59,11 @@ SCHEMA = pa.schema(list(COLUMNS.items()))
 # Without these a row cannot be placed in any table: such a file is malformed.
 REQUIRED = ("schema_version", "trial_id", "status", "method", "split", "metric", "value")
 # Low-cardinality string key only: DuckDB turns numeric-looking partition values into numbers.
+# Not written into the files (since schema version 6): a column that is also the partition key
+# makes pandas and pyarrow refuse the root ("Unable to merge: Field sweep_id has incompatible
+# types"). Readers of this contract take it from the directory.
 PARTITION = "sweep_id"
+FILE_SCHEMA = pa.schema([(c, t) for c, t in COLUMNS.items() if c != PARTITION])
 
 
 class SchemaError(Exception):
@@ -73,9 +82,16 @@ def trial_path(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
     return sweep_dir(results_dir, sweep_id) / f"{trial_id}.parquet"
 
 
+def beside(results_dir: str | Path, what: str) -> Path:
+    """A directory next to the results root, never inside it: `results` -> `results-<what>`
+    (artifacts, tables, figures, report)."""
+    root = Path(results_dir).resolve()
+    return root.parent / f"{root.name}-{what}"
+
+
 def artifact_dir(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
-    """Sample grids and embeddings of a trial; no Parquet inside, so result globs skip it."""
-    return Path(results_dir) / "artifacts" / f"{PARTITION}={sweep_id}" / trial_id
+    """Sample grids and embeddings of a trial, beside the results root."""
+    return beside(results_dir, "artifacts") / f"{PARTITION}={sweep_id}" / trial_id
 
 
 def with_direction(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +107,9 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     if unknown:
         raise SchemaError(f"unknown result column(s) {', '.join(unknown)}; declare them in "
                           "contract/schema.py with a new schema version")
-    rows = [{**with_direction(r), "schema_version": SCHEMA_VERSION} for r in rows]
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    rows = [{**{k: v for k, v in with_direction(r).items() if k != PARTITION},
+             "schema_version": SCHEMA_VERSION} for r in rows]
+    return pa.Table.from_pylist(rows, schema=FILE_SCHEMA)
 
 
 def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> Path:
@@ -169,6 +186,7 @@ MIGRATIONS = {
     2: "direction from the metric registry (was higher_is_better); identity_version = 1",
     3: "extractor = 'classifier' (the default) for metrics computed on features, else null",
     4: "value_se = null (not estimated), settings = '{}' (not recorded)",
+    5: "nothing: v5 files also hold sweep_id, which the directory's name overrides",
 }
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -138,7 +140,9 @@ class Recorder(Callback):
         art = artifact_dir(d.results_dir, d.sweep_id, trial_id)
         return {"sweep_id": d.sweep_id, "trial_id": trial_id, "code_version": d.code_version,
                 "mlflow_run_id": run_id,
-                "artifact_dir": str(art.relative_to(d.results_dir))}
+                # relative to the results root (beside it: ../<root>-artifacts/...), so that
+                # moving the root and its artifacts together keeps the link
+                "artifact_dir": os.path.relpath(art, Path(d.results_dir).resolve())}
 
     def _open_trial_run(self, trial, trial_id: str, cfg, node: str | None) -> str | None:
         if self._tracker is None:

@@ -15,6 +15,7 @@ from analysis import AnalysisError, load, newest_sweep, open_results
 from analysis.cli import main
 from analysis.render import to_frame
 from analysis.table import page_tables, to_markdown
+from contract.schema import beside
 
 # these files are written in schema version 1, which the loader migrates (and says so)
 pytestmark = pytest.mark.filterwarnings("ignore::analysis.OldSchemaWarning")
@@ -179,7 +180,7 @@ def test_newest_sweep_and_errors(tmp_path, results):
 
 
 def test_cli_writes_what_it_prints(results, capsys):
-    out = results / "tables" / "s-a.md"
+    out = beside(results, "tables") / "s-a.md"
     assert main(["table", "--results", str(results), "--all"]) == 0  # default: latest (s-a)
     captured = capsys.readouterr()
     assert out.read_text(encoding="utf-8") == captured.out
@@ -197,7 +198,7 @@ def test_cli_default_file_name_is_safe(tmp_path, capsys):
     r = tmp_path / "results"
     write(r, trial("original", 0, {("retain", "fid"): 5.0}, sweep="run:1"), sweep="run:1")
     assert main(["table", "--results", str(r)]) == 0
-    assert (r / "tables" / "run_1.md").read_text(encoding="utf-8") == capsys.readouterr().out
+    assert (beside(r, "tables") / "run_1.md").read_text(encoding="utf-8") == capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -212,7 +213,7 @@ def test_cli_errors_exit_2_and_write_nothing(results, capsys, args, message):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(message) and len(captured.err.strip().splitlines()) == 1
-    assert not (results / "tables").exists()
+    assert not beside(results, "tables").exists()
 
 
 def test_cli_no_results(tmp_path, capsys):

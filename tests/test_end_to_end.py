@@ -54,6 +54,26 @@ def test_sweep_writes_parquet_mlflow_and_table_then_reuses_caches(sweep, capsys,
     assert rows.alpha[rows.method == "original"].isna().all()
     assert (rows.n[(rows.split == "forget") & (rows.metric == "fid")] == 90).all()
 
+    # The results root is plain hive-partitioned Parquet: every common reader opens it without
+    # options and gets sweep_id from the path (artifacts and tables live beside the root).
+    import duckdb
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    res = root / "results"
+    assert sorted(p.name for p in res.iterdir()) == ["sweep_id=first"]
+    readers = {
+        "pandas": lambda: pd.read_parquet(res),
+        "pyarrow.dataset": lambda: pads.dataset(res, partitioning="hive").to_table().to_pandas(),
+        "pyarrow.parquet": lambda: pq.read_table(res).to_pandas(),
+        "duckdb": lambda: duckdb.sql(f"SELECT * FROM read_parquet('{res}/**/*.parquet', "
+                                     "hive_partitioning = true)").df(),
+    }
+    for name, read in readers.items():
+        df = read()
+        assert len(df) == len(rows), name
+        assert set(df["sweep_id"].astype(str)) == {"first"}, name
+
     # MLflow: one parent run, four finished children pointing at it, with curated params,
     # tags and artifacts (resolved config, the sample grids l2l wrote, the trial's Parquet).
     client, runs = _runs(uri, "tiny-e2e", "first")

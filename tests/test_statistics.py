@@ -16,6 +16,7 @@ from analysis.cli import main
 from analysis.compare import Side, compare
 from analysis.stats import holm, interval, paired
 from analysis.synthetic import trial_rows, write_trial
+from contract.schema import beside
 
 MU = 20.0
 
@@ -187,18 +188,18 @@ def test_cli_claims_and_compare_write_markdown_and_csv(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| i2i-forget-fid | mae, fashion_mnist, center_inpaint, 0.5 |" in out
     assert "**holds**" in out and "not run" in out  # max_loss etc. are not in the sweep
-    csv = pd.read_csv(r / "tables" / "claims.csv")
+    csv = pd.read_csv(beside(r, "tables") / "claims.csv")
     assert set(csv["verdict"]) <= {"holds", "fails", "inconclusive", "not run"}
     assert main(["compare", "--results", str(r), "--a", "original", "--b", "l2l",
                  "--metrics", "fid", "--split", "forget"]) == 0
     out = capsys.readouterr().out
     assert out.count("| B better |") == 2
-    assert (r / "tables" / "compare.csv").exists()
+    assert (beside(r, "tables") / "compare.csv").exists()
     # bad sides: one line, exit 2, nothing written
-    (r / "tables" / "compare.csv").unlink()
+    (beside(r, "tables") / "compare.csv").unlink()
     assert main(["compare", "--results", str(r), "--a", "=x", "--b", "l2l"]) == 2
     assert "error: side '=x'" in capsys.readouterr().err
-    assert not (r / "tables" / "compare.csv").exists()
+    assert not (beside(r, "tables") / "compare.csv").exists()
 
 
 def test_the_statistics_import_neither_torch_nor_ray():
