@@ -179,13 +179,20 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as e:
                 raise SpecError(str(e)) from None
         _check_data(spec)
-        if (args.storage / sweep_id).exists():
-            raise SpecError(f"--sweep-id: sweep {sweep_id} already exists in {args.storage}; "
-                            f"continue it with `l2l-sweep resume {sweep_id}` or pick another id")
+        existing = args.storage / sweep_id
+        if existing.exists():
+            _check_same_sweep(existing, spec, runtime, args)
         uri = _mlflow_uri(args.mlflow_uri)
     except SpecError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+    if existing.exists():  # a retried job, or the same command again: continue the sweep
+        print(f"sweep {sweep_id} exists in {args.storage} with this spec: resuming it",
+              flush=True)
+        from sweeps.driver import resume_sweep
+
+        failed = resume_sweep(existing.resolve(), address=args.address)
+        return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 
     # Imported only now: validation must not pay for (or start) Ray.
     from sweeps.driver import run_sweep
@@ -251,6 +258,35 @@ def _resume(args) -> int:
 
     failed = resume_sweep(exp_dir.resolve(), address=args.address)
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
+
+
+def _check_same_sweep(exp_dir: Path, spec: SweepSpec, runtime: dict, args) -> None:
+    """`run` with the id of an existing sweep resumes it (a scheduler's retry runs the same
+    command again) when that sweep was started from this spec and Tune can restore it; it
+    refuses, saying why, otherwise."""
+    from sweeps.sweepfile import SweepFileError, read_sweep_file
+
+    sid = exp_dir.name
+    hint = f"resume it as it was with `l2l-sweep resume {sid}`, or pick another --sweep-id"
+    if not (exp_dir / "sweep.json").exists():
+        raise SpecError(f"--sweep-id: {exp_dir} already exists and is not a sweep (no "
+                        "sweep.json); pick another id")
+    try:
+        rec = read_sweep_file(exp_dir)
+    except (SweepFileError, SpecError) as e:
+        raise SpecError(f"--sweep-id: sweep {sid} exists but its sweep.json cannot be "
+                        f"resumed ({e}); pick another id") from None
+    if rec.spec.source != spec.source:
+        differ = sorted(k for k in set(rec.spec.source) | set(spec.source)
+                        if rec.spec.source.get(k) != spec.source.get(k))
+        raise SpecError(f"--sweep-id: sweep {sid} exists and was started from another spec "
+                        f"({', '.join(differ)} differ); {hint}")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(exp_dir.resolve())):
+        raise SpecError(f"--sweep-id: sweep {sid} exists but holds no Tune state to restore "
+                        "(it stopped before Tune saved any); pick another id")
 
 
 def _check_writable(path: Path, flag: str) -> None:

@@ -90,6 +90,12 @@ def test_kuberay_manifests_agree_with_the_pins_and_each_other():
     env = {e["name"]: e["value"] for e in head["template"]["spec"]["containers"][0]["env"]}
     assert env["MLFLOW_TRACKING_URI"] == uri
     assert job["clusterSelector"]["ray.io/cluster"] == "l2l-sweeps"
+    # token authentication on, nothing switching it off; a retried job resumes, within a
+    # deadline
+    assert cluster["authOptions"] == {"mode": "token"}
+    assert all(e.get("name") != "RAY_AUTH_MODE" for p in pods for c in p["containers"]
+               for e in c.get("env", []))
+    assert job["backoffLimit"] >= 1 and job["activeDeadlineSeconds"] > 0
     entry = job["entrypoint"].split()
     assert entry[:2] == ["l2l-sweep", "run"]
     flags = dict(zip(entry[3::2], entry[4::2]))

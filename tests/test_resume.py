@@ -80,8 +80,15 @@ def test_an_interrupted_sweep_resumes_with_every_trial_once(how, setup, capsys, 
         assert rc == -signal.SIGKILL
     assert left == [], f"processes left behind by the driver: {left}"
 
-    assert sweep_main(["resume", sweep_id, "--storage", str(root / "ray")]) == 0
-    out = capsys.readouterr().out
+    if how == "sigint":  # the same `run` again, as a scheduler retries a job: it resumes
+        assert sweep_main(["run", str(root / "spec.yaml"), "--results", str(root / "results"),
+                           "--storage", str(root / "ray"), "--mlflow-uri", uri,
+                           "--cache-dir", str(cache), "--sweep-id", sweep_id]) == 0
+        out = capsys.readouterr().out
+        assert f"sweep {sweep_id} exists in {root / 'ray'} with this spec: resuming it" in out
+    else:
+        assert sweep_main(["resume", sweep_id, "--storage", str(root / "ray")]) == 0
+        out = capsys.readouterr().out
     assert f"resuming sweep {sweep_id}:" in out
     # without --address, the resume goes where the sweep ran (sweep.json records it)
     assert (f"Ray at {address} (recorded in sweep.json)" if address else

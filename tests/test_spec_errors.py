@@ -254,7 +254,7 @@ def test_bad_command_line_is_refused_with_one_line(args, expected, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
 
-def test_an_existing_sweep_id_is_refused(tmp_path, monkeypatch, capsys):
+def test_an_existing_directory_that_is_no_sweep_is_refused(tmp_path, monkeypatch, capsys):
     from sweeps.cli import main
 
     spec = tmp_path / "spec.yaml"
@@ -262,8 +262,8 @@ def test_an_existing_sweep_id_is_refused(tmp_path, monkeypatch, capsys):
     (tmp_path / "ray_results" / "taken").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(spec), "--sweep-id", "taken"]) == 2
-    assert "error: --sweep-id: sweep taken already exists in ray_results; continue it with " \
-           "`l2l-sweep resume taken`" in capsys.readouterr().err
+    assert "error: --sweep-id: ray_results/taken already exists and is not a sweep" \
+        in capsys.readouterr().err
 
 
 def test_validate_describes_a_search(tmp_path, capsys):
