@@ -19,6 +19,20 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
+# PostgreSQL's server, for the tests of the PostgreSQL tracking store (optional for users)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
+    if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
+      echo "setup: installing the Debian package postgresql (for its tests)"
+      $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq postgresql >/dev/null \
+        || echo "setup: apt could not install postgresql; its tests will be skipped"
+    fi
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv

@@ -302,3 +302,56 @@ def sweep_cache(tmp_path_factory):
     cfg = {k: v for k, v in spec.items() if k not in ("name", "grid", "resources")}
     experiment.run(experiment.parse_config({**cfg, "method": "original", "cache_dir": str(d)}))
     return d
+
+
+def _pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    hits = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return hits[-1] if hits else None
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server in a temporary directory on 127.0.0.1 (Debian's `postgresql`
+    package, which scripts/setup.sh installs); a function `new_db(name) -> URI` creating a
+    database on it. initdb refuses to run as root, so as root the server runs as the
+    `postgres` user. Skipped where no server binaries are installed."""
+    import shutil
+    import subprocess
+
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    import tempfile
+    from pathlib import Path
+
+    psycopg = pytest.importorskip("psycopg")
+    # under /tmp itself: pytest's own temporary directories are private to their user
+    root = Path(tempfile.mkdtemp(prefix="l2l-postgres-"))
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True, timeout=120)
+
+    def new_db(name: str) -> str:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                             autocommit=True) as con:
+            con.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{port}/{name}"
+
+    yield new_db
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
+                   capture_output=True, timeout=120)
+    shutil.rmtree(root, ignore_errors=True)

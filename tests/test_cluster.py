@@ -85,6 +85,21 @@ def test_kuberay_manifests_agree_with_the_pins_and_each_other():
     assert ("PersistentVolumeClaim", "l2l-shared") in docs
     assert "ReadWriteMany" in docs[("PersistentVolumeClaim", "l2l-shared")]["spec"]["accessModes"]
 
+    # the tracking store is PostgreSQL; a Deployment holding a ReadWriteOnce claim is
+    # replaced with Recreate, never rolled (two pods would need the volume at once)
+    mlflow = docs[("Deployment", "l2l-mlflow")]["spec"]
+    command = " ".join(mlflow["template"]["spec"]["containers"][0]["command"])
+    assert "--backend-store-uri postgresql" in command and "sqlite" not in command
+    rwo = {n for (k, n), d in docs.items() if k == "PersistentVolumeClaim"
+           and "ReadWriteOnce" in d["spec"]["accessModes"]}
+    for (kind, name), d in docs.items():
+        if kind == "Deployment":
+            claims = {v["persistentVolumeClaim"]["claimName"]
+                      for v in d["spec"]["template"]["spec"].get("volumes", [])
+                      if "persistentVolumeClaim" in v}
+            if claims & rwo:
+                assert d["spec"].get("strategy", {}).get("type") == "Recreate", name
+                assert d["spec"]["replicas"] == 1, name
     svc = docs[("Service", "l2l-mlflow")]["spec"]["ports"][0]["port"]
     uri = f"http://l2l-mlflow:{svc}"
     env = {e["name"]: e["value"] for e in head["template"]["spec"]["containers"][0]["env"]}

@@ -11,11 +11,15 @@ from mlflow.tracking import MlflowClient
 from sweeps import tracking
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    """One store for the module: creating an MLflow database costs seconds."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request, tmp_path_factory):
+    """One store for the module and backend: the default sqlite file, and a real PostgreSQL
+    server (what a team's tracking server runs on; conftest's `postgres`). Creating an MLflow
+    database costs seconds."""
     root = tmp_path_factory.mktemp("mlflow")
-    return f"sqlite:///{root / 'mlflow.db'}", root
+    if request.param == "sqlite":
+        return f"sqlite:///{root / 'mlflow.db'}", root
+    return request.getfixturevalue("postgres")("mlflow_tracking"), root
 
 
 @pytest.fixture
@@ -51,6 +55,18 @@ def test_a_retried_trial_reopens_its_run_instead_of_adding_one(store):
     assert resumed.open("trial", "t000-abc", parent, {}) == first
     assert client.get_run(first).data.tags["attempts"] == "3"
     assert len(client.search_runs([exp_id], "tags.trial_id = 't000-abc'")) == 1
+
+
+def test_metrics_carry_the_time_they_were_logged(store):
+    import time
+
+    uri, exp_id, parent = store
+    t = tracking.Tracker(uri, exp_id, "s1")
+    run_id = t.open("trial", "t-time", parent, {})
+    before = time.time() * 1000
+    t.log(run_id, metrics={"forget_fid": 3.0})
+    (m,) = MlflowClient(uri).get_metric_history(run_id, "forget_fid")
+    assert before - 5000 <= m.timestamp <= time.time() * 1000 + 5000  # not 1970
 
 
 def test_an_interrupted_sweep_marks_its_running_runs_killed(store):
