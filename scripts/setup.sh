@@ -1,37 +1,29 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine: the Fashion-MNIST Debian package (where apt can install it), a venv in
+# Sets up a fresh machine: the Debian packages dataset-fashion-mnist and postgresql (where apt
+# can install them; the second only for the tests), a venv in
 # .venv with the pinned requirements, and this project installed in editable mode. Idempotent.
 #   bash scripts/setup.sh          # PYTHON=python3.11 to choose the interpreter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
-    if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
-      echo "setup: installing the Debian package dataset-fashion-mnist"
-      $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq dataset-fashion-mnist >/dev/null \
-        || echo "setup: apt could not install dataset-fashion-mnist; set L2L_DATA_DIR or go online"
-    fi
-  fi
-fi
+# apt_install PACKAGE WHEN_IT_FAILS: a Debian package, where apt can install it (as root or with
+# password-less sudo); otherwise, or when apt fails, the second argument is printed.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { echo "setup: $2"; return 0; }
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
+  if [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; then echo "setup: $2"; return 0; fi
+  echo "setup: installing the Debian package $1"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq "$1" >/dev/null || echo "setup: apt could not install $1; $2"
+}
 
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+  || apt_install dataset-fashion-mnist "set L2L_DATA_DIR or go online for Fashion-MNIST"
 # PostgreSQL's server, for the tests of the PostgreSQL tracking store (optional for users)
-if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
-    if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
-      echo "setup: installing the Debian package postgresql (for its tests)"
-      $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq postgresql >/dev/null \
-        || echo "setup: apt could not install postgresql; its tests will be skipped"
-    fi
-  fi
-fi
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || apt_install postgresql "the PostgreSQL tracking tests will be skipped"
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
