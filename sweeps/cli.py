@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_data(spec)
         existing = args.storage / sweep_id
         if existing.exists():
-            _check_same_sweep(existing, spec, runtime, args)
+            _check_same_sweep(existing, spec)
         uri = _mlflow_uri(args.mlflow_uri)
     except SpecError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
@@ -189,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if existing.exists():  # a retried job, or the same command again: continue the sweep
         print(f"sweep {sweep_id} exists in {args.storage} with this spec: resuming it",
               flush=True)
-        from sweeps.driver import resume_sweep
-
-        failed = resume_sweep(existing.resolve(), address=args.address)
-        return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
+        return _continue(existing.resolve(), args.address)
 
     # Imported only now: validation must not pay for (or start) Ray.
     from sweeps.driver import run_sweep
@@ -254,13 +251,23 @@ def _resume(args) -> int:
     if not tune.Tuner.can_restore(str(exp_dir.resolve())):
         raise SpecError(f"sweep: {exp_dir} holds no Tune state to restore (it stopped before "
                         "Tune saved any); start it again with `l2l-sweep run`")
-    from sweeps.driver import resume_sweep
+    return _continue(exp_dir.resolve(), args.address)
 
-    failed = resume_sweep(exp_dir.resolve(), address=args.address)
+
+def _continue(exp_dir: Path, address: str | None) -> int:
+    """Resumes a checked sweep; a cluster too small for its trials is one error line."""
+    from sweeps.driver import resume_sweep
+    from sweeps.plan import ResourceError
+
+    try:
+        failed = resume_sweep(exp_dir, address=address)
+    except ResourceError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 
 
-def _check_same_sweep(exp_dir: Path, spec: SweepSpec, runtime: dict, args) -> None:
+def _check_same_sweep(exp_dir: Path, spec: SweepSpec) -> None:
     """`run` with the id of an existing sweep resumes it (a scheduler's retry runs the same
     command again) when that sweep was started from this spec and Tune can restore it; it
     refuses, saying why, otherwise."""
