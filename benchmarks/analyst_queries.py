@@ -133,19 +133,19 @@ def analysis_table(root: Path, out: Path) -> float:
 def compare(what: str, root: Path, repeat: int) -> tuple[float, float]:
     """DuckDB SQL and `l2l-analysis table` on the same files, interleaved, best of `repeat`."""
     from analysis.load import open_results
-    from analysis.table import page_tables
+    from analysis.table import headline
 
     duck, ours = [], []
     for _ in range(repeat):
         secs, cells = duckdb_table(root)
         duck.append(secs)
         ours.append(analysis_table(root, root.parent / f"{root.name}.md"))
-    page_cells = sum(len(t.cells) for t in page_tables(open_results(root)))
+    page_cells = sum(len(t.cells) for t in headline(open_results(root)))
     best_duck, best_ours = min(duck), min(ours)
     print(f"{what}:\n"
           f"  DuckDB SQL           paper table ({cells} cells): best {best_duck:.3f} s, "
           f"median {statistics.median(duck):.3f} s of {repeat}\n"
-          f"  l2l-analysis table   page ({page_cells} cells): best {best_ours:.3f} s, "
+          f"  l2l-analysis table   headline ({page_cells} cells): best {best_ours:.3f} s, "
           f"median {statistics.median(ours):.3f} s of {repeat}\n"
           f"  l2l-analysis table / DuckDB SQL: {best_ours / best_duck:.2f}x (best), "
           f"{statistics.median(ours) / statistics.median(duck):.2f}x (median)")
