@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from l2l import cache
+from l2l import cache, scores
 from l2l.data import ImageSet
-from l2l import scores
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, forget_mask, to_gan, to_unit
 from l2l.gan.models import GAN
