@@ -15,12 +15,14 @@ import warnings
 from pathlib import Path
 
 from analysis.load import AnalysisError, ResultFileWarning, Results, open_results
+from analysis.remote import Root, open_root
 from contract.inputs import one_line
 from contract.schema import beside
 from analysis.pivot import PAPER_METRICS
 from analysis.render import FORMATS
 
-RESULTS_HELP = "results directory holding sweep_id=<id>/*.parquet (default: %(default)s)"
+RESULTS_HELP = ("results directory holding sweep_id=<id>/*.parquet: a path or a URI such as "
+                "s3://bucket/results (default: %(default)s)")
 
 
 def _metrics(text: str) -> tuple[str, ...]:
@@ -58,6 +60,17 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _local_out(text: str) -> str:
+    """An output path: local (outputs reach object storage by default, beside a remote
+    --results)."""
+    from contract.storage import is_uri
+
+    if is_uri(text):
+        raise argparse.ArgumentTypeError(f"a local path, got {text!r} (outputs go to object "
+                                         "storage by default, beside a --results URI)")
+    return _nonempty(text)
+
+
 def _count(text: str) -> int:
     try:
         n = int(text)
@@ -93,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
                     "and the trials' artifact directories.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=_Parser)
-    p.set_defaults(exit_code=0)  # a check that fails sets 1
+    p.set_defaults(exit_code=0, artifacts=False)  # a check that fails sets exit_code 1
 
     t = sub.add_parser(
         "table", help="the headline table of one sweep (--all: every metric)",
@@ -105,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(t)
     t.add_argument("--all", action="store_true", dest="full",
                    help="every metric, per generator (wide: for a file or a wide terminal)")
-    t.add_argument("--out", type=_nonempty, metavar="FILE",
+    t.add_argument("--out", type=_local_out, metavar="FILE",
                    help="Markdown output file (default: <results>-tables/<sweep_id>.md)")
 
     ts = sub.add_parser(
@@ -121,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                     "column on unrounded means; missing cells are '–' (CSV: empty). Prints the files "
                     "written.")
     _common(ts)
-    ts.add_argument("--out", type=_nonempty, metavar="DIR",
+    ts.add_argument("--out", type=_local_out, metavar="DIR",
                     help="output directory; files go to DIR/<sweep_id>/<table>.<format> "
                          "(default: <results>-tables)")
     ts.add_argument("--format", type=_formats, default=tuple(FORMATS), metavar="LIST",
@@ -138,10 +151,11 @@ def _parser() -> argparse.ArgumentParser:
                     "trials' artifact directories), and GAN speedup bars. Trials without "
                     "artifacts are left out with a warning. Prints the files written.")
     _common(f)
-    f.add_argument("--out", type=_nonempty, metavar="DIR",
+    f.add_argument("--out", type=_local_out, metavar="DIR",
                    help="output directory; files go to DIR/<sweep_id>/<figure>.{png,pdf} "
                         "(default: <results>-figures)")
     _figure_options(f)
+    f.set_defaults(artifacts=True)  # sample grids and T-SNE read the trials' artifacts
 
     r = sub.add_parser(
         "report", help="self-contained HTML report per sweep plus index.html",
@@ -151,9 +165,10 @@ def _parser() -> argparse.ArgumentParser:
                     "Prints the files written. Check a report with `l2l-analysis "
                     "check-report`.")
     _common(r, many=True)
-    r.add_argument("--out", type=_nonempty, metavar="DIR",
+    r.add_argument("--out", type=_local_out, metavar="DIR",
                    help="output directory (default: <results>-report)")
     _figure_options(r)
+    r.set_defaults(artifacts=True)
 
     k = sub.add_parser(
         "control", help="convergence check: the finetune_retain control against the originals",
@@ -169,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--control", default="finetune_retain",
                    help="the control method (default: %(default)s; finetune_all separates "
                         "an unconverged original from specialisation on the retain classes)")
-    k.add_argument("--out", type=_nonempty, metavar="FILE",
+    k.add_argument("--out", type=_local_out, metavar="FILE",
                    help="Markdown output (default: <results>-tables/<sweep_id>-control.md)")
 
     cp = sub.add_parser(
@@ -190,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--split", action="append", metavar="SPLIT",
                     help="only this split (forget, retain, all); repeat for several "
                          "(default: every split)")
-    cp.add_argument("--out", type=_nonempty, metavar="DIR",
+    cp.add_argument("--out", type=_local_out, metavar="DIR",
                     help="writes DIR/compare.md and DIR/compare.csv (default: "
                          "<results>-tables)")
 
@@ -206,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(cl, many=True)
     cl.add_argument("--claims", metavar="FILE",
                     help="YAML file of claims in the same form (default: the papers')")
-    cl.add_argument("--out", type=_nonempty, metavar="DIR",
+    cl.add_argument("--out", type=_local_out, metavar="DIR",
                     help="writes DIR/claims.md and DIR/claims.csv (default: <results>-tables)")
 
     c = sub.add_parser(
@@ -273,7 +288,7 @@ def _tables(args) -> list[str]:
     outputs = {out / safe_name(sweep) / f"{t.name}.{fmt}": FORMATS[fmt](t)
                for t in tables for fmt in args.format}
     for path in write_all(outputs):
-        print(path)
+        print(args.show(path))
     return [f"{len(tables)} table(s) of sweep {sweep} written to {out / safe_name(sweep)}"]
 
 
@@ -291,7 +306,7 @@ def _figures(args) -> list[str]:
         outputs[out / safe_name(sweep) / f"{fig.name}.png"] = fig.png
         outputs[out / safe_name(sweep) / f"{fig.name}.pdf"] = fig.pdf
     for path in write_all(outputs):
-        print(path)
+        print(args.show(path))
     return [f"warning: {n}" for n in notes] + [
         f"{len(figs)} figure(s) of sweep {sweep} written to {out / safe_name(sweep)}"
         if figs else f"no figure applies to sweep {sweep}"]
@@ -306,7 +321,7 @@ def _report(args) -> list[str]:
     pages = build_reports(rows, args.results, out, ids, metrics=args.metrics,
                           tsne_max=args.tsne_max)
     for path in write_all(pages):
-        print(path)
+        print(args.show(path))
     return [f"{len(ids)} report(s) and index.html written to {out}"]
 
 
@@ -379,19 +394,28 @@ COMMANDS = {"table": _table, "tables": _tables, "figures": _figures, "report": _
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    root = Root(Path("."))
+    args.show = str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResultFileWarning)
         try:
+            if getattr(args, "results", None) is not None:  # a remote root: a local copy
+                root = open_root(args.results, args.artifacts)
+                args.results, args.show = root.local, root.show
             messages = COMMANDS[args.command](args)
+            root.publish()
         except AnalysisError as e:
             # one line, nothing else: warnings about skipped files are not shown on failure
-            print(f"error: {one_line(e)}", file=sys.stderr)
+            print(f"error: {one_line(root.show(e))}", file=sys.stderr)
+            return 2
+        except OSError as e:  # the upload of outputs to object storage
+            print(f"error: {one_line(root.show(e))}", file=sys.stderr)
             return 2
     seen = set()
     for w in caught:
         if issubclass(w.category, ResultFileWarning) and str(w.message) not in seen:
             seen.add(str(w.message))
-            print(f"warning: {w.message}", file=sys.stderr)
+            print(f"warning: {root.show(w.message)}", file=sys.stderr)
     for m in messages:
-        print(m, file=sys.stderr)
+        print(root.show(m), file=sys.stderr)
     return args.exit_code

@@ -55,9 +55,14 @@ def one_line(message: str, limit: int = MAX_LINE) -> str:
     return text
 
 
-def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most `max_bytes` bytes (a BOM dropped)."""
-    p = Path(path)
+def read_text(path, what: str, max_bytes: int = MAX_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes` bytes (a BOM dropped). `path`:
+    a local path, or a `contract.storage.Location` (a file on object storage)."""
+    from contract.storage import Location
+
+    if isinstance(path, Location) and not path.is_local:
+        return _remote_text(path, what, max_bytes)
+    p = Path(path.path if isinstance(path, Location) else path)
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -78,14 +83,32 @@ def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_BYTES) ->
             data = f.read(max_bytes + 1)
     except OSError as e:
         raise InputError(f"{what}: cannot read {p}: {e.strerror}") from None
+    return _decode(data, what, str(p), max_bytes)
+
+
+def _remote_text(loc, what: str, max_bytes: int) -> str:
+    from contract.storage import StorageError
+
+    try:
+        if not loc.is_file():
+            raise InputError(f"{what}: file not found: {loc.uri}")
+        data = loc.read_bytes(limit=max_bytes)
+    except StorageError:
+        raise InputError(f"{what}: {loc.uri} is larger than {max_bytes:,} bytes") from None
+    except OSError as e:
+        raise InputError(f"{what}: cannot read {loc.uri}: {one_line(str(e))}") from None
+    return _decode(data, what, loc.uri, max_bytes)
+
+
+def _decode(data: bytes, what: str, name: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
-        raise InputError(f"{what}: {p} is larger than {max_bytes:,} bytes")
+        raise InputError(f"{what}: {name} is larger than {max_bytes:,} bytes")
     if b"\x00" in data:
-        raise InputError(f"{what}: {p} is binary (it holds NUL bytes), not YAML text")
+        raise InputError(f"{what}: {name} is binary (it holds NUL bytes), not YAML text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"{what}: {p} is not UTF-8 text (byte {e.start} is "
+        raise InputError(f"{what}: {name} is not UTF-8 text (byte {e.start} is "
                          f"0x{data[e.start]:02x})") from None
     return text.removeprefix("\ufeff")
 

@@ -16,7 +16,6 @@ SCHEMA_VERSION and a migration below.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.metrics import direction, uses_features
+from contract.storage import Location, locate
 
 SCHEMA_VERSION = 6
 
@@ -74,24 +74,40 @@ class NewerSchemaError(SchemaError):
     """A file written by a newer version of this contract."""
 
 
-def sweep_dir(results_dir: str | Path, sweep_id: str) -> Path:
-    return Path(results_dir) / f"{PARTITION}={sweep_id}"
+# The layout below works on a local `Path` and on a `contract.storage.Location` (object
+# storage) alike: both join with `/` and have `parent` and `name`; a string is a local path.
+def _root(results_dir: str | Path | Location) -> Path | Location:
+    return results_dir if isinstance(results_dir, Location) else Path(results_dir)
 
 
-def trial_path(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
+def sweep_dir(results_dir: str | Path | Location, sweep_id: str) -> Path | Location:
+    return _root(results_dir) / f"{PARTITION}={sweep_id}"
+
+
+def trial_path(results_dir: str | Path | Location, sweep_id: str, trial_id: str
+               ) -> Path | Location:
     return sweep_dir(results_dir, sweep_id) / f"{trial_id}.parquet"
 
 
-def beside(results_dir: str | Path, what: str) -> Path:
+def beside(results_dir: str | Path | Location, what: str) -> Path | Location:
     """A directory next to the results root, never inside it: `results` -> `results-<what>`
     (artifacts, tables, figures, report)."""
-    root = Path(results_dir).resolve()
+    root = _root(results_dir)
+    root = root if isinstance(root, Location) else root.resolve()
     return root.parent / f"{root.name}-{what}"
 
 
-def artifact_dir(results_dir: str | Path, sweep_id: str, trial_id: str) -> Path:
+def artifact_dir(results_dir: str | Path | Location, sweep_id: str, trial_id: str
+                 ) -> Path | Location:
     """Sample grids and embeddings of a trial, beside the results root."""
     return beside(results_dir, "artifacts") / f"{PARTITION}={sweep_id}" / trial_id
+
+
+def artifact_ref(sweep_id: str, trial_id: str, results_name: str) -> str:
+    """The `artifact_dir` column: the trial's artifacts relative to the results root
+    (`../<root>-artifacts/sweep_id=<id>/<trial>`), so that moving the root and its artifacts
+    together, or copying both to object storage, keeps the link."""
+    return f"../{results_name}-artifacts/{PARTITION}={sweep_id}/{trial_id}"
 
 
 def with_direction(row: dict[str, Any]) -> dict[str, Any]:
@@ -112,19 +128,13 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FILE_SCHEMA)
 
 
-def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Writes rows to `path` atomically: a temporary name that no `*.parquet` glob matches,
-    then a rename, so readers see the whole file or none of it."""
-    path = Path(path)
-    table = to_table(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+def write_rows(path: str | Path | Location, rows: list[dict[str, Any]]) -> Path | Location:
+    """Writes rows to `path` (local or object storage) atomically: readers see the whole file
+    or none of it (contract/storage.py says how)."""
+    buf = pa.BufferOutputStream()
+    pq.write_table(to_table(rows), buf)
+    locate(path).write_bytes(buf.getvalue().to_pybytes())
+    return path if isinstance(path, Location) else Path(path)
 
 
 # ---------------------------------------------------------------------------------- migration
@@ -190,12 +200,16 @@ MIGRATIONS = {
 }
 
 
-def read_table(path: str | Path, sweep_id: str | None = None) -> pa.Table:
+def read_table(path: str | Path | Location, sweep_id: str | None = None) -> pa.Table:
     """One result file, read whole (every page, so damage anywhere is found), checked and
     migrated to the current schema. Columns the file lacks are null; extra columns are kept.
     Raises SchemaError (NewerSchemaError for a newer version) naming what is wrong."""
     try:
-        table = pq.ParquetFile(path).read()
+        if isinstance(path, Location):
+            with path.fs.open_input_file(path.path) as f:
+                table = pq.ParquetFile(f).read()
+        else:
+            table = pq.ParquetFile(path).read()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise SchemaError(f"corrupt or half-written Parquet ({str(e).splitlines()[0][:160]})") \
             from None

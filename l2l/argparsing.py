@@ -35,3 +35,14 @@ def name_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(f"no control characters or surrounding whitespace, "
                                          f"got {text!r}")
     return text
+
+
+def location_arg(text: str):
+    """A local path or a URI (s3://bucket/dir, ...: contract/storage.py) on the command line,
+    as a `contract.storage.Location`; an empty one or an unknown scheme is refused."""
+    from contract.storage import StorageError, locate
+
+    try:
+        return locate(text, "location")
+    except StorageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("location: ")) from None

@@ -5,6 +5,14 @@ entry. An entry is built in a temporary directory and renamed into place, so a r
 half of one; an exclusive file lock per key makes concurrent trials (processes, or Ray workers on
 one machine or a shared POSIX file system) build it once while the others wait and then read it.
 `meta.json` records the SHA-256 of the weights; a mismatch marks the entry corrupt and it is rebuilt.
+
+The cache may also be a URI (`s3://bucket/cache`, anything contract/storage.py opens): the
+nodes of a cluster without a shared file system then share it through object storage. Each
+node keeps a local copy (`<local cache>/remote/<hash of the URI>/`, the same layout) and
+reads an entry from the store when its copy lacks one; an entry it builds is uploaded weights
+first and meta.json last, so a reader that finds meta.json finds whole weights (and checks
+their hash). The lock is per node there: two nodes may build the same entry at once, which
+costs time but not correctness (the key determines the entry).
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from typing import Any, Callable
 import torch
 
 from contract.identity import stable_hash as content_hash
+from contract.storage import Location, is_uri, locate
 
 log = logging.getLogger("l2l.cache")
 CACHE_ENV = "L2L_CACHE_DIR"
@@ -31,10 +40,39 @@ WEIGHTS = "model.pt"
 META = "meta.json"
 
 
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
+def _local_default() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "l2l"
+
+
+def default_cache_dir() -> str | Path:
+    """$L2L_CACHE_DIR (a path or a URI), else ~/.cache/l2l."""
+    if os.environ.get(CACHE_ENV):
+        text = os.environ[CACHE_ENV]
+        return text if is_uri(text) else Path(text)
+    return _local_default()
+
+
+@dataclass(frozen=True)
+class CacheRoot:
+    """Where entries live: a local directory and, for a cache on object storage, the store
+    that the local directory mirrors."""
+
+    local: Path
+    remote: Location | None = None
+
+    def __str__(self) -> str:
+        return str(self.remote or self.local)
+
+
+def open_cache(where: str | os.PathLike | CacheRoot | None = None) -> CacheRoot:
+    """The cache at a path or URI (default: `default_cache_dir()`)."""
+    if isinstance(where, CacheRoot):
+        return where
+    where = default_cache_dir() if where is None else where
+    loc = locate(where, "cache_dir")
+    if loc.is_local:
+        return CacheRoot(Path(loc.path))
+    return CacheRoot(_local_default() / "remote" / content_hash({"uri": loc.uri})[:16], loc)
 
 
 @dataclass(frozen=True)
@@ -89,22 +127,27 @@ def _read(entry: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         return None
 
 
-def get_or_build(root: str | os.PathLike, kind: str, key_obj: dict[str, Any],
+def get_or_build(root: str | os.PathLike | CacheRoot, kind: str, key_obj: dict[str, Any],
                  build: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
                  ) -> tuple[dict[str, torch.Tensor], CacheHit]:
     """Returns the state dict cached under hash(key_obj), calling `build()` -> (state, info) only
     when no valid entry exists. `info` (JSON-able) is stored in meta.json."""
-    root = Path(root)
+    cache = open_cache(root)
     key = content_hash(key_obj)
-    entry = root / kind / key
+    entry = cache.local / kind / key
+    remote = cache.remote / kind / key if cache.remote else None
     t0 = time.perf_counter()
     found = _read(entry)  # fast path without the lock: entries appear only by atomic rename
     if found is None:
-        with _locked(root / kind / f"{key}.lock"):
+        with _locked(cache.local / kind / f"{key}.lock"):
             found = _read(entry)  # another process may have built it while we waited
+            if found is None and remote is not None and _fetch(remote, entry):
+                found = _read(entry)
             if found is None:
                 state, info = build()
                 _write(entry, state, {"kind": kind, "key": key, "config": key_obj, **info})
+                if remote is not None:
+                    _publish(entry, remote)
                 return state, CacheHit(kind, key, entry, False, time.perf_counter() - t0,
                                        json.loads((entry / META).read_text()))
     state, meta = found
@@ -124,3 +167,30 @@ def _write(entry: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) ->
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _fetch(remote: Location, entry: Path) -> bool:
+    """Copies an entry from object storage into the local cache (whole, by a rename); False
+    when the store has none (no meta.json: none, or one still being uploaded)."""
+    if not (remote / META).is_file():
+        return False
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        (remote / META).download(tmp / META)
+        (remote / WEIGHTS).download(tmp / WEIGHTS)
+        if _read(tmp) is None:  # a hash mismatch: build it here instead
+            return False
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.rename(tmp, entry)
+        log.info("cache entry %s read from %s", entry.name, remote.uri)
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(entry: Path, remote: Location) -> None:
+    """Uploads a local entry: the weights, then meta.json, which marks it complete."""
+    (remote / WEIGHTS).upload(entry / WEIGHTS)
+    (remote / META).upload(entry / META)

@@ -146,14 +146,14 @@ def plateau(args) -> int:
     except ConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
-    from l2l.cache import default_cache_dir
+    from l2l.cache import open_cache
     from l2l.i2i import STEPS
     from l2l.pretrain import plateau_epoch
     from l2l.trial import prepare
     from l2l.training import resolve_device
 
     device = resolve_device(cfg.device)
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache_dir = open_cache(cfg.cache_dir)
     try:
         prep = prepare(STEPS, cfg, device, cache_dir)
     except DataNotFoundError as e:

@@ -6,10 +6,11 @@ change it in place) and this context, and returns the unlearned model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from l2l.cache import CacheRoot
 
 
 @dataclass
@@ -18,7 +19,7 @@ class TrialContext:
     splits: Any  # the family's splits: forget / retain training images, evaluation sets
     device: torch.device
     generator: torch.Generator  # seeded: batches, latents and noise are reproducible
-    cache_dir: Path
+    cache_dir: CacheRoot
     pool: Any = None  # the original model's training images (retrain trains on part of them)
     mask: torch.Tensor | None = None  # image-to-image: the task's token mask [L], on `device`
     # image-to-image: the masks of training steps (l2l/tasks.py TrainingMasks), random or the

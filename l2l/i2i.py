@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from contract.metrics import I2I_TRIAL_SPLIT
-from l2l.cache import CacheHit, cache_info
+from l2l.cache import CacheHit, CacheRoot, cache_info
 from l2l.config import TrialConfig
 from l2l.context import TrialContext
 from l2l.data import dataset_key, load_split, make_splits, pool_sample, validation_holdout
@@ -35,7 +35,7 @@ class I2ISteps:
         # Never from the validation holdout: eval.split validation evaluates on it.
         return pool_sample(train, cfg.pretrain.images, cfg.pretrain.seed)
 
-    def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: Path):
+    def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
         # Validation images whose loss is recorded per pretraining epoch (convergence)
         return get_original(cfg, prep.pool, device, cache_dir,
                             val=pretrain_validation(prep.train))
@@ -46,7 +46,7 @@ class I2ISteps:
                            cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
 
     def context(self, cfg: TrialConfig, prep: Prepared, splits, original, device,
-                cache_dir: Path) -> TrialContext:
+                cache_dir: CacheRoot) -> TrialContext:
         mask = task_mask(cfg.task.kind, original.grid, cfg.task.mask_ratio).to(device)
         # The step masks have a generator of their own: changing unlearn.random_masks does not
         # change which images the steps draw.
@@ -110,7 +110,7 @@ def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:
 
 
 def _evaluator(cfg: TrialConfig, prep: Prepared, patch: int, mask, device,
-               cache_dir: Path) -> Evaluator:
+               cache_dir: CacheRoot) -> Evaluator:
     e = cfg.eval
 
     def extractor(name):

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
-from l2l.cache import CacheHit, cache_info, default_cache_dir
+from l2l.cache import CacheHit, CacheRoot, cache_info, open_cache
 from l2l.classifier import get_classifier
 from l2l.context import TrialContext
 from l2l.data import ImageSet
@@ -60,22 +60,22 @@ class TrialSteps(Protocol):
         """The original model's training images."""
 
     def original(self, cfg, prep: Prepared, device: torch.device,
-                 cache_dir: Path) -> tuple[torch.nn.Module, CacheHit]: ...
+                 cache_dir: CacheRoot) -> tuple[torch.nn.Module, CacheHit]: ...
 
     def splits(self, cfg, prep: Prepared) -> Any: ...
 
     def context(self, cfg, prep: Prepared, splits: Any, original: torch.nn.Module,
-                device: torch.device, cache_dir: Path) -> TrialContext: ...
+                device: torch.device, cache_dir: CacheRoot) -> TrialContext: ...
 
     def evaluate(self, cfg, prep: Prepared, model: torch.nn.Module, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation: ...
 
 
-def prepare(steps: TrialSteps, cfg, device: torch.device, cache_dir: Path) -> Prepared:
+def prepare(steps: TrialSteps, cfg, device: torch.device, cache_dir: CacheRoot) -> Prepared:
     """The data set's splits, the project classifier (trained once per data set and cached)
     and the original model's training sample."""
-    train = steps.load(cfg, "train", cache_dir / "data")
-    test = steps.load(cfg, "test", cache_dir / "data")
+    train = steps.load(cfg, "train", cache_dir.local / "data")
+    test = steps.load(cfg, "test", cache_dir.local / "data")
     classifier, hit = get_classifier(cfg.classifier, steps.dataset_key(cfg), train, test, device,
                                      cache_dir)
     return Prepared(train, test, steps.training_pool(cfg, train), classifier, hit)
@@ -88,7 +88,7 @@ def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
     steps: TrialSteps = family.steps
     device = resolve_device(cfg.device)
     reset_peak_memory(device)
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache_dir = open_cache(cfg.cache_dir)
     prep = prepare(steps, cfg, device, cache_dir)
     log.info("classifier: %s", "loaded from cache" if prep.classifier_hit.hit else "trained")
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
-from contract.schema import artifact_dir, trial_path, write_rows
+from contract.schema import artifact_ref, trial_path, write_rows
+from contract.storage import locate
 from l2l import experiment
 from sweeps.progress import trial_label
 from sweeps.spec import point_config
@@ -137,12 +136,9 @@ class Recorder(Callback):
 
     def _meta(self, trial_id: str, run_id: str | None) -> dict[str, Any]:
         d = self.dest
-        art = artifact_dir(d.results_dir, d.sweep_id, trial_id)
         return {"sweep_id": d.sweep_id, "trial_id": trial_id, "code_version": d.code_version,
                 "mlflow_run_id": run_id,
-                # relative to the results root (beside it: ../<root>-artifacts/...), so that
-                # moving the root and its artifacts together keeps the link
-                "artifact_dir": os.path.relpath(art, Path(d.results_dir).resolve())}
+                "artifact_dir": artifact_ref(d.sweep_id, trial_id, locate(d.results_dir).name)}
 
     def _open_trial_run(self, trial, trial_id: str, cfg, node: str | None) -> str | None:
         if self._tracker is None:
@@ -162,14 +158,15 @@ class Recorder(Callback):
         run_id = self._open_trial_run(trial, unit.trial_id, unit.config, unit.node_id)
         meta = {**self._meta(unit.trial_id, run_id), "status": "ok", "error": None,
                 "created_at": now()}
-        path = write_rows(trial_path(self.dest.results_dir, self.dest.sweep_id, unit.trial_id),
+        path = write_rows(trial_path(locate(self.dest.results_dir), self.dest.sweep_id,
+                                     unit.trial_id),
                           [{**r, **meta} for r in unit.rows])
         if self._tracker is not None:
             from sweeps.tracking import curated_params
 
             config = unit.config.to_dict()
             self._tracker.finish("trial", unit.trial_id, curated_params(config), unit.metrics,
-                                 config=config, artifacts=[*unit.artifacts, path])
+                                 config=config, artifacts=[*unit.artifacts, path.uri])
             point = self._tracker.run_id("point", trial_label(trial)) if self.seeds else None
             if point is not None:  # the point's objective over the seeds done
                 means = {k[len("mean_"):]: v for k, v in result.items()
@@ -200,7 +197,7 @@ class Recorder(Callback):
             if unit is not None:
                 trial_id, cfg = unit
                 run_id = self._open_trial_run(trial, trial_id, cfg, None)
-                path = trial_path(self.dest.results_dir, self.dest.sweep_id, trial_id)
+                path = trial_path(locate(self.dest.results_dir), self.dest.sweep_id, trial_id)
                 write_rows(path, [error_row(cfg, self._meta(trial_id, run_id), msg,
                                             self.dest.identity_version)])
                 if run_id is not None:

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from contract.inputs import one_line
-from l2l.argparsing import OneLineParser, name_arg, path_arg
+from contract.storage import Location, StorageError, check_writable, locate
+from l2l.argparsing import OneLineParser, location_arg, name_arg, path_arg
 from sweeps.spec import MAX_TRIALS, SpecError, SweepSpec, load_spec
 
 EXIT_INTERRUPTED = 130
@@ -42,20 +43,22 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run every trial of a spec on Ray Tune")
     r.add_argument("spec", help="path to a sweep spec (YAML)")
-    r.add_argument("--results", default="results", type=path_arg,
-                   help="directory of the Parquet results (default: %(default)s)")
+    r.add_argument("--results", default="results", type=location_arg,
+                   help="directory of the Parquet results: a path or a URI such as "
+                        "s3://bucket/results (default: %(default)s)")
     r.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                    help="MLflow tracking URI: sqlite:///FILE or http://HOST:PORT of an mlflow "
                         "server (default: $MLFLOW_TRACKING_URI, else a sqlite file mlflow.db in "
                         "the current directory); 'none' disables MLflow")
     r.add_argument("--experiment", type=name_arg,
                    help="MLflow experiment (default: the spec's name)")
-    r.add_argument("--storage", default="ray_results", type=path_arg,
-                   help="Tune experiment directory, where `resume` finds the sweep "
-                        "(default: %(default)s; shared storage on a cluster)")
+    r.add_argument("--storage", default="ray_results", type=location_arg,
+                   help="Tune experiment directory, where `resume` finds the sweep: a path or "
+                        "a URI (default: %(default)s; shared or object storage on a cluster)")
     r.add_argument("--sweep-id", help="sweep id (default: <spec name>-<UTC time>)")
-    r.add_argument("--cache-dir", type=path_arg,
-                   help="model cache shared by trials (default: $L2L_CACHE_DIR or ~/.cache/l2l)")
+    r.add_argument("--cache-dir", type=location_arg,
+                   help="model cache shared by trials: a path or a URI (default: "
+                        "$L2L_CACHE_DIR or ~/.cache/l2l)")
     r.add_argument("--data-root", type=path_arg,
                    help="Fashion-MNIST files (default: $L2L_DATA_DIR, then the Debian package, "
                         "then a download)")
@@ -74,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("resume", help="continue an interrupted sweep where it stopped")
     s.add_argument("sweep", help="a sweep id (looked up under --storage) or a Tune experiment "
-                                 "directory")
-    s.add_argument("--storage", default="ray_results", type=path_arg,
+                                 "directory (a path or a URI)")
+    s.add_argument("--storage", default="ray_results", type=location_arg,
                    help="where the sweep's Tune experiment lives (default: %(default)s)")
     s.add_argument("--address",
                    help="Ray cluster address (default: $RAY_ADDRESS, else the address the sweep "
@@ -90,8 +93,8 @@ def _runtime(args) -> dict:
     else:
         from l2l.cache import default_cache_dir  # (imports torch: only when needed)
 
-        cache = default_cache_dir()
-    rt = {"cache_dir": str(cache.resolve())}
+        cache = locate(default_cache_dir(), "$L2L_CACHE_DIR")
+    rt = {"cache_dir": cache.uri}
     if args.data_root:
         rt["data_root"] = str(args.data_root.resolve())
     if args.device:
@@ -169,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                             f"starting with '.'), got {args.sweep_id!r}")
         else:
             sweep_id = args.sweep_id
-        _check_writable(args.results, "--results")
-        _check_writable(args.storage, "--storage")
+        for flag, loc in (("--results", args.results), ("--storage", args.storage),
+                          ("--cache-dir", args.cache_dir)):
+            if loc is not None:
+                _check_writable(loc, flag)
         if not args.address:  # a local Ray gets this machine's CPUs; a cluster is checked
             from sweeps.plan import check_fits, local_gpus  # by the driver once connected
 
@@ -180,16 +185,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise SpecError(str(e)) from None
         _check_data(spec)
         existing = args.storage / sweep_id
-        if existing.exists():
+        resuming = _exists(existing, "--storage")
+        if resuming:
             _check_same_sweep(existing, spec)
         uri = _mlflow_uri(args.mlflow_uri)
     except SpecError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
-    if existing.exists():  # a retried job, or the same command again: continue the sweep
+    if resuming:  # a retried job, or the same command again: continue the sweep
         print(f"sweep {sweep_id} exists in {args.storage} with this spec: resuming it",
               flush=True)
-        return _continue(existing.resolve(), args.address)
+        return _continue(existing, args.address)
 
     # Imported only now: validation must not pay for (or start) Ray.
     from sweeps.driver import run_sweep
@@ -197,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     local_store = uri is not None and uri.startswith("sqlite:")
     settings = SweepSettings(
-        results_dir=args.results, storage_dir=args.storage, mlflow_uri=uri,
+        results_dir=args.results.uri, storage_dir=args.storage.uri, mlflow_uri=uri,
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
         sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
         address=args.address)
@@ -228,9 +234,16 @@ def _mlflow_uri(uri: str | None) -> str | None:
 
 
 def _resume(args) -> int:
-    given, by_id = Path(args.sweep), args.storage / args.sweep
-    exp_dir = by_id if "/" not in args.sweep and by_id.is_dir() else given
-    if not exp_dir.is_dir():
+    if not args.sweep.strip():
+        raise SpecError("sweep: must not be empty; give a sweep id or a Tune experiment "
+                        "directory")
+    try:
+        given = locate(args.sweep, "sweep")
+    except StorageError as e:
+        raise SpecError(str(e)) from None
+    by_id = args.storage / args.sweep
+    exp_dir = (by_id if "/" not in args.sweep and _is_dir(by_id, "--storage") else given)
+    if not _is_dir(exp_dir, "sweep"):
         raise SpecError(f"sweep: no sweep {args.sweep!r} in {args.storage} (give a sweep id and "
                         "its --storage, or the Tune experiment directory)")
     if not (exp_dir / "sweep.json").exists():
@@ -245,16 +258,35 @@ def _resume(args) -> int:
     except SpecError as e:
         raise SpecError(f"sweep: the spec recorded in {exp_dir / 'sweep.json'} does not "
                         f"validate with this version: {e}") from None
+    if not _can_restore(exp_dir):
+        raise SpecError(f"sweep: {exp_dir} holds no Tune state to restore (it stopped before "
+                        "Tune saved any); start it again with `l2l-sweep run`")
+    return _continue(exp_dir, args.address)
+
+
+def _can_restore(exp_dir: Location) -> bool:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(exp_dir.resolve())):
-        raise SpecError(f"sweep: {exp_dir} holds no Tune state to restore (it stopped before "
-                        "Tune saved any); start it again with `l2l-sweep run`")
-    return _continue(exp_dir.resolve(), args.address)
+    return tune.Tuner.can_restore(exp_dir.path,
+                                  storage_filesystem=None if exp_dir.is_local else exp_dir.fs)
 
 
-def _continue(exp_dir: Path, address: str | None) -> int:
+def _exists(loc: Location, flag: str) -> bool:
+    try:
+        return loc.exists()
+    except OSError as e:  # an object store that cannot be reached
+        raise SpecError(f"{flag}: cannot reach {loc.uri} ({one_line(str(e))[:200]})") from None
+
+
+def _is_dir(loc: Location, flag: str) -> bool:
+    try:
+        return loc.is_dir()
+    except OSError as e:
+        raise SpecError(f"{flag}: cannot reach {loc.uri} ({one_line(str(e))[:200]})") from None
+
+
+def _continue(exp_dir: Location, address: str | None) -> int:
     """Resumes a checked sweep; a cluster too small for its trials is one error line."""
     from sweeps.driver import resume_sweep
     from sweeps.plan import ResourceError
@@ -267,7 +299,7 @@ def _continue(exp_dir: Path, address: str | None) -> int:
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
 
 
-def _check_same_sweep(exp_dir: Path, spec: SweepSpec) -> None:
+def _check_same_sweep(exp_dir: Location, spec: SweepSpec) -> None:
     """`run` with the id of an existing sweep resumes it (a scheduler's retry runs the same
     command again) when that sweep was started from this spec and Tune can restore it; it
     refuses, saying why, otherwise."""
@@ -288,21 +320,19 @@ def _check_same_sweep(exp_dir: Path, spec: SweepSpec) -> None:
                         if rec.spec.source.get(k) != spec.source.get(k))
         raise SpecError(f"--sweep-id: sweep {sid} exists and was started from another spec "
                         f"({', '.join(differ)} differ); {hint}")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from ray import tune
-
-    if not tune.Tuner.can_restore(str(exp_dir.resolve())):
+    if not _can_restore(exp_dir):
         raise SpecError(f"--sweep-id: sweep {sid} exists but holds no Tune state to restore "
                         "(it stopped before Tune saved any); pick another id")
 
 
-def _check_writable(path: Path, flag: str) -> None:
-    """Refuse an output path we could not write, before any work (and without creating it)."""
-    p = path.resolve()
-    while not p.exists():
-        p = p.parent
-    if not p.is_dir() or not os.access(p, os.W_OK):
-        raise SpecError(f"{flag}: {path} is not a writable directory")
+def _check_writable(loc: Location, flag: str) -> None:
+    """Refuse an output location we could not write, before any work (and without creating
+    it): a local directory that is not writable, a bucket that does not exist or cannot be
+    reached."""
+    try:
+        check_writable(loc, flag)
+    except StorageError as e:
+        raise SpecError(str(e)) from None
 
 
 if __name__ == "__main__":

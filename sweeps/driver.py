@@ -27,11 +27,13 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # (CheckpointConfig(num_to_keep=1)), on purpose: a resume then knows every finished seed.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
+import pyarrow.fs  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 
 from contract.identity import IDENTITY_VERSION  # noqa: E402
+from contract.storage import Location, locate  # noqa: E402
 from sweeps import plan  # noqa: E402
 from sweeps.callbacks import Destination, Recorder, RecordError  # noqa: E402
 from sweeps.progress import Progress, print_summary, trial_label  # noqa: E402
@@ -43,6 +45,7 @@ from sweeps.worker import (WorkerContext, grid_entry, grid_trial, grid_unit,  # 
                            search_point)
 
 log = logging.getLogger("sweeps")
+SYNC_PERIOD = 15  # seconds; the state is a few kB (trial results and artifacts travel apart)
 # Tune warns, one line each, about every trial of a restored experiment that has no results yet:
 # on a resume those are just the trials still to run (109 lines for a table sweep).
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -106,7 +109,7 @@ def _param_space(spec: SweepSpec) -> dict[str, Any]:
 def _worker_context(spec: SweepSpec, settings: SweepSettings, identity_version: int
                     ) -> WorkerContext:
     inject = {**parse_injections(os.environ.get(INJECT_ENV)), **settings.inject_failures}
-    return WorkerContext(settings.sweep_id, str(settings.results_dir.resolve()),
+    return WorkerContext(settings.sweep_id, settings.results_dir,
                          identity_version, tuple(sorted(inject.items())), spec.search)
 
 
@@ -118,10 +121,14 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
                           len(s.seeds) if s else None, spec.max_failures,
                           None if s else plan.trial_estimates(spec)),
                  JsonLoggerCallback()]
+    path, fs = tune_storage(locate(settings.storage_dir))
     run_config = tune.RunConfig(
-        name=settings.sweep_id, storage_path=str(settings.storage_dir.resolve()), verbose=0,
+        name=settings.sweep_id, storage_path=path, storage_filesystem=fs, verbose=0,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=callbacks)
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=callbacks,
+        # The experiment state reaches --storage at most every SYNC_PERIOD seconds (Tune's
+        # default, 300 s, would make a killed driver's resume redo up to 5 min of trials).
+        sync_config=tune.SyncConfig(sync_period=SYNC_PERIOD))
     trainable = _trainable(spec, ctx, resources_for)
     if not s:
         return tune.Tuner(
@@ -178,7 +185,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] 
               f"{', ASHA over seeds' if s.asha else ''})", flush=True)
     else:
         print(f"sweep {settings.sweep_id}: {len(spec.trials)} trials", flush=True)
-    dest = Destination(settings.sweep_id, str(settings.results_dir.resolve()),
+    dest = Destination(settings.sweep_id, settings.results_dir,
                        settings.code_version, IDENTITY_VERSION, settings.mlflow_uri,
                        experiment_id, parent_run_id)
     tuner = _tuner(spec, settings, dest, _worker_context(spec, settings, IDENTITY_VERSION),
@@ -186,7 +193,13 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] 
     return _fit(tuner, spec, settings, experiment_id, parent_run_id)
 
 
-def resume_sweep(experiment_dir, address: str | None = None) -> int:
+def tune_storage(loc: Location) -> tuple[str, pyarrow.fs.FileSystem | None]:
+    """Tune's storage path and file system for a location: a local path alone, or the path in
+    the object store with its file system (Tune reads and writes through pyarrow.fs)."""
+    return (loc.path, None) if loc.is_local else (loc.path, loc.fs)
+
+
+def resume_sweep(experiment_dir: Location, address: str | None = None) -> int:
     """Continues an interrupted sweep (Ctrl-C, a killed driver) where it stopped: finished
     trials stay, unfinished and failed ones run again (a search point from its checkpoint).
     Ray: `address`, else $RAY_ADDRESS, else the address the sweep was started with."""
@@ -199,7 +212,7 @@ def resume_sweep(experiment_dir, address: str | None = None) -> int:
     expected = spec.search.num_samples if spec.search else len(spec.trials)
     where = f"Ray at {address} ({source})" if address else source
     print(f"resuming sweep {settings.sweep_id}: {before.get('TERMINATED', 0)} of {expected} "
-          f"{unit} finished{failed}; Tune experiment {experiment_dir}; {where}", flush=True)
+          f"{unit} finished{failed}; Tune experiment {experiment_dir.uri}; {where}", flush=True)
     now = code_version()
     if now != settings.code_version:
         print(f"notice: the code is now {now}; the sweep started with {settings.code_version} "
@@ -219,8 +232,9 @@ def resume_sweep(experiment_dir, address: str | None = None) -> int:
     # The param space again: Tune saves trials it created, not the config objects of grid
     # points it has yet to create. (Format 1 sweeps hold dicts and a param space of another
     # shape: theirs is kept.)
-    tuner = tune.Tuner.restore(str(experiment_dir), _trainable(spec, ctx, resources_for),
-                               resume_errored=True,
+    path, fs = tune_storage(experiment_dir)
+    tuner = tune.Tuner.restore(path, _trainable(spec, ctx, resources_for),
+                               resume_errored=True, storage_filesystem=fs,
                                param_space=_param_space(spec) if rec.format >= 2 else None)
     return _fit(tuner, spec, settings, rec.experiment_id, rec.parent_run_id)
 
@@ -233,11 +247,17 @@ def _legacy_names() -> None:
     sys.modules.setdefault("sweeps.runner", legacy)
 
 
-def _states(experiment_dir) -> dict[str, int]:
+def saved_trials(experiment_dir: Location) -> list:
+    """The trials of a Tune experiment, from its saved state."""
+    path, fs = tune_storage(experiment_dir)
+    return tune.ExperimentAnalysis(path, storage_filesystem=fs).trials
+
+
+def _states(experiment_dir: Location) -> dict[str, int]:
     """Trial states of a Tune experiment, read from its saved state."""
     _legacy_names()
     out: dict[str, int] = {}
-    for t in tune.ExperimentAnalysis(str(experiment_dir)).trials:
+    for t in saved_trials(experiment_dir):
         out[t.status] = out.get(t.status, 0) + 1
     return out
 
@@ -261,7 +281,7 @@ def _fit(tuner, spec: SweepSpec, settings: SweepSettings, experiment_id: str | N
             stopped = _caused_by(e, RecordError)
             if stopped is None:
                 raise
-        trials = tune.ExperimentAnalysis(str(settings.experiment_dir)).trials
+        trials = saved_trials(settings.experiment_dir)
         unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
         interrupted = bool(unfinished) or len(trials) < expected or stopped is not None
         failed = sum(1 for t in trials if t.status == "ERROR")

@@ -155,15 +155,22 @@ def _classes_of(cfg) -> int:
     return DATASETS.get(cfg.dataset) or 0
 
 
-def _measured(results_dir: Path | None) -> dict[tuple[int, str], float]:
+def _measured(results_dir) -> dict[tuple[int, str], float]:
     """(identity version, config hash) -> median seconds of earlier successful trials with
-    that config. Unreadable files are skipped."""
-    if results_dir is None or not Path(results_dir).is_dir():
+    that config, from the results at a path or URI. Unreadable files are skipped."""
+    from contract.schema import PARTITION, SchemaError, read_table
+    from contract.storage import locate
+
+    if results_dir is None:
         return {}
-    files = sorted(Path(results_dir).glob("sweep_id=*/*.parquet"))
+    root = locate(results_dir)
+    try:
+        files = [f for d in root.dirs() if d.name.startswith(f"{PARTITION}=")
+                 for f in d.files(".parquet")]
+    except OSError:  # an unreachable store: no measurements, the rates alone
+        return {}
     if not files:
         return {}
-    from contract.schema import SchemaError, read_table
 
     seen: dict[tuple[int, str], list[float]] = {}
     cols = ["config_hash", "identity_version", "status", "unlearn_seconds", "eval_seconds"]

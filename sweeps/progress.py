@@ -189,7 +189,10 @@ def print_summary(results, trials, expected: int, spec, settings) -> None:
             clf_built = any(r.metrics.get("classifier_cache_hit") is False for r in ok)
             print("classifier: " + ("trained in this sweep" if clf_built else
                                     "reused from the cache, nothing retrained"))
-    print(f"Parquet results: {settings.results_dir.resolve() / f'sweep_id={settings.sweep_id}'}")
+    from contract.schema import sweep_dir
+    from contract.storage import locate
+
+    print(f"Parquet results: {sweep_dir(locate(settings.results_dir), settings.sweep_id).uri}")
     if settings.mlflow_uri:
         print(f"MLflow store:    {settings.mlflow_uri} (experiment {settings.experiment!r})")
-    print(f"Tune experiment: {settings.experiment_dir}", flush=True)
+    print(f"Tune experiment: {settings.experiment_dir.uri}", flush=True)

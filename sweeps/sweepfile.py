@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.identity import IDENTITY_VERSION
+from contract.storage import Location, locate
 from sweeps.spec import SweepSpec, parse_spec
 
 SWEEP_FILE = "sweep.json"
@@ -27,8 +28,9 @@ LEGACY_IDENTITY_VERSION = 1  # a record without `identity_version`
 
 @dataclass(frozen=True)
 class SweepSettings:
-    results_dir: Path
-    storage_dir: Path  # Tune's experiment directory (shared storage on a cluster)
+    # Both as `contract.storage.locate` gives them: an absolute path or a URI (s3://...)
+    results_dir: str
+    storage_dir: str  # where Tune's experiments live (shared or object storage on a cluster)
     mlflow_uri: str | None
     artifact_dir: Path | None  # MLflow artifact root of a local store
     sweep_id: str
@@ -41,8 +43,8 @@ class SweepSettings:
     inject_failures: dict[str, int] = field(default_factory=dict)
 
     @property
-    def experiment_dir(self) -> Path:
-        return self.storage_dir.resolve() / self.sweep_id
+    def experiment_dir(self) -> Location:
+        return locate(self.storage_dir) / self.sweep_id
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,16 @@ def write_sweep_file(settings: SweepSettings, spec: SweepSpec, experiment_id: st
                      parent_run_id: str | None, runtime: dict[str, Any],
                      spec_path: str | None) -> None:
     d = settings.experiment_dir
-    d.mkdir(parents=True, exist_ok=True)
     record = {
         "format": FORMAT, "sweep_id": settings.sweep_id, "kind": spec.kind,
         "identity_version": IDENTITY_VERSION, "spec_path": spec_path, "spec": spec.source,
         "runtime": runtime,
-        "settings": {**{k: (str(v) if isinstance(v, Path) else v)
-                        for k, v in asdict(settings).items()},
-                     "results_dir": str(settings.results_dir.resolve()),
-                     "storage_dir": str(settings.storage_dir.resolve())},
+        "settings": {k: (str(v) if isinstance(v, Path) else v)
+                     for k, v in asdict(settings).items()},
         "experiment_id": experiment_id, "parent_run_id": parent_run_id,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
-    tmp = d / f".{SWEEP_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, d / SWEEP_FILE)
+    (d / SWEEP_FILE).write_text(json.dumps(record, indent=1, default=str))  # atomic
 
 
 class SweepFileError(ValueError):
@@ -112,7 +109,7 @@ _SETTING_TYPES = {"results_dir": str, "storage_dir": str, "mlflow_uri": (str, ty
 _REQUIRED_SETTINGS = ("results_dir", "sweep_id", "code_version", "experiment")
 
 
-def read_sweep_file(experiment_dir: Path) -> SweepRecord:
+def read_sweep_file(experiment_dir: Location | Path | str) -> SweepRecord:
     """The record of a sweep, checked whole: a missing, empty, truncated or hand-edited file,
     a field of the wrong type or a record written by a newer version is a SweepFileError
     naming the field, never a half-resumed sweep. A spec that no longer validates raises the
@@ -120,6 +117,7 @@ def read_sweep_file(experiment_dir: Path) -> SweepRecord:
     from contract.identity import KNOWN_VERSIONS
     from contract.inputs import InputError, read_text
 
+    experiment_dir = locate(experiment_dir)
     path = experiment_dir / SWEEP_FILE
     try:
         text = read_text(path, SWEEP_FILE)
@@ -156,9 +154,8 @@ def read_sweep_file(experiment_dir: Path) -> SweepRecord:
         if not isinstance(v, _SETTING_TYPES[k]):
             raise SweepFileError(f"{SWEEP_FILE}: settings.{k}: wrong type "
                                  f"{type(v).__name__}")
-    for k in ("results_dir", "storage_dir", "artifact_dir"):
-        st[k] = Path(st[k]) if st.get(k) else None
-    st["storage_dir"] = experiment_dir.resolve().parent  # the directory may have moved
+    st["artifact_dir"] = Path(st["artifact_dir"]) if st.get("artifact_dir") else None
+    st["storage_dir"] = experiment_dir.parent.uri  # the directory may have moved
     # no trial cap: the sweep was accepted when it started (with its --max-trials)
     spec = parse_spec(record["spec"], record["runtime"], identity_version=version,
                       max_trials=None)

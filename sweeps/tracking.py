@@ -27,6 +27,8 @@ from typing import Any, Iterable
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from contract.storage import local_copies
+
 PARENT_TAG = "mlflow.parentRunId"
 # Machine-specific paths: not part of what a trial is, so not params.
 RUNTIME_PARAMS = ("cache_dir", "data_root")
@@ -183,8 +185,8 @@ class Tracker:
         self.log(run.run_id, params, metrics, tags)
         if config is not None:
             self.client.log_dict(run.run_id, config, "config.json")
-        for path in artifacts:
-            if Path(path).is_file():
+        with local_copies(artifacts) as files:  # files on object storage: fetched first
+            for path in files:
                 self.client.log_artifact(run.run_id, str(path))
         self.client.set_terminated(run.run_id, "FINISHED" if ok else "FAILED")
         run.running = False

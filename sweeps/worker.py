@@ -28,6 +28,7 @@ import ray
 from ray import tune
 
 from contract.schema import artifact_dir
+from contract.storage import locate, staging
 from l2l import experiment
 from sweeps.spec import SearchSpec, Trial, point_config
 
@@ -52,7 +53,7 @@ class Unit:
     config: Any  # the l2l config
     rows: list[dict[str, Any]]  # config, timing and metric columns (no run columns yet)
     metrics: dict[str, float]  # "<split>_<metric>" and the timings: MLflow and the objective
-    artifacts: tuple[str, ...]  # files l2l wrote (sample grids, embeddings)
+    artifacts: tuple[str, ...]  # files l2l wrote (sample grids, embeddings): paths or URIs
     node_id: str | None
 
 
@@ -99,9 +100,9 @@ def _maybe_fail(ctx: WorkerContext, unit: str) -> None:
     n = dict(ctx.inject_failures).get(unit, 0)
     if not n:
         return
-    counter = artifact_dir(ctx.results_dir, ctx.sweep_id, ".attempts") / unit.replace("/", "_")
-    counter.parent.mkdir(parents=True, exist_ok=True)
-    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter = artifact_dir(locate(ctx.results_dir), ctx.sweep_id, ".attempts") \
+        / unit.replace("/", "_")
+    attempt = int(counter.read_bytes()) + 1 if counter.exists() else 1
     counter.write_text(str(attempt))
     if attempt <= n:
         raise RuntimeError(f"injected failure of {unit} (attempt {attempt} of {n} that fail)")
@@ -113,15 +114,18 @@ def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
     raises (the driver records the failure)."""
     _setup_logging()
     _maybe_fail(ctx, unit or trial_id)
-    result = experiment.run(cfg, artifact_dir=artifact_dir(ctx.results_dir, ctx.sweep_id,
-                                                           trial_id))
+    where = artifact_dir(locate(ctx.results_dir), ctx.sweep_id, trial_id)
+    with staging(where) as local:  # on object storage: written here, then uploaded
+        result = experiment.run(cfg, artifact_dir=local)
+        files = tuple((where / Path(p).relative_to(local).as_posix()).uri
+                      for p in result.artifacts.values())
     metrics = {f"{m.split}_{m.metric}": m.value for m in result.metrics}
     timings = {"pretrain_seconds": result.pretrain_seconds,
                "unlearn_seconds": result.unlearn_seconds, "eval_seconds": result.eval_seconds,
                "peak_memory_mb": result.peak_memory_mb}
     metrics.update({k: v for k, v in timings.items() if v is not None})
     return Unit(trial_id, cfg, result.rows(ctx.identity_version), metrics,
-                tuple(str(p) for p in result.artifacts.values()), node_id()), result.caches
+                files, node_id()), result.caches
 
 
 def _cache_summary(caches: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -223,21 +223,22 @@ class RayNodes:
 
 
 class MlflowServer:
-    """`mlflow server` on 127.0.0.1 with a sqlite backend, as a stack.md says is light on
-    2 cores (no job execution, one worker: up in about 6 s)."""
+    """`mlflow server` on 127.0.0.1, light on 2 cores (no job execution, one worker: up in
+    about 6 s), on a sqlite file or on `backend` (a PostgreSQL database's URI)."""
 
-    def __init__(self, root):
+    def __init__(self, root, backend: str | None = None):
         import subprocess
         import sys
         from pathlib import Path
 
+        self.backend = backend or f"sqlite:///{root / 'server.db'}"
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.log = root / "mlflow-server.log"
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
-             f"sqlite:///{root / 'server.db'}", "--artifacts-destination",
+             self.backend, "--artifacts-destination",
              str(root / "server-artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1"],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env, cwd=root,
@@ -355,3 +356,45 @@ def postgres():
     subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
                    capture_output=True, timeout=120)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server on 127.0.0.1 (moto's standalone server, from PyPI), in a
+    process group of its own; yields the AWS variables that point a client at it (pyarrow.fs,
+    Ray Tune and boto3 all read them). Buckets are made by the tests (`make_bucket`)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("moto")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_session(proc)
+                pytest.fail("moto's S3 server did not start")
+            time.sleep(0.2)
+    yield {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    stop_session(proc)
+
+
+def make_bucket(env: dict, name: str) -> str:
+    """Creates a bucket on the s3_server; returns `s3://<name>`."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing") \
+        .create_bucket(Bucket=name)
+    return f"s3://{name}"

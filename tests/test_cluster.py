@@ -129,11 +129,15 @@ def test_kuberay_manifests_agree_with_the_pins_and_each_other():
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    from conftest import MlflowServer, RayNodes
+def cluster(tmp_path_factory, request):
+    from conftest import MlflowServer, RayNodes, _pg_bin
 
     root = tmp_path_factory.mktemp("cluster")
-    server = MlflowServer(root)  # starts while the Ray nodes come up
+    # The tracking server on PostgreSQL, as a team's runs (deploy/mlflow.yaml); on sqlite
+    # where no PostgreSQL is installed
+    backend = request.getfixturevalue("postgres")("mlflow_server") if _pg_bin("initdb") \
+        else None
+    server = MlflowServer(root, backend)  # starts while the Ray nodes come up
     nodes = None
     try:
         nodes = RayNodes(root, head_cpus=1, worker_cpus=(1,))
@@ -181,7 +185,10 @@ def test_a_sweep_runs_on_both_nodes_with_results_on_shared_storage(two_node_swee
 
 
 def test_the_mlflow_server_has_the_runs_over_http(two_node_sweep):
+    """One parent, every child, every metric of every trial with the time it was logged,
+    read back over HTTP from a server on PostgreSQL."""
     r, shared, node_ids, server = two_node_sweep
+    assert server.backend.startswith("postgresql") or not _pg_installed()
     client = MlflowClient(server.uri)
     exp = client.get_experiment_by_name("two-node")
     runs = client.search_runs([exp.experiment_id])
@@ -197,6 +204,20 @@ def test_the_mlflow_server_has_the_runs_over_http(two_node_sweep):
     assert float(t.data.params["alpha"]) in (0.1, 0.5) and "forget_fid" in t.data.metrics
     arts = {a.path for a in client.list_artifacts(t.info.run_id)}  # uploaded over HTTP
     assert "config.json" in arts and f"{t.data.tags['trial_id']}.parquet" in arts
+    started = min(x.info.start_time for x in runs)
+    for t in trials:  # every metric row of the trial's Parquet file, logged at a real time
+        mine = rows[(rows.trial_id == t.data.tags["trial_id"]) & rows.value.notna()]
+        mine = mine[mine.value.abs() != float("inf")]  # MLflow takes finite values only
+        assert {f"{s}_{m}" for s, m in zip(mine.split, mine.metric)} <= set(t.data.metrics)
+        for key in ("forget_fid", "retain_fid"):
+            (m,) = client.get_metric_history(t.info.run_id, key)
+            assert started <= m.timestamp <= t.info.end_time
+
+
+def _pg_installed() -> bool:
+    from conftest import _pg_bin
+
+    return _pg_bin("initdb") is not None
 
 
 # ----------------------------------------------------------------------------------------------

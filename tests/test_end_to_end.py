@@ -137,10 +137,13 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(sweep, capsys, tmp_pa
     from conftest import tiny_sweep_spec
 
     root, uri, args = sweep
-    # A cache "directory" that is a file passes validation and fails inside every trial.
-    # Two trials (a failed trial's Ray worker is not reused: each one starts a new process).
-    bad_cache = tmp_path / "not-a-dir"
-    bad_cache.write_text("")
+    # A cache whose entry directories are files passes validation (a writable directory)
+    # and fails inside every trial. Two trials (a failed trial's Ray worker is not reused:
+    # each one starts a new process).
+    bad_cache = tmp_path / "broken-cache"
+    bad_cache.mkdir()
+    for kind in ("classifier", "generator", "features"):
+        (bad_cache / kind).write_text("")
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(tiny_sweep_spec("tiny-e2e", grid={"method": ["original"],
                                                                        "seed": [0, 1]})))

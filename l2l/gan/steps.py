@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from contract.metrics import GAN_SPLIT
+from l2l.cache import CacheRoot
 from l2l.context import TrialContext
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, load, make_splits, training_pool, validation
@@ -27,7 +28,7 @@ class GanSteps:
     def training_pool(self, cfg: GanTrialConfig, train):
         return training_pool(cfg, train)
 
-    def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: Path):
+    def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
         check = fid_check(cfg, prep.classifier, validation(prep.train)) \
             if cfg.pretrain.fid_patience is not None else None
         return get_gan(cfg, prep.pool, device, cache_dir, check=check)
@@ -36,7 +37,7 @@ class GanSteps:
         return make_splits(cfg, prep.pool, prep.test, prep.train)
 
     def context(self, cfg: GanTrialConfig, prep: Prepared, splits, original, device,
-                cache_dir: Path) -> TrialContext:
+                cache_dir: CacheRoot) -> TrialContext:
         return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
                             cache_dir, pool=prep.pool, classifier=prep.classifier)
 
