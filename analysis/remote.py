@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.schema import beside
-from contract.storage import Location, StorageError, locate
+from pyarrow.fs import FileType
+
+from contract.storage import STORE_ERRORS, Location, StorageError, locate, probe
 
 OUTPUTS = ("tables", "figures", "report")  # what the commands write beside the root
 
@@ -56,12 +58,14 @@ def open_root(text: str, artifacts: bool) -> Root:
     atexit.register(shutil.rmtree, tmp, True)
     root = Root(tmp / loc.name, loc)
     try:
-        if not loc.is_dir():
+        if probe(loc, "--results") != FileType.Directory:
             raise AnalysisError(f"no Parquet result files under {loc.uri}")
         loc.download(root.local)
         if artifacts:
             beside(loc, "artifacts").download(beside(root.local, "artifacts"))
-    except OSError as e:
+    except StorageError as e:
+        raise AnalysisError(str(e)) from None
+    except STORE_ERRORS as e:
         raise AnalysisError(f"--results: cannot read {loc.uri} "
                             f"({str(e).strip().splitlines()[0][:200]})") from None
     return root

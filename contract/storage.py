@@ -18,14 +18,33 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# How long a store may take to answer the first question asked of it: a client without
+# credentials may otherwise wait minutes (Google Cloud's asks a metadata server that is not
+# there), and a command would hang instead of saying what is wrong.
+PROBE_SECONDS = 20.0
+# What a file system raises: OSError (pyarrow's I/O errors are OSErrors) and pyarrow's other
+# errors (an Azure client without credentials raises a plain ArrowException)
+STORE_ERRORS = (OSError, pa.ArrowException)
+
+
+# Schemes refused up front, with the reason. Azure: pyarrow's client aborts the whole process
+# (an uncaught C++ exception in a thread of its own) when it finds no credentials, which no
+# error line can report. Web servers: not stores one can write to.
+_AZURE = ("pyarrow's Azure client aborts the process when it finds no credentials, and it is "
+          "untested here; use an S3-compatible endpoint")
+_WEB = "a web server is not a store one can write to; give s3://, gs:// or a path"
+REFUSED = {"abfs": _AZURE, "abfss": _AZURE, "az": _AZURE, "adl": _AZURE,
+           "http": _WEB, "https": _WEB, "ftp": _WEB}
 
 
 class StorageError(ValueError):
@@ -208,6 +227,8 @@ def locate(where: str | os.PathLike | Location, field: str = "path") -> Location
         p = Path(text).expanduser().resolve()
         return Location(pafs.LocalFileSystem(), str(p), str(p), text)
     scheme = text.split("://", 1)[0].lower()
+    if scheme in REFUSED:
+        raise StorageError(f"{field}: {scheme}:// is not supported: {REFUSED[scheme]}")
     if scheme == "file":
         return locate(text.split("://", 1)[1] or "/", field)
     try:
@@ -228,6 +249,32 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
+def probe(loc: Location, field: str, seconds: float = PROBE_SECONDS) -> pafs.FileType:
+    """What is at `loc` (a FileType), asked with a deadline: a store that does not answer in
+    `seconds`, or answers with an error, is a StorageError naming `field`."""
+    if loc.is_local:
+        return loc._type()
+    box: dict = {}
+
+    def ask():
+        try:
+            box["type"] = loc._type()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise StorageError(f"{field}: no answer from {loc.uri} within {seconds:g} s (check "
+                           "the endpoint and the credentials, e.g. AWS_ENDPOINT_URL and "
+                           "AWS_ACCESS_KEY_ID)")
+    if "error" in box:
+        raise StorageError(f"{field}: cannot reach {loc.uri} "
+                           f"({_first_line(box['error'])})") from None
+    return box["type"]
+
+
 def check_writable(loc: Location, field: str) -> None:
     """Refuses, before any work, a location that cannot be written: a local one whose nearest
     existing ancestor is not a writable directory, a remote one whose bucket cannot be
@@ -240,17 +287,10 @@ def check_writable(loc: Location, field: str) -> None:
             raise StorageError(f"{field}: {loc} is not a writable directory")
         return
     bucket = loc.path.split("/", 1)[0]
-    try:
-        info = loc.fs.get_file_info(bucket)
-    except Exception as e:
-        raise StorageError(f"{field}: cannot reach {loc.uri} ({_first_line(e)})") from None
-    if info.type != pafs.FileType.Directory:
+    if probe(Location(loc.fs, bucket, loc.uri), field) != pafs.FileType.Directory:
         raise StorageError(f"{field}: {loc.uri}: bucket {bucket!r} does not exist")
-    try:
-        if loc.is_file():
-            raise StorageError(f"{field}: {loc.uri} is a file, not a directory")
-    except OSError as e:
-        raise StorageError(f"{field}: cannot reach {loc.uri} ({_first_line(e)})") from None
+    if probe(loc, field) == pafs.FileType.File:
+        raise StorageError(f"{field}: {loc.uri} is a file, not a directory")
 
 
 @contextmanager

@@ -23,6 +23,10 @@ def path_arg(text: str) -> Path:
     is refused rather than taken."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
+    from contract.storage import is_uri
+
+    if is_uri(text):  # Path("s3://b/x") would be a local directory named "s3:"
+        raise argparse.ArgumentTypeError(f"a local path, got the URI {text!r}")
     return Path(text)
 
 
@@ -46,3 +50,9 @@ def location_arg(text: str):
         return locate(text, "location")
     except StorageError as e:
         raise argparse.ArgumentTypeError(str(e).removeprefix("location: ")) from None
+
+
+def store_arg(text: str) -> str:
+    """A local path or a URI, checked as `location_arg` does, as text: what a config's
+    runtime field holds."""
+    return str(location_arg(text))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from contract.inputs import InputError, one_line, read_yaml
-from l2l.argparsing import OneLineParser, path_arg
+from l2l.argparsing import OneLineParser, path_arg, store_arg
 from l2l.errors import ConfigError, DataNotFoundError
 
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
     t.add_argument("--artifacts", type=path_arg, help="write sample grids (PNG) and embeddings "
                    "(embeddings.npz) to this directory")
-    t.add_argument("--cache-dir", type=path_arg, help="model cache (default: $L2L_CACHE_DIR or "
+    t.add_argument("--cache-dir", type=store_arg, help="model cache, a path or a URI (default: $L2L_CACHE_DIR or "
                    "~/.cache/l2l)")
     t.add_argument("--data-root", type=path_arg,
                    help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                    "loss that still counts as progress (default 0.01)")
     c.add_argument("--patience", type=int, default=3, help="epochs without that gain that "
                    "make a plateau (default 3)")
-    c.add_argument("--cache-dir", type=path_arg, help="model cache: the run is cached as the "
+    c.add_argument("--cache-dir", type=store_arg, help="model cache: the run is cached as the "
                    "original of that config with --epochs")
     c.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -80,13 +80,15 @@ def _runtime_flags(raw: dict, args) -> None:
             raw[k] = str(getattr(args, k))
 
 
-def _check_writable_dir(path: Path, flag: str) -> None:
-    """A directory we could create or write, checked before any work (nothing is created)."""
-    p = path.resolve()
-    while not p.exists():
-        p = p.parent
-    if not p.is_dir() or not os.access(p, os.W_OK):
-        raise ConfigError(flag, f"{path} is not a writable directory")
+def _check_writable_dir(path, flag: str) -> None:
+    """A directory (or, for --cache-dir, a store) we could create or write, checked before any
+    work; nothing is created."""
+    from contract.storage import StorageError, check_writable, locate
+
+    try:
+        check_writable(locate(path, flag), flag)
+    except StorageError as e:
+        raise ConfigError(flag, str(e).removeprefix(f"{flag}: ")) from None
 
 
 def format_metrics(metrics, family: str) -> str:

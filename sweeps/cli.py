@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 
 from contract.inputs import one_line
-from contract.storage import Location, StorageError, check_writable, locate
+from pyarrow.fs import FileType
+
+from contract.storage import Location, StorageError, check_writable, locate, probe
 from l2l.argparsing import OneLineParser, location_arg, name_arg, path_arg
 from sweeps.spec import MAX_TRIALS, SpecError, SweepSpec, load_spec
 
@@ -273,17 +275,17 @@ def _can_restore(exp_dir: Location) -> bool:
 
 
 def _exists(loc: Location, flag: str) -> bool:
-    try:
-        return loc.exists()
-    except OSError as e:  # an object store that cannot be reached
-        raise SpecError(f"{flag}: cannot reach {loc.uri} ({one_line(str(e))[:200]})") from None
+    try:  # an object store that cannot be reached, or does not answer: one line
+        return probe(loc, flag) != FileType.NotFound
+    except StorageError as e:
+        raise SpecError(str(e)) from None
 
 
 def _is_dir(loc: Location, flag: str) -> bool:
     try:
-        return loc.is_dir()
-    except OSError as e:
-        raise SpecError(f"{flag}: cannot reach {loc.uri} ({one_line(str(e))[:200]})") from None
+        return probe(loc, flag) == FileType.Directory
+    except StorageError as e:
+        raise SpecError(str(e)) from None
 
 
 def _continue(exp_dir: Location, address: str | None) -> int:

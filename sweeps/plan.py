@@ -159,15 +159,16 @@ def _measured(results_dir) -> dict[tuple[int, str], float]:
     """(identity version, config hash) -> median seconds of earlier successful trials with
     that config, from the results at a path or URI. Unreadable files are skipped."""
     from contract.schema import PARTITION, SchemaError, read_table
-    from contract.storage import locate
+    from contract.storage import STORE_ERRORS, StorageError, locate, probe
 
     if results_dir is None:
         return {}
     root = locate(results_dir)
     try:
+        probe(root, "--results")
         files = [f for d in root.dirs() if d.name.startswith(f"{PARTITION}=")
                  for f in d.files(".parquet")]
-    except OSError:  # an unreachable store: no measurements, the rates alone
+    except (StorageError, *STORE_ERRORS):  # a store that cannot be reached: the rates alone
         return {}
     if not files:
         return {}

@@ -185,3 +185,45 @@ def test_a_sweep_on_object_storage_is_killed_resumed_and_analysed(s3, tmp_path, 
     out, err = capsys.readouterr()
     assert root.beside("figures").files(".png", recursive=True)
     assert all(line.startswith(f"{s3}/results-figures/") for line in out.splitlines()), out
+
+
+def test_a_store_that_does_not_answer_is_an_error_line_not_a_hang(monkeypatch):
+    """A server that accepts the connection and never answers (a wrong endpoint, a firewall
+    that drops replies): the first question asked of it has a deadline."""
+    import socket
+
+    from contract.storage import probe
+
+    with socket.socket() as quiet:
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen(8)
+        for k, v in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{quiet.getsockname()[1]}",
+                     "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                     "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(k, v)
+        t0 = time.monotonic()
+        with pytest.raises(StorageError, match=r"--results: no answer from s3://quiet/x "
+                                               r"within 1 s"):
+            probe(locate("s3://quiet/x"), "--results", seconds=1)
+        assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("nope://bucket/x", "cannot open 'nope://bucket/x'"),
+    ("abfs://c@account.dfs.core.windows.net/x", "abfs:// is not supported"),
+    ("https://example.org/results", "https:// is not supported"),
+    ("s3:///x", "Missing bucket name"),
+    ("s3://bucket/x?color=red", "Unexpected query parameter"),
+])
+def test_uris_no_store_can_serve_are_refused_with_the_reason(uri, expected, capsys):
+    from analysis.cli import main as analysis_main
+    from sweeps.cli import main as sweep_main
+
+    with pytest.raises(SystemExit) as e:
+        sweep_main(["run", "spec.yaml", "--results", uri])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert analysis_main(["table", "--results", uri]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
