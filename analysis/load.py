@@ -104,7 +104,8 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 
 # Versions DuckDB scans as they are: 5 differs from 6 only by its sweep_id column, which the
-# scan takes from the directory either way. Older files are read whole and migrated.
+# scan takes from the directory either way, and 6 from 7 by the `model` column, which the view
+# fills with nulls for files without it. Older files are read whole and migrated.
 SCANNABLE_FROM = 5
 
 

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from contract.metrics import direction, uses_features
 from contract.storage import Location, locate
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
 # them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
@@ -33,7 +33,7 @@ META = {
     "schema_version": pa.int32(), "sweep_id": pa.string(), "trial_id": pa.string(),
     "status": pa.string(), "error": pa.string(), "code_version": pa.string(),
     "mlflow_run_id": pa.string(), "created_at": pa.timestamp("us", tz="UTC"),
-    "artifact_dir": pa.string(),
+    "artifact_dir": pa.string(), "model": pa.string(),
 }
 CONFIG = {
     "family": pa.string(), "setting": pa.string(), "generator": pa.string(),
@@ -101,6 +101,13 @@ def artifact_dir(results_dir: str | Path | Location, sweep_id: str, trial_id: st
                  ) -> Path | Location:
     """Sample grids and embeddings of a trial, beside the results root."""
     return beside(results_dir, "artifacts") / f"{PARTITION}={sweep_id}" / trial_id
+
+
+def model_ref(model: Location, results: Location) -> str:
+    """The `model` column: where a kept model lies, relative to the results root
+    (`../<root>-models/ab/<sha256>.safetensors`) when it is beside it, else its URI."""
+    base = results.parent.uri.rstrip("/") + "/"
+    return f"../{model.uri[len(base):]}" if model.uri.startswith(base) else model.uri
 
 
 def artifact_ref(sweep_id: str, trial_id: str, results_name: str) -> str:
@@ -197,6 +204,7 @@ MIGRATIONS = {
     3: "extractor = 'classifier' (the default) for metrics computed on features, else null",
     4: "value_se = null (not estimated), settings = '{}' (not recorded)",
     5: "nothing: v5 files also hold sweep_id, which the directory's name overrides",
+    6: "model = null (no unlearned model was kept)",
 }
 
 

@@ -16,9 +16,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
-from contract.inputs import InputError, one_line, read_yaml
+from contract.inputs import InputError, check_numbers, load_yaml, one_line, read_yaml
 from l2l.argparsing import OneLineParser, path_arg, store_arg
 from l2l.errors import ConfigError, DataNotFoundError
 
@@ -33,14 +34,36 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
     t.add_argument("--artifacts", type=path_arg, help="write sample grids (PNG) and embeddings "
                    "(embeddings.npz) to this directory")
-    t.add_argument("--cache-dir", type=store_arg, help="model cache, a path or a URI (default: $L2L_CACHE_DIR or "
-                   "~/.cache/l2l)")
+    t.add_argument("--cache-dir", type=store_arg, help="model cache, a path or a URI "
+                   "(default: $L2L_CACHE_DIR or ~/.cache/l2l)")
+    t.add_argument("--save-model", type=store_arg, metavar="DIR",
+                   help="keep the unlearned model in DIR (a path or URI), named by its "
+                        "SHA-256, for `l2l eval`")
     t.add_argument("--data-root", type=path_arg,
                    help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
                    "then the Debian package, then a download)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     t.set_defaults(run=trial)
+
+    e = sub.add_parser(
+        "eval", help="evaluate a stored unlearned model again, optionally with other "
+                     "evaluation settings or another task",
+        description="Evaluate a model kept by `l2l trial --save-model` or `l2l-sweep run "
+                    "--save-models` without unlearning again: the trial's config travels in "
+                    "the file; --set changes evaluation or task fields (e.g. --set "
+                    "task.mask_ratio=0.25 --set eval.images_per_class=50). Nothing set: the "
+                    "trial's own numbers.")
+    e.add_argument("model", type=store_arg, help="the stored model (.safetensors), a path or URI")
+    e.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", type=_setting,
+                   help=f"replace a field of {', '.join(EVAL_FIELDS)} (a YAML value); repeat")
+    e.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
+    e.add_argument("--cache-dir", type=store_arg, help="model cache (default: the config's, "
+                   "else $L2L_CACHE_DIR or ~/.cache/l2l)")
+    e.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    e.set_defaults(run=evaluate_stored)
 
     c = sub.add_parser("plateau", help="train an image-to-image config's original model for "
                        "--epochs at a constant learning rate and print its validation loss per "
@@ -61,6 +84,27 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     c.set_defaults(run=plateau)
     return p
+
+
+# What `l2l eval --set` may change: how a model is evaluated, never what it was trained as
+EVAL_FIELDS = ("eval.*", "task.*")
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """FIELD=VALUE of `l2l eval --set`, the value read as YAML (safe loader, bounded)."""
+    field, sep, value = text.partition("=")
+    field = field.strip()
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    if not any(field.startswith(f[:-1]) and len(field) > len(f) - 1 for f in EVAL_FIELDS):
+        raise argparse.ArgumentTypeError(f"{field}: only fields of {', '.join(EVAL_FIELDS)} "
+                                         "can be set (evaluation, not training)")
+    try:
+        parsed = load_yaml(value, f"--set {field}") if value.strip() else None
+        check_numbers({field: parsed})
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return field, parsed
 
 
 def _load(path: Path) -> dict:
@@ -195,7 +239,8 @@ def trial(args) -> int:
             parent = args.json.resolve().parent
             if not parent.is_dir() or not os.access(parent, os.W_OK):
                 raise ConfigError("--json", f"cannot write to {parent}")
-        for flag, path in (("--artifacts", args.artifacts), ("--cache-dir", args.cache_dir)):
+        for flag, path in (("--artifacts", args.artifacts), ("--cache-dir", args.cache_dir),
+                           ("--save-model", args.save_model)):
             if path is not None:
                 _check_writable_dir(path, flag)
     except ConfigError as e:
@@ -203,7 +248,7 @@ def trial(args) -> int:
         return 2
 
     try:
-        result = experiment.run(cfg, artifact_dir=args.artifacts)
+        result = experiment.run(cfg, artifact_dir=args.artifacts, model_store=args.save_model)
     except DataNotFoundError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
@@ -215,6 +260,37 @@ def trial(args) -> int:
           + (f", peak memory {memory:.0f} MB)" if memory else ")"))
     for name, path in result.artifacts.items():
         print(f"artifact {name}: {path}")
+    if args.json:
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(result.rows(), indent=1))
+        os.replace(tmp, args.json)
+        print(f"rows written to {args.json}")
+    return 0
+
+
+def evaluate_stored(args) -> int:
+    """`l2l eval`: a stored model evaluated again."""
+    from contract.storage import STORE_ERRORS
+    from l2l.stored_model import StoredModelError, reevaluate
+
+    overrides = dict(args.set)
+    runtime = {k: (str(getattr(args, k)) if getattr(args, k) is not None else None)
+               for k in ("cache_dir", "data_root", "device")}
+    try:
+        if args.json:
+            parent = args.json.resolve().parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise ConfigError("--json", f"cannot write to {parent}")
+        result = reevaluate(args.model, overrides, runtime)
+    except (ConfigError, StoredModelError, DataNotFoundError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except STORE_ERRORS as e:
+        print(f"error: model: cannot read {args.model} ({one_line(str(e))[:200]})",
+              file=sys.stderr)
+        return 2
+    print(format_metrics(result.metrics, result.config.family))
+    print(f"seconds: evaluation {result.eval_seconds:.1f} ({result.device})")
     if args.json:
         tmp = args.json.with_name(f".{args.json.name}.tmp")
         tmp.write_text(json.dumps(result.rows(), indent=1))

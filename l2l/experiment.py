@@ -71,9 +71,10 @@ def parse_config(d: Mapping[str, Any]):
     return family_of(d).parse(d)
 
 
-def run(cfg, artifact_dir=None):
+def run(cfg, artifact_dir=None, model_store=None):
     """Runs one trial of any family; `artifact_dir` (a Path or None) receives sample grids and
-    embeddings. Returns an l2l.result.TrialResult."""
+    embeddings; `model_store` (a path or URI, or None) keeps the unlearned model
+    (l2l/stored_model.py). Returns an l2l.result.TrialResult."""
     from l2l.trial import run_trial
 
-    return run_trial(cfg, artifact_dir=artifact_dir)
+    return run_trial(cfg, artifact_dir=artifact_dir, model_store=model_store)

@@ -16,7 +16,7 @@ from l2l.context import TrialContext
 from l2l.data import dataset_key, load_split, make_splits, pool_sample, validation_holdout
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
-from l2l.pretrain import get_original, pretrain_validation
+from l2l.pretrain import get_original, model_of, pretrain_validation
 from l2l.result import MetricValue
 from l2l.tasks import TrainingMasks, task_mask
 from l2l.trial import Evaluation, Prepared
@@ -34,6 +34,9 @@ class I2ISteps:
     def training_pool(self, cfg: TrialConfig, train):
         # Never from the validation holdout: eval.split validation evaluates on it.
         return pool_sample(train, cfg.pretrain.images, cfg.pretrain.seed)
+
+    def build(self, cfg: TrialConfig):
+        return model_of(cfg)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
         # Validation images whose loss is recorded per pretraining epoch (convergence)

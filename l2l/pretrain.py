@@ -32,7 +32,8 @@ def original_key(cfg: TrialConfig, exclude_classes=()) -> dict:
     return key
 
 
-def _build(cfg: TrialConfig):
+def model_of(cfg: TrialConfig):
+    """An untrained generator of the trial's architecture."""
     return build_generator(cfg.generator.name, cfg.generator.size, cfg.generator.sampling_steps)
 
 
@@ -42,7 +43,7 @@ def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device,
     the task loss on `val` with the task's mask, None where not measured)."""
     p = cfg.pretrain
     torch.manual_seed(p.seed)
-    model = _build(cfg).to(device)
+    model = model_of(cfg).to(device)
     mask = task_mask(cfg.task.kind, model.grid, cfg.task.mask_ratio).to(device)
     # Random, task or hybrid masks (pretrain.random_masks); drawn by their own seeded generator
     # so that the share does not shift the batches' draws.
@@ -94,6 +95,6 @@ def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_d
 
     state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg, exclude_classes),
                                     build)
-    model = _build(cfg)
+    model = model_of(cfg)
     model.load_state_dict(state)
     return model.to(device).eval(), hit

@@ -59,6 +59,9 @@ class TrialSteps(Protocol):
     def training_pool(self, cfg, train: ImageSet) -> ImageSet:
         """The original model's training images."""
 
+    def build(self, cfg) -> torch.nn.Module:
+        """An untrained model of the trial's architecture (stored weights go into it)."""
+
     def original(self, cfg, prep: Prepared, device: torch.device,
                  cache_dir: CacheRoot) -> tuple[torch.nn.Module, CacheHit]: ...
 
@@ -81,7 +84,9 @@ def prepare(steps: TrialSteps, cfg, device: torch.device, cache_dir: CacheRoot) 
     return Prepared(train, test, steps.training_pool(cfg, train), classifier, hit)
 
 
-def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
+def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialResult:
+    """One trial. `model_store` (a path or URI): keep the unlearned model there
+    (l2l/stored_model.py); its location is the result's `model` artifact."""
     from l2l.experiment import FAMILIES
 
     family = FAMILIES.get(cfg.family)
@@ -110,6 +115,11 @@ def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
     if ctx.reported_seconds is not None:  # original: 0; a cached retrain: its training time
         unlearn_seconds = ctx.reported_seconds
 
+    stored = {}
+    if model_store is not None:  # outside the timers: keeping a model is not unlearning
+        from l2l.stored_model import save
+
+        stored["model"] = save(model, ctx, model_store)
     t0 = time.perf_counter()
     ev = steps.evaluate(cfg, prep, model, ctx, None if artifact_dir is None else
                         Path(artifact_dir))
@@ -117,4 +127,4 @@ def run_trial(cfg, artifact_dir: Path | None = None) -> TrialResult:
     caches = {"classifier": cache_info(prep.classifier_hit), "generator": cache_info(gen_hit),
               **{k: cache_info(v) for k, v in ctx.caches.items()}, **ev.caches}
     return TrialResult(cfg, ev.metrics, pretrain_seconds, unlearn_seconds, eval_seconds,
-                       str(device), peak_memory_mb(device), caches, ev.artifacts)
+                       str(device), peak_memory_mb(device), caches, {**ev.artifacts, **stored})

@@ -30,7 +30,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from contract.schema import artifact_ref, trial_path, write_rows
+from contract.schema import artifact_ref, model_ref, trial_path, write_rows
 from contract.storage import locate
 from l2l import experiment
 from sweeps.progress import trial_label
@@ -138,7 +138,8 @@ class Recorder(Callback):
         d = self.dest
         return {"sweep_id": d.sweep_id, "trial_id": trial_id, "code_version": d.code_version,
                 "mlflow_run_id": run_id,
-                "artifact_dir": artifact_ref(d.sweep_id, trial_id, locate(d.results_dir).name)}
+                "artifact_dir": artifact_ref(d.sweep_id, trial_id, locate(d.results_dir).name),
+                "model": None}
 
     def _open_trial_run(self, trial, trial_id: str, cfg, node: str | None) -> str | None:
         if self._tracker is None:
@@ -158,6 +159,8 @@ class Recorder(Callback):
         run_id = self._open_trial_run(trial, unit.trial_id, unit.config, unit.node_id)
         meta = {**self._meta(unit.trial_id, run_id), "status": "ok", "error": None,
                 "created_at": now()}
+        if unit.model:
+            meta["model"] = model_ref(locate(unit.model), locate(self.dest.results_dir))
         path = write_rows(trial_path(locate(self.dest.results_dir), self.dest.sweep_id,
                                      unit.trial_id),
                           [{**r, **meta} for r in unit.rows])
@@ -166,7 +169,8 @@ class Recorder(Callback):
 
             config = unit.config.to_dict()
             self._tracker.finish("trial", unit.trial_id, curated_params(config), unit.metrics,
-                                 config=config, artifacts=[*unit.artifacts, path.uri])
+                                 config=config, artifacts=[*unit.artifacts, path.uri],
+                                 tags={"model": unit.model} if unit.model else None)
             point = self._tracker.run_id("point", trial_label(trial)) if self.seeds else None
             if point is not None:  # the point's objective over the seeds done
                 means = {k[len("mean_"):]: v for k, v in result.items()

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-trials", type=int, metavar="N", default=MAX_TRIALS,
                    help="refuse a spec of more trials than this, counted before any is built "
                         "(default: %(default)s; raise it for a larger sweep on purpose)")
+    r.add_argument("--save-models", action="store_true",
+                   help="keep every unlearned model in <results>-models/ (safetensors, named "
+                        "by their SHA-256; the rows' `model` column points at it) for "
+                        "`l2l eval`")
     r.add_argument("--dry-run", action="store_true",
                    help="print the trials, their resources and an estimated cost; start and "
                         "write nothing")
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         results_dir=args.results.uri, storage_dir=args.storage.uri, mlflow_uri=uri,
         artifact_dir=(Path.cwd() / "mlartifacts") if local_store else None,
         sweep_id=sweep_id, code_version=code_version(), experiment=args.experiment or spec.name,
-        address=args.address)
+        address=args.address, save_models=args.save_models)
     from sweeps.plan import ResourceError
 
     try:

@@ -33,6 +33,7 @@ from ray import tune  # noqa: E402
 from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 
 from contract.identity import IDENTITY_VERSION  # noqa: E402
+from contract.schema import beside  # noqa: E402
 from contract.storage import Location, locate  # noqa: E402
 from sweeps import plan  # noqa: E402
 from sweeps.callbacks import Destination, Recorder, RecordError  # noqa: E402
@@ -109,8 +110,10 @@ def _param_space(spec: SweepSpec) -> dict[str, Any]:
 def _worker_context(spec: SweepSpec, settings: SweepSettings, identity_version: int
                     ) -> WorkerContext:
     inject = {**parse_injections(os.environ.get(INJECT_ENV)), **settings.inject_failures}
+    models = beside(locate(settings.results_dir), "models").uri if settings.save_models \
+        else None
     return WorkerContext(settings.sweep_id, settings.results_dir,
-                         identity_version, tuple(sorted(inject.items())), spec.search)
+                         identity_version, tuple(sorted(inject.items())), spec.search, models)
 
 
 def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: WorkerContext,

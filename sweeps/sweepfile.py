@@ -37,6 +37,7 @@ class SweepSettings:
     code_version: str
     experiment: str
     address: str | None = None  # the Ray cluster it runs on (None: a local Ray)
+    save_models: bool = False  # keep each unlearned model in <results>-models/
     # Fault injection for tests: unit -> how many of its first attempts fail ("t000-ab12cd34"
     # for a grid trial, "p001/seed=1" for a seed of a search point). Also from
     # $L2L_SWEEP_INJECT_FAILURES="unit:n,unit:n".
@@ -105,7 +106,8 @@ class SweepFileError(ValueError):
 
 _SETTING_TYPES = {"results_dir": str, "storage_dir": str, "mlflow_uri": (str, type(None)),
                   "artifact_dir": (str, type(None)), "sweep_id": str, "code_version": str,
-                  "experiment": str, "address": (str, type(None)), "inject_failures": dict}
+                  "experiment": str, "address": (str, type(None)), "inject_failures": dict,
+                  "save_models": bool}
 _REQUIRED_SETTINGS = ("results_dir", "sweep_id", "code_version", "experiment")
 
 

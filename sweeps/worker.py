@@ -44,6 +44,7 @@ class WorkerContext:
     # trial id ("t000-ab12cd34") or a seed of a search point ("p001/seed=1").
     inject_failures: tuple[tuple[str, int], ...] = ()
     search: SearchSpec | None = None  # base fields, seeds and objective of a search
+    model_store: str | None = None  # where unlearned models are kept (--save-models)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Unit:
     metrics: dict[str, float]  # "<split>_<metric>" and the timings: MLflow and the objective
     artifacts: tuple[str, ...]  # files l2l wrote (sample grids, embeddings): paths or URIs
     node_id: str | None
+    model: str | None = None  # the kept unlearned model (path or URI), with --save-models
 
 
 def grid_entry(trial: Trial) -> dict[str, Any]:
@@ -116,16 +118,16 @@ def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
     _maybe_fail(ctx, unit or trial_id)
     where = artifact_dir(locate(ctx.results_dir), ctx.sweep_id, trial_id)
     with staging(where) as local:  # on object storage: written here, then uploaded
-        result = experiment.run(cfg, artifact_dir=local)
+        result = experiment.run(cfg, artifact_dir=local, model_store=ctx.model_store)
         files = tuple((where / Path(p).relative_to(local).as_posix()).uri
-                      for p in result.artifacts.values())
+                      for name, p in result.artifacts.items() if name != "model")
     metrics = {f"{m.split}_{m.metric}": m.value for m in result.metrics}
     timings = {"pretrain_seconds": result.pretrain_seconds,
                "unlearn_seconds": result.unlearn_seconds, "eval_seconds": result.eval_seconds,
                "peak_memory_mb": result.peak_memory_mb}
     metrics.update({k: v for k, v in timings.items() if v is not None})
     return Unit(trial_id, cfg, result.rows(ctx.identity_version), metrics,
-                files, node_id()), result.caches
+                files, node_id(), result.artifacts.get("model")), result.caches
 
 
 def _cache_summary(caches: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -105,7 +105,8 @@ def _sweep(cmd: list[str], env: dict, cwd, log):
                             stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 
-def test_a_sweep_on_object_storage_is_killed_resumed_and_analysed(s3, tmp_path, capsys):
+def test_a_sweep_on_object_storage_is_killed_resumed_and_analysed(s3, tmp_path, capsys,
+                                                                  monkeypatch):
     """The cluster path without a shared file system: results, Tune state, artifacts and the
     model cache all on S3. The driver is killed (SIGKILL) after its first trial; `resume`
     finishes the sweep; the rows are there exactly once; `l2l-analysis` reads them from the
@@ -124,8 +125,8 @@ def test_a_sweep_on_object_storage_is_killed_resumed_and_analysed(s3, tmp_path, 
     env["XDG_CACHE_HOME"] = str(tmp_path / "node-cache")  # the cache's local copy
     sweep = "on-s3"
     proc = _sweep(["run", "spec.yaml", "--results", results, "--storage", storage,
-                   "--cache-dir", cache, "--mlflow-uri", uri, "--sweep-id", sweep], env,
-                  tmp_path, tmp_path / "run.log")
+                   "--cache-dir", cache, "--mlflow-uri", uri, "--sweep-id", sweep,
+                   "--save-models"], env, tmp_path, tmp_path / "run.log")
     part = locate(results) / f"sweep_id={sweep}"
     try:
         deadline = time.monotonic() + 300
@@ -171,6 +172,17 @@ def test_a_sweep_on_object_storage_is_killed_resumed_and_analysed(s3, tmp_path, 
     for r in runs:
         names = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert f"{r.data.tags['trial_id']}.parquet" in names, names
+    # every unlearned model kept beside the root; evaluated again, it gives its row's numbers
+    from l2l.stored_model import reevaluate
+
+    assert rows.model.notna().all() and rows.groupby("trial_id").model.nunique().eq(1).all()
+    one = rows[rows.trial_id == rows.trial_id.iloc[0]]
+    model = root.parent / one.model.iloc[0].removeprefix("../")
+    assert model.uri.startswith(f"{s3}/results-models/") and model.is_file()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "node-cache"))
+    again = reevaluate(model.uri, runtime={"cache_dir": cache})
+    got = {(m.split, m.metric): m.value for m in again.metrics}
+    assert {(r.split, r.metric): r.value for r in one.itertuples()} == pytest.approx(got)
     # the model cache is in the bucket (the original model and the classifier)
     assert {d.name for d in locate(cache).dirs()} >= {"generator", "classifier"}
 

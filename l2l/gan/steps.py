@@ -13,7 +13,7 @@ from l2l.context import TrialContext
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, load, make_splits, training_pool, validation
 from l2l.gan.evaluate import evaluate
-from l2l.gan.pretrain import fid_check, get_gan
+from l2l.gan.pretrain import build_gan, fid_check, get_gan
 from l2l.result import MetricValue
 from l2l.trial import Evaluation, Prepared
 
@@ -27,6 +27,9 @@ class GanSteps:
 
     def training_pool(self, cfg: GanTrialConfig, train):
         return training_pool(cfg, train)
+
+    def build(self, cfg: GanTrialConfig):
+        return build_gan(cfg)
 
     def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
         check = fid_check(cfg, prep.classifier, validation(prep.train)) \
