@@ -114,6 +114,29 @@ class UnlearnConfig:
     random_masks: float = spec(1.0, since=2, legacy=0.0)
 
 
+@dataclass(frozen=True)
+class RelearnConfig:
+    """The relearning attack (l2l/relearn.py), both families: after unlearning, an attacker
+    who holds `images` of the forgotten images fine-tunes the whole model on them for `steps`
+    steps (the model's own training objective), and the trial is evaluated after that. steps 0:
+    the unlearned model as it is (the attack's starting point)."""
+
+    images: int = 16  # forgotten images the attacker holds (drawn from the forget set)
+    steps: int = 50
+    lr: float = 1e-3
+    batch_size: int = 16  # at most `images`
+    seed: int = 0  # which images the attacker holds, and its batches
+
+
+def parse_relearn(v: Any, path: str = "relearn") -> RelearnConfig | None:
+    """The `relearn` section (None: no attack)."""
+    if v is None:
+        return None
+    return _section(RelearnConfig, v, path, {
+        "images": _pos, "steps": lambda x, p: _int(x, p, 0, 1_000_000), "lr": _lr,
+        "batch_size": _batch, "seed": _seed})
+
+
 EXTRACTORS = ("classifier", "inception", "clip")  # l2l/features.py
 # What the evaluation sets are drawn from: the test split (final tables) or the validation
 # holdout of the training images (l2l/data.py validation_split; what searches choose on).
@@ -192,6 +215,9 @@ class TrialConfig(Config):
     noise_target: str | None = spec(None, param=True, since=2, legacy="paper")
     unlearn: UnlearnConfig = spec(default_factory=UnlearnConfig)
     eval: EvalConfig = spec(default_factory=EvalConfig)
+    # A relearning attack after unlearning (None: none); since=3: left out of the identity
+    # while unset, so the trial ids of sweeps without it stay as they were
+    relearn: RelearnConfig | None = spec(None, since=3)
     seed: int = spec(0, column="seed")
     # Where things run and live; they do not change results, so they are not in the identity.
     device: str = spec("auto", role="runtime")
@@ -243,7 +269,7 @@ class TrialConfig(Config):
 KEYS = {
     "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
     "alpha", "noise", "noise_target", "unlearn", "eval", "seed", "device", "data_root",
-    "cache_dir", "image_folder",
+    "cache_dir", "image_folder", "relearn",
 }
 
 
@@ -403,11 +429,20 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         image_folder=folder, task=task,
         generator=generator, pretrain=pretrain, classifier=classifier,
         alpha=alpha, noise=noise, noise_target=noise_target, unlearn=unlearn, eval=evalc,
+        relearn=_relearn(d.get("relearn"), forget, unlearn.images_per_class),
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),
         cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
     )
+
+
+def _relearn(v: Any, forget, per_class: int) -> RelearnConfig | None:
+    r = parse_relearn(v)
+    if r is not None and r.images > len(forget) * per_class:
+        raise ConfigError("relearn.images", f"must be <= the forget set's training images "
+                                            f"({len(forget)} x {per_class}), got {r.images}")
+    return r
 
 
 def _within_data(dataset: str, pretrain, unlearn, evalc, classifier) -> None:

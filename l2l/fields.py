@@ -18,7 +18,9 @@ other identity field goes into the `settings` JSON column by its dotted path (pr
 unlearning and evaluation settings), so that rows of different settings are never taken for
 replicates of one, unless a derived column already holds it (`Config.derived_fields`).
 `since=2` marks a field added after identity version 1: version-1 ids leave it out while it has
-its default, so sweeps started before keep their trial ids.
+its default, so sweeps started before keep their trial ids. `since=3` marks a field added after
+version 2 was in use: both versions leave it out while it has its default (and so does the
+`settings` column), so no existing trial id or row changes.
 """
 from __future__ import annotations
 
@@ -91,11 +93,19 @@ def identity(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"family": cfg.family}
     for path, value, f in walk(cfg):
         role = _role(f)
+        if _unset_later_field(f, value):
+            continue
         if role == "identity":
             out[path] = _plain(value)
         elif role == "file" and value is not None:
             out[path] = {"sha256": file_sha256(value)}
     return out
+
+
+def _unset_later_field(f: dataclasses.Field, value: Any) -> bool:
+    """A field added after identity version 2 (`since=3`) that has its default: no id or
+    settings column holds it."""
+    return f.metadata.get("since", 1) > 2 and value in (f.default, f.metadata.get("legacy"))
 
 
 def legacy_identity(cfg: Any) -> dict[str, Any]:
@@ -150,7 +160,8 @@ class Config(ABC):
             elif f.metadata.get("param"):
                 if value is not None:
                     params[path.rsplit(".", 1)[-1]] = value
-            elif _role(f) == "identity" and path not in self.derived_fields:
+            elif _role(f) == "identity" and path not in self.derived_fields \
+                    and not _unset_later_field(f, value):
                 settings[path] = _plain(value)
         out.update(self.derived_columns())
         out["params"] = json.dumps(params, sort_keys=True)

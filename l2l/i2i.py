@@ -17,6 +17,7 @@ from l2l.data import dataset_key, load_split, make_splits, pool_sample, validati
 from l2l.features import get_extractor
 from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original, model_of, pretrain_validation
+from l2l.relearn import relearn_i2i
 from l2l.result import MetricValue
 from l2l.tasks import TrainingMasks, task_mask
 from l2l.trial import Evaluation, Prepared
@@ -58,6 +59,9 @@ class I2ISteps:
         return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
                             cache_dir, pool=prep.pool, mask=mask, train_masks=masks,
                             classifier=prep.classifier)
+
+    def relearn(self, cfg: TrialConfig, model, ctx: TrialContext):
+        return relearn_i2i(model, ctx, cfg.relearn)
 
     def evaluate(self, cfg: TrialConfig, prep: Prepared, model, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation:

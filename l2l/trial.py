@@ -70,6 +70,9 @@ class TrialSteps(Protocol):
     def context(self, cfg, prep: Prepared, splits: Any, original: torch.nn.Module,
                 device: torch.device, cache_dir: CacheRoot) -> TrialContext: ...
 
+    def relearn(self, cfg, model: torch.nn.Module, ctx: TrialContext) -> torch.nn.Module:
+        """The relearning attack of `cfg.relearn` on the unlearned model (l2l/relearn.py)."""
+
     def evaluate(self, cfg, prep: Prepared, model: torch.nn.Module, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation: ...
 
@@ -115,6 +118,8 @@ def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialR
     if ctx.reported_seconds is not None:  # original: 0; a cached retrain: its training time
         unlearn_seconds = ctx.reported_seconds
 
+    if cfg.relearn is not None:  # the attacker's, after unlearning: outside its timer
+        model = steps.relearn(cfg, model, ctx)
     stored = {}
     if model_store is not None:  # outside the timers: keeping a model is not unlearning
         from l2l.stored_model import save

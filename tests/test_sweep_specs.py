@@ -57,7 +57,7 @@ def test_search_spec():
 
 @pytest.mark.parametrize("name", ["ablation_alpha", "ablation_retain", "ablation_forget_set",
                                   "ablation_mask_ratio", "search_l2l", "quickstart",
-                                  "i2i_table1", "i2i_table2"])
+                                  "i2i_table1", "i2i_table2", "relearn"])
 def test_every_spec_asks_for_gpus_or_cpus_that_fall_back(name):
     from sweeps.plan import effective_resources
 

@@ -25,9 +25,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, _batch, _choice, _classes,
+from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, RelearnConfig, _batch,
+                        _choice, _classes,
                         _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
-                        _section, _seed)
+                        _section, _seed, parse_relearn)
 from l2l.datasets import DATASETS, VALIDATION_SHARE
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
@@ -59,7 +60,8 @@ METHODS = method_registry("gan method", {
 # Methods that change no weights by unlearning (retrain trains from scratch): no `unlearn`.
 NO_UNLEARN = ("original", "retrain")
 KEYS = {"family", "method", "setting", "forget_set", "dataset", "generator", "pretrain",
-        "classifier", "unlearn", "cascade", "eval", "seed", "device", "data_root", "cache_dir"}
+        "classifier", "unlearn", "cascade", "eval", "seed", "device", "data_root", "cache_dir",
+        "relearn"}
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class GanTrialConfig(Config):
     unlearn: GanUnlearnConfig | None = spec(default_factory=GanUnlearnConfig)
     cascade: CascadeConfig | None = None
     eval: GanEvalConfig = spec(default_factory=GanEvalConfig)
+    # A relearning attack after unlearning (l2l/config.py RelearnConfig; None: none)
+    relearn: RelearnConfig | None = spec(None, since=3)
     seed: int = spec(0, column="seed")
     # Where things run and live; they do not change results, so they are not in the identity.
     device: str = spec("auto", role="runtime")
@@ -299,6 +303,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
     return GanTrialConfig(
         method=method, setting=setting, forget_set=forget, dataset=dataset, generator=generator,
         pretrain=pretrain, classifier=classifier, unlearn=unlearn, cascade=cascade, eval=evalc,
+        relearn=parse_relearn(d.get("relearn")),
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),

@@ -14,6 +14,7 @@ from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, load, make_splits, training_pool, validation
 from l2l.gan.evaluate import evaluate
 from l2l.gan.pretrain import build_gan, fid_check, get_gan
+from l2l.relearn import relearn_gan
 from l2l.result import MetricValue
 from l2l.trial import Evaluation, Prepared
 
@@ -43,6 +44,9 @@ class GanSteps:
                 cache_dir: CacheRoot) -> TrialContext:
         return TrialContext(cfg, splits, device, torch.Generator().manual_seed(cfg.seed),
                             cache_dir, pool=prep.pool, classifier=prep.classifier)
+
+    def relearn(self, cfg: GanTrialConfig, gan, ctx: TrialContext):
+        return relearn_gan(gan, ctx, cfg.relearn)
 
     def evaluate(self, cfg: GanTrialConfig, prep: Prepared, gan, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation:
