@@ -36,7 +36,8 @@ MATCH = ("family", "dataset", "task", "mask_ratio", "generator", "generator_size
 class Curve:
     """One method's forget metric against the attack's steps."""
     key: tuple  # MATCH values, method, alpha, attack settings, metric
-    label: str
+    name: str  # generator and method, e.g. "MAE l2l alpha=0.25"
+    images: str  # the attacker's images
     metric: str
     steps: tuple[int, ...]
     stats: tuple[Stat, ...]
@@ -47,7 +48,7 @@ class Curve:
         gap = self.original - base
         if not math.isfinite(gap) or gap == 0:
             return [math.nan] * len(self.steps)
-        return [(s.mean - base) / gap for s in self.stats]
+        return [(s.mean - base) / gap + 0.0 for s in self.stats]  # + 0.0: no "-0.00"
 
     def half_budget(self) -> int | None:
         for steps, frac in zip(self.steps, self.recovered()):
@@ -95,7 +96,7 @@ def curves(records: list[dict]) -> list[Curve]:
         points.setdefault(key, {})[int(s[STEPS])] = r["stat"]
         gen = GENERATOR_NAMES.get(r["generator"], r["generator"])
         alpha = f" alpha={fmt_value(r['alpha'])}" if r["alpha"] is not None else ""
-        labels[key] = (gen, f"{r['method']}{alpha}", fmt_value(s.get("relearn.images")))
+        labels[key] = (f"{gen} {r['method']}{alpha}", fmt_value(s.get("relearn.images")))
     out = []
     for key, by_steps in points.items():
         if key not in labels:
@@ -103,9 +104,9 @@ def curves(records: list[dict]) -> list[Curve]:
         steps = tuple(sorted(by_steps))
         metric = key[-1]
         orig = originals.get((*key[:len(MATCH)], metric), math.nan)
-        out.append(Curve(key, " ".join(labels[key]), metric, steps,
-                         tuple(by_steps[s] for s in steps), orig))
-    return sorted(out, key=lambda c: (c.key[4], c.label, c.metric))
+        out.append(Curve(key, *labels[key], metric, steps, tuple(by_steps[s] for s in steps),
+                         orig))
+    return sorted(out, key=lambda c: (c.key[4], c.name, c.images, c.metric))
 
 
 def _same_setting(r: dict, attacked: dict) -> bool:
@@ -133,21 +134,19 @@ def relearn_table(records: list[dict]) -> Table | None:
     rows, cells, rowkey = [], {}, {}
     notes = []
     for c in found:
-        gen, method, images = c.label.split(" ", 2)[0], c.key[len(MATCH)], \
-            fmt_value(c.key[len(MATCH) + 2][0])
+        method = c.key[len(MATCH)]
         for steps, stat, frac in zip(c.steps, c.stats, c.recovered()):
             k = (c.key[:-1], steps)
             if k not in rowkey:
                 rowkey[k] = len(rows)
-                label = c.label.rsplit(" ", 1)[0]
-                rows.append(Row((label, images, str(steps)), group=label,
+                rows.append(Row((c.name, c.images, str(steps)), group=c.name,
                                 reference=method == "retrain"))
             i = rowkey[k]
             cells[(i, index[(c.metric, "value")])] = stat
             if math.isfinite(frac):
                 cells[(i, index[(c.metric, "recovered")])] = Stat(frac, math.nan, stat.n)
         half = c.half_budget()
-        notes.append(f"{c.label.rsplit(' ', 1)[0]}, {images} images, {metric_label(c.metric)}: "
+        notes.append(f"{c.name}, {c.images} images, {metric_label(c.metric)}: "
                      + (f"half of the gap to the original recovered by {half} steps"
                         if half is not None else
                         f"half of the gap not recovered within {max(c.steps)} steps"
@@ -172,7 +171,7 @@ def relearn_figure(records: list[dict]):
     fig = _new(5 * len(metrics), 3.6)
     for ax, m in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for c in (c for c in found if c.metric == m):
-            ax.plot(c.steps, c.recovered(), marker="o", label=c.label)
+            ax.plot(c.steps, c.recovered(), marker="o", label=f"{c.name}, {c.images} images")
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("attack steps")
