@@ -783,13 +783,15 @@ def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS,
                 layouts: dict[str, Layout] = LAYOUTS) -> list[Table]:
     """Every table that applies, from `aggregate(rows)` and `speedup_records(rows)` of the
     same rows (for callers that also use them elsewhere, e.g. for figures)."""
+    from analysis.front import front_table
     from analysis.relearn import relearn_table
 
     groups = by_family(records + speed)
     out = [t for fam, layout in layouts.items() if fam in groups
            for t in layout.tables(groups[fam], metrics)]
-    relearn = relearn_table(records)  # sweeps that ran the relearning attack
-    return out + ([relearn] if relearn is not None else [])
+    # what applies to any family: the relearning attack, trade-off fronts (one per family)
+    extra = [relearn_table(records)] + [front_table(part) for part in groups.values()]
+    return out + [t for t in extra if t is not None]
 
 
 def all_tables(rows, metrics=PAPER_METRICS) -> list[Table]:

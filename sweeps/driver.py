@@ -147,9 +147,14 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created ..."
-    searcher = ConcurrencyLimiter(
-        OptunaSearch(sampler=optuna.samplers.TPESampler(seed=s.sampler_seed)),
-        max_concurrent=s.max_concurrent)
+    sampler = optuna.samplers.TPESampler(seed=s.sampler_seed)  # multi-objective TPE as well
+    if s.mode == "pareto":  # each term its own objective: Optuna keeps the front
+        names, modes = s.pareto_metrics()
+        searcher = ConcurrencyLimiter(OptunaSearch(metric=names, mode=modes, sampler=sampler),
+                                      max_concurrent=s.max_concurrent)
+    else:
+        searcher = ConcurrencyLimiter(OptunaSearch(sampler=sampler),
+                                      max_concurrent=s.max_concurrent)
     scheduler = FIFOScheduler()
     if s.asha:
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=len(s.seeds),
@@ -158,7 +163,9 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
     return tune.Tuner(
         trainable, param_space=_param_space(spec),
         tune_config=tune.TuneConfig(
-            metric="objective", mode=s.mode, num_samples=s.num_samples, search_alg=searcher,
+            metric=None if s.mode == "pareto" else "objective",
+            mode=None if s.mode == "pareto" else s.mode, num_samples=s.num_samples,
+            search_alg=searcher,
             scheduler=scheduler, reuse_actors=True,
             trial_name_creator=point_name, trial_dirname_creator=point_name),
         run_config=run_config)

@@ -170,7 +170,16 @@ def print_summary(results, trials, expected: int, spec, settings) -> None:
         scored = [r for r in ok if "objective" in r.metrics]
         # Only points that ran every seed compete: a mean over fewer seeds is not comparable.
         full = [r for r in scored if r.metrics.get("seeds_done") == len(spec.search.seeds)]
-        if full:
+        if full and spec.search.mode == "pareto":
+            from contract.pareto import front
+
+            names, modes = spec.search.pareto_metrics()
+            signs = [1.0 if m == "max" else -1.0 for m in modes]
+            best = front([[s * r.metrics[n] for s, n in zip(signs, names)] for r in full])
+            print(f"Pareto front: {len(best)} of {len(full)} points "
+                  f"({', '.join(trial_label(full[i]) for i in best)}); `l2l-analysis tables` "
+                  "writes it as the `front` table")
+        elif full:
             key = (lambda r: r.metrics["objective"])
             b = max(full, key=key) if spec.search.mode == "max" else min(full, key=key)
             pt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

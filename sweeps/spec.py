@@ -78,7 +78,7 @@ class SearchSpec:
     space: tuple[Param, ...]
     seeds: tuple[int, ...]
     objective: dict[tuple[str, str], float]  # (split, metric) -> weight
-    mode: str  # max | min
+    mode: str  # max | min (of the weighted sum), or pareto: each term its own objective
     num_samples: int
     max_concurrent: int
     asha: dict[str, float] | None  # grace_period, reduction_factor; rungs are seeds
@@ -97,9 +97,19 @@ class SearchSpec:
             t = self.target(sp, m)
             return f"{sp}_{m}" if t is None else f"|{sp}_{m} - {t:g}|"
 
+        if self.mode == "pareto":
+            terms = ", ".join(f"{'maximise' if w > 0 else 'minimise'} {sp}_{m}"
+                              for (sp, m), w in self.objective.items())
+            return f"Pareto front: {terms}, averaged over seeds"
         terms = " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {term(sp, m)}"
                          for (sp, m), w in self.objective.items()).lstrip("+ ")
         return f"{self.mode}imise {terms}, averaged over seeds"
+
+    def pareto_metrics(self) -> tuple[list[str], list[str]]:
+        """Tune's metric names and modes of a Pareto search: a point's mean of each term,
+        maximised where its weight is positive."""
+        return ([f"mean_{sp}_{m}" for sp, m in self.objective],
+                ["max" if w > 0 else "min" for w in self.objective.values()])
 
 
 @dataclass(frozen=True)
@@ -422,11 +432,18 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
         raise SpecError(f"search.seed: expected an integer >= 0 (the sampler's seed), "
                         f"got {sampler_seed!r}")
     mode = s.get("mode", "max")
-    if mode not in ("max", "min"):
-        raise SpecError(f"search.mode: unknown value {mode!r} (allowed: max, min)")
+    if mode not in ("max", "min", "pareto"):
+        raise SpecError(f"search.mode: unknown value {mode!r} (allowed: max, min, pareto)")
     objective = _objective(s.get("metric"))
     space = _space(s.get("space"))
     asha = _asha(s.get("asha"), len(seeds))
+    if mode == "pareto":
+        if len(objective) < 2:
+            raise SpecError("search.metric: a Pareto search needs two or more metrics (each "
+                            "its own objective; the sign of its weight says max or min)")
+        if asha:
+            raise SpecError("search.asha: not with mode pareto (ASHA stops points on one "
+                            "number; a Pareto search has several)")
     base = _on_validation(base, space)
 
     # Every value a point can take must make a valid trial: check both ends of each range
@@ -445,6 +462,12 @@ def _search_spec(raw: Mapping[str, Any], name: str, resources, max_failures: int
     trials = [Trial(f"p-low-{i}", _check_point(base, low, sd, "grid.seed"))
               for i, sd in enumerate(seeds)]
     _check_objective_names(objective, example.family)
+    if mode == "pareto":
+        for split, metric in objective:
+            d = metric_registry.direction(example.family, split, metric)
+            if d is not None and d.kind == "target":
+                raise SpecError(f"search.metric.{split}.{metric}: best at a target value, "
+                                "which a Pareto objective cannot maximise or minimise")
     search = SearchSpec(base=base, space=space, seeds=tuple(seeds), objective=objective,
                         mode=mode, num_samples=num_samples, max_concurrent=max_concurrent,
                         asha=asha, sampler_seed=sampler_seed, algorithm=algorithm,

@@ -1,0 +1,90 @@
+"""Trade-off fronts: every reported front point is non-dominated, every dominated setting is
+left out, and a Pareto search is a spec of its own (several objectives, no ASHA)."""
+import json
+import random
+
+import pytest
+
+from analysis.front import front_table, points
+from analysis.pivot import KEYS, Stat
+from contract.pareto import dominates, front
+from sweeps.spec import SpecError, parse_spec
+
+
+def test_the_front_is_exactly_the_non_dominated_points():
+    rng = random.Random(0)
+    for _ in range(200):
+        pts = [[rng.randint(0, 6), rng.randint(0, 6)] for _ in range(rng.randint(1, 12))]
+        best = front(pts)
+        for i in best:  # nothing beats a front point
+            assert not any(dominates(q, pts[i]) for q in pts)
+        for i in set(range(len(pts))) - set(best):  # something beats every other point
+            assert any(dominates(q, pts[i]) for q in pts)
+    assert front([[1.0, float("nan")], [0.0, 0.0]]) == [1]
+
+
+def _rec(alpha, split, metric, mean, method="l2l"):
+    keys = {k: None for k in KEYS}
+    keys.update(family="i2i", dataset="fashion_mnist", task="center_inpaint", mask_ratio=0.5,
+                generator="mae", generator_size="tiny", setting="class", forget_set="[5]",
+                method=method, alpha=alpha, params="{}",
+                settings=json.dumps({"unlearn.lr": 0.001}))
+    return {**keys, "split": split, "metric": metric, "extractor": "classifier",
+            "stat": Stat(mean, 1.0, 2, 1.0), "direction": None}
+
+
+def test_the_table_lists_a_methods_front_settings_only():
+    # (alpha, forget FID: more is more forgetting, retain FID: more is more damage)
+    settings = [(0.01, 70, 30), (0.1, 120, 31), (0.25, 150, 33), (1.0, 150, 40),
+                (2.0, 140, 45), (5.0, 200, 90)]
+    records = [r for a, f, d in settings
+               for r in (_rec(a, "forget", "fid", f), _rec(a, "retain", "fid", d))]
+    pts = points(records)
+    assert {p.label for p in pts if p.on_front} == {"alpha=0.01", "alpha=0.1", "alpha=0.25",
+                                                    "alpha=5"}
+    for p in (p for p in pts if p.on_front):
+        assert not any(q.forget.mean >= p.forget.mean and q.damage.mean <= p.damage.mean
+                       and (q.forget.mean, q.damage.mean) != (p.forget.mean, p.damage.mean)
+                       for q in pts)
+    table = front_table(records)
+    assert [r.labels[1] for r in table.rows] == ["alpha=5", "alpha=0.25", "alpha=0.1",
+                                                 "alpha=0.01"]  # most forgetting first
+    assert "l2l: 4 of 6 settings on the front" in "\n".join(table.notes)
+    # two settings make no front
+    assert front_table(records[:4]) is None
+
+
+SEARCH = """
+name: p
+method: l2l
+forget_set: {classes: [5]}
+generator: {name: mae, size: tiny}
+eval: {split: validation}
+search:
+  num_samples: 4
+  mode: pareto
+  metric: {forget: {fid: 1.0}, retain: {fid: -1.0}}
+  space: {alpha: {loguniform: [0.01, 1.0]}}
+"""
+
+
+def test_a_pareto_search_spec_and_what_it_refuses():
+    import yaml
+
+    spec = parse_spec(yaml.safe_load(SEARCH))
+    assert spec.search.mode == "pareto"
+    assert spec.search.pareto_metrics() == (["mean_forget_fid", "mean_retain_fid"],
+                                            ["max", "min"])
+    assert "Pareto front: maximise forget_fid, minimise retain_fid" in \
+        spec.search.objective_text()
+    for change, error in [
+            ({"metric": {"forget": {"fid": 1.0}}}, "needs two or more metrics"),
+            ({"asha": {"grace_period": 1, "reduction_factor": 2}}, "not with mode pareto"),
+            ({"metric": {"forget": {"fid": 1.0, "mia_auc": 1.0}}}, "best at a target value"),
+            ({"mode": "pareto2"}, "allowed: max, min, pareto")]:
+        raw = yaml.safe_load(SEARCH)
+        raw["search"].update(change)
+        if "asha" in change:
+            raw["grid"] = {"seed": [0, 1]}
+        with pytest.raises(SpecError, match=error):
+            parse_spec(raw)
