@@ -84,11 +84,13 @@ def _labels(recs: list[dict]) -> list[str]:
     settings = [_settings(r) for r in recs]
     keys = sorted({k for s in settings for k in s})
     varying = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1]
+    def short(v) -> str:  # sampled values: four significant digits are enough to tell apart
+        return f"{v:.4g}" if isinstance(v, float) else fmt_value(v)
+
     out = []
     for r, s in zip(recs, settings):
-        parts = [f"{k}={fmt_value(r[k])}" for k in LABEL_FIELDS
-                 if len({x[k] for x in recs}) > 1]
-        parts += [f"{k}={fmt_value(s.get(k))}" for k in varying]
+        parts = [f"{k}={short(r[k])}" for k in LABEL_FIELDS if len({x[k] for x in recs}) > 1]
+        parts += [f"{k}={short(s.get(k))}" for k in varying]
         if len({x["params"] for x in recs}) > 1:
             parts.append(f"params={r['params']}")
         out.append(", ".join(parts) or "(one setting)")

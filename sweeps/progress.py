@@ -176,14 +176,17 @@ def print_summary(results, trials, expected: int, spec, settings) -> None:
             names, modes = spec.search.pareto_metrics()
             signs = [1.0 if m == "max" else -1.0 for m in modes]
             best = front([[s * r.metrics[n] for s, n in zip(signs, names)] for r in full])
-            print(f"Pareto front: {len(best)} of {len(full)} points "
-                  f"({', '.join(trial_label(full[i]) for i in best)}); `l2l-analysis tables` "
+            print(f"Pareto front: {len(best)} of {len(full)} points; `l2l-analysis tables` "
                   "writes it as the `front` table")
+            for i in sorted(best, key=lambda i: -signs[0] * full[i].metrics[names[0]]):
+                r = full[i]
+                print("  " + _point_text(r.config["point"]) + ": " + ", ".join(
+                    f"{n.removeprefix('mean_')} {r.metrics[n]:.4g}" for n in names)
+                    + f" ({', '.join(r.metrics['trial_ids'])})")
         elif full:
             key = (lambda r: r.metrics["objective"])
             b = max(full, key=key) if spec.search.mode == "max" else min(full, key=key)
-            pt = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in b.config["point"].items())
+            pt = _point_text(b.config["point"])
             print(f"best point: {pt}: objective {b.metrics['objective']:.4g} over "
                   f"{b.metrics['seeds_done']} seeds ({', '.join(b.metrics['trial_ids'])}); "
                   f"{len(scored) - len(full)} of {len(scored)} points stopped early")
@@ -205,3 +208,9 @@ def print_summary(results, trials, expected: int, spec, settings) -> None:
     if settings.mlflow_uri:
         print(f"MLflow store:    {settings.mlflow_uri} (experiment {settings.experiment!r})")
     print(f"Tune experiment: {settings.experiment_dir.uri}", flush=True)
+
+
+def _point_text(point: dict) -> str:
+    """A search point's sampled values, e.g. `alpha=0.2512, unlearn.lr=0.001`."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in point.items())

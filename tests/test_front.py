@@ -88,3 +88,31 @@ def test_a_pareto_search_spec_and_what_it_refuses():
             raw["grid"] = {"seed": [0, 1]}
         with pytest.raises(SpecError, match=error):
             parse_spec(raw)
+
+
+def test_the_summary_of_a_pareto_search_names_the_points_on_its_front(capsys, tmp_path):
+    from types import SimpleNamespace as NS
+
+    import yaml
+
+    from sweeps.progress import print_summary
+    from sweeps.sweepfile import SweepSettings
+
+    spec = parse_spec(yaml.safe_load(SEARCH))
+
+    def res(alpha, forget, retain, tid):
+        return NS(error=None, config={"point": {"alpha": alpha}},
+                  metrics={"objective": forget - retain, "seeds_done": 1, "trial_ids": [tid],
+                           "mean_forget_fid": forget, "mean_retain_fid": retain})
+
+    results = [res(0.1, 100.0, 30.0, "p000-a"), res(0.5, 150.0, 35.0, "p001-b"),
+               res(0.2, 90.0, 40.0, "p002-c")]
+    settings = SweepSettings(results_dir=str(tmp_path / "r"), storage_dir=str(tmp_path / "s"),
+                             mlflow_uri=None, artifact_dir=None, sweep_id="x",
+                             code_version="c", experiment="e")
+    print_summary(results, [NS(status="TERMINATED")] * 3, 3, spec, settings)
+    out = capsys.readouterr().out
+    assert "Pareto front: 2 of 3 points" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  alpha=")]
+    assert lines == ["  alpha=0.5: forget_fid 150, retain_fid 35 (p001-b)",
+                     "  alpha=0.1: forget_fid 100, retain_fid 30 (p000-a)"]
