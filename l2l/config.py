@@ -62,6 +62,16 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class EvalTaskConfig:
+    """The task an evaluation runs under when it is not the trial's own: the mask-transfer
+    check (does forgetting hold under masks the model was not unlearned with?). No result
+    column of its own: it goes to `settings` (eval.task.kind, eval.task.mask_ratio)."""
+
+    kind: str = "center_inpaint"
+    mask_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
 class GeneratorConfig:
     name: str = spec("mae", column="generator")
     size: str = spec("tiny", column="generator_size")
@@ -169,6 +179,9 @@ class EvalConfig:
     # mia_auc_retrain); trains and caches that model once when it is not cached yet.
     retrain_reference: bool = True
     grid_images: int = spec(8, role="display")  # images per sample grid (artifacts)
+    # Evaluate under another task than the trial's (None: its own); since=3: left out of the
+    # identity while unset, so no existing trial id changes
+    task: EvalTaskConfig | None = spec(None, since=3)
 
 
 @dataclass(frozen=True)
@@ -491,7 +504,10 @@ def _eval(v: Any) -> EvalConfig:
         "clip_model": lambda v, p: _opt_str(v, p) or EvalConfig.clip_model,
         "kid_subsets": _pos, "kid_subset_size": lambda v, p: _int(v, p, 2),
         "mia": _bool, "retrain_reference": _bool,
-        "grid_images": lambda v, p: _int(v, p, 1, 64)})
+        "grid_images": lambda v, p: _int(v, p, 1, 64),
+        "task": lambda v, p: None if v is None else _section(EvalTaskConfig, v, p, {
+            "kind": lambda x, q: _choice(x, q, TASKS),
+            "mask_ratio": lambda x, q: _float(x, q, 0.0, 1.0, lo_open=True, hi_open=True)})})
     for name in {evalc.features, evalc.cosine_features} & {"inception", "clip"}:
         from l2l.features import weights_path  # the check the extractor makes, before any work
 

@@ -79,7 +79,8 @@ class I2ISteps:
                          else "trained and cached", hit.path, reference_seconds)
                 reference = RetrainReference(retrained, _reference_key(cfg, hit))
                 caches["retrain_reference"] = cache_info(hit)
-        ev = _evaluator(cfg, prep, model.patch, ctx.mask, ctx.device, ctx.cache_dir)
+        ev = _evaluator(cfg, prep, model.patch, _eval_mask(cfg, model, ctx), ctx.device,
+                        ctx.cache_dir)
         results = {}
         for i, (split, data) in enumerate((("forget", ctx.splits.eval_forget),
                                            ("retain", ctx.splits.eval_retain))):
@@ -109,6 +110,12 @@ class I2ISteps:
         metrics.append(MetricValue(I2I_TRIAL_SPLIT, "samples_seen", float(ctx.samples_seen),
                                    int(ctx.samples_seen)))
         return Evaluation(metrics, artifacts, caches, reference_seconds)
+
+
+def _eval_mask(cfg: TrialConfig, model, ctx: TrialContext) -> torch.Tensor:
+    """The mask evaluation runs under: the trial's task's, or eval.task's (mask transfer)."""
+    t = cfg.eval.task
+    return ctx.mask if t is None else task_mask(t.kind, model.grid, t.mask_ratio).to(ctx.device)
 
 
 def _reference_key(cfg: TrialConfig, hit: CacheHit) -> str:

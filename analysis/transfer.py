@@ -1,0 +1,67 @@
+"""The mask-transfer check (image-to-image): does forgetting hold under tasks and masks a model
+was not unlearned with? Trials with `eval.task` set are evaluated under that task instead of
+their own; this table sets them beside the trials evaluated under their own task.
+
+Rows: generator and method; columns: each evaluation task ("own" first) x the forget and retain
+FID. A method whose forget FID stays above the original's under every task forgets beyond the
+training mask.
+"""
+from __future__ import annotations
+
+import json
+
+from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Table, fmt_value,
+                            metric_label, resolve_direction)
+
+METRICS = (("forget", "fid"), ("retain", "fid"))
+KIND = "eval.task.kind"
+RATIO = "eval.task.mask_ratio"
+TASK_NAMES = {"center_inpaint": "centre", "outpaint": "outpaint"}
+# What must match between rows of one table row besides the evaluation task
+ROW_KEYS = ("family", "dataset", "task", "mask_ratio", "generator", "generator_size", "method",
+            "alpha", "noise", "retain", "forget_set", "params")
+
+
+def _settings(rec: dict) -> dict:
+    try:
+        s = json.loads(rec.get("settings") or "{}")
+    except ValueError:
+        return {}
+    return s if isinstance(s, dict) else {}
+
+
+def _task(rec: dict) -> tuple[int, str]:
+    """(order, label) of the task a record was evaluated under."""
+    s = _settings(rec)
+    if KIND not in s:
+        return 0, f"own ({TASK_NAMES.get(rec['task'], rec['task'])} {fmt_value(rec['mask_ratio'])})"
+    return 1, f"{TASK_NAMES.get(s[KIND], s[KIND])} {fmt_value(s[RATIO])}"
+
+
+def transfer_table(records: list[dict]) -> Table | None:
+    """The table, or None when no trial of these records ran under another task."""
+    if not any(KIND in _settings(r) for r in records):
+        return None
+    recs = [r for r in records if r["family"] == "i2i" and (r["split"], r["metric"]) in METRICS]
+    tasks = sorted({_task(r) for r in recs})
+    columns, index = [], {}
+    for _, label in tasks:
+        for split, metric in METRICS:
+            index[(label, split, metric)] = len(columns)
+            columns.append(Column((label, split, metric), (label, split, metric_label(metric)),
+                                  resolve_direction("i2i", split, metric),
+                                  DECIMALS.get(metric, 4)))
+    rows, cells, where = [], {}, {}
+    for r in recs:
+        key = tuple(r[k] for k in ROW_KEYS)
+        if key not in where:
+            where[key] = len(rows)
+            gen = GENERATOR_NAMES.get(r["generator"], r["generator"])
+            alpha = f" alpha={fmt_value(r['alpha'])}" if r["alpha"] is not None else ""
+            rows.append(Row((f"{r['method']}{alpha}",), group=gen,
+                            reference=r["method"] in ("original", "retrain")))
+        cells[(where[key], index[(_task(r)[1], r["split"], r["metric"])])] = r["stat"]
+    return Table("transfer", "Mask transfer: forgetting under tasks the model was not unlearned "
+                             "with", ("method",), ("evaluation task", "split", "metric"), rows,
+                 columns, cells, ["own: the trial's task (what it was unlearned with); the "
+                                  "others: the same unlearned model evaluated under eval.task"])
