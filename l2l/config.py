@@ -424,6 +424,8 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         _within_data(dataset, pretrain, unlearn, evalc, classifier)
     forget, preset = _forget_set(d["forget_set"], n_classes)
     retain = _retain(d.get("retain", {}), forget, n_classes, preset)
+    if dataset != "image_folder":
+        _proxy_fits(retain, forget, unlearn, pretrain, n_classes)
     if retain.mode == "none" and method in NEEDS_RETAIN:
         raise ConfigError("retain.mode", f"'none' gives no retain images, which {method} needs "
                                          "(allowed for it: full, fraction, proxy)")
@@ -474,6 +476,26 @@ def _within_data(dataset: str, pretrain, unlearn, evalc, classifier) -> None:
             where = f"{split} split" if path.startswith("eval") else "training images"
             raise ConfigError(path, f"must be <= {most:,} (what {dataset}'s {where} hold), "
                                     f"got {n:,}")
+
+
+# A pool of `pretrain.images` drawn at random holds about images / classes of each class, a few
+# percent fewer for some pretraining seeds: a proxy is refused above this share of that.
+POOL_SLACK = 0.97
+
+
+def _proxy_fits(retain, forget, unlearn, pretrain, n_classes: int) -> None:
+    """A proxy of other classes of the same data set is drawn from the original's training
+    pool: it must fit in that pool's images of those classes for every pretraining seed, or
+    some trials of a sweep would fail after the others ran."""
+    if retain.mode != "proxy" or retain.source != "fashion_mnist":
+        return
+    need = retain.size * len(forget) * unlearn.images_per_class
+    held = pretrain.images * len(retain.proxy_classes) / n_classes * POOL_SLACK
+    if need > held:
+        raise ConfigError("retain.size", f"a proxy of about {need:,.0f} images needs more than "
+                          f"the original's {pretrain.images:,}-image pool holds of classes "
+                          f"{list(retain.proxy_classes)} (about {held:,.0f} for every "
+                          f"pretraining seed); at most {held / need * retain.size:.2f} fits")
 
 
 def _bool(v: Any, path: str) -> bool:

@@ -74,3 +74,20 @@ def test_outpaint_hides_a_border():
     m = outpaint(8, 0.5).view(8, 8)
     assert not m[2:6, 2:6].any() and m[:2].all() and m[:, 6:].all() and m.sum() == 48
     assert cfg(task={"kind": "outpaint", "mask_ratio": 0.5}).task.kind == "outpaint"
+
+
+def test_a_proxy_of_other_classes_must_fit_in_every_originals_pool():
+    """The proxy is drawn from the original's pool; a size that only some pretraining seeds'
+    pools hold is refused when the config is read, not when some of a sweep's trials fail."""
+    from l2l import experiment
+    from l2l.errors import ConfigError
+
+    base = {"method": "l2l", "forget_set": {"classes": [5, 7, 9]},
+            "pretrain": {"images": 5000},
+            "unlearn": {"images_per_class": 500},
+            "retain": {"mode": "proxy", "source": "fashion_mnist", "proxy_classes": [4, 6, 8],
+                       "classes": [0, 1, 2, 3]}}
+    with pytest.raises(ConfigError, match=r"retain\.size: .*at most 0\.97 fits"):
+        experiment.parse_config({**base, "retain": {**base["retain"], "size": 1.0}})
+    ok = experiment.parse_config({**base, "retain": {**base["retain"], "size": 0.9}})
+    assert ok.retain.size == 0.9
