@@ -63,7 +63,7 @@ def _nonempty(text: str) -> str:
 def _local_out(text: str) -> str:
     """An output path: local (outputs reach object storage by default, beside a remote
     --results)."""
-    from contract.storage import is_uri
+    from contract.inputs import is_uri
 
     if is_uri(text):
         raise argparse.ArgumentTypeError(f"a local path, got {text!r} (outputs go to object "

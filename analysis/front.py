@@ -24,9 +24,10 @@ FRONT_AXES = {"i2i": ((("forget", "fid"), 1.0), (("retain", "fid"), 1.0)),
 MIN_SETTINGS = 3  # fewer points make no front worth a table
 # What a setting's label shows: the method's own knobs
 LABEL_FIELDS = ("alpha",)
-# Columns that tell settings of one method apart but are not the method's knobs
+# Columns that tell settings of one method apart but are not the method's knobs: the model, the
+# data and the request, and what retain data the method was given (a condition, not a knob)
 CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
-           "forget_set", "forget_k")
+           "forget_set", "forget_k", "retain", "noise")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ commands print it as their usual `error: ...` line.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,19 @@ def one_line(message: str, limit: int = MAX_LINE) -> str:
     return text
 
 
-def read_text(path, what: str, max_bytes: int = MAX_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most `max_bytes` bytes (a BOM dropped). `path`:
-    a local path, or a `contract.storage.Location` (a file on object storage)."""
-    from contract.storage import Location
+URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
-    if isinstance(path, Location) and not path.is_local:
-        return _remote_text(path, what, max_bytes)
-    p = Path(path.path if isinstance(path, Location) else path)
+
+def is_uri(text) -> bool:
+    """Whether a location is a URI (`s3://...`) rather than a local path (contract/storage.py
+    opens both; this test needs no pyarrow)."""
+    return isinstance(text, str) and URI_RE.match(text) is not None
+
+
+def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_BYTES) -> str:
+    """The UTF-8 text of a local regular file of at most `max_bytes` bytes (a BOM dropped);
+    contract/storage.py `read_text` reads one on object storage the same way."""
+    p = Path(path)
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -83,24 +89,11 @@ def read_text(path, what: str, max_bytes: int = MAX_BYTES) -> str:
             data = f.read(max_bytes + 1)
     except OSError as e:
         raise InputError(f"{what}: cannot read {p}: {e.strerror}") from None
-    return _decode(data, what, str(p), max_bytes)
+    return decode_text(data, what, str(p), max_bytes)
 
 
-def _remote_text(loc, what: str, max_bytes: int) -> str:
-    from contract.storage import StorageError
-
-    try:
-        if not loc.is_file():
-            raise InputError(f"{what}: file not found: {loc.uri}")
-        data = loc.read_bytes(limit=max_bytes)
-    except StorageError:
-        raise InputError(f"{what}: {loc.uri} is larger than {max_bytes:,} bytes") from None
-    except OSError as e:
-        raise InputError(f"{what}: cannot read {loc.uri}: {one_line(str(e))}") from None
-    return _decode(data, what, loc.uri, max_bytes)
-
-
-def _decode(data: bytes, what: str, name: str, max_bytes: int) -> str:
+def decode_text(data: bytes, what: str, name: str, max_bytes: int = MAX_BYTES) -> str:
+    """`data` as text, refused when too large, binary (NUL bytes) or not UTF-8."""
     if len(data) > max_bytes:
         raise InputError(f"{what}: {name} is larger than {max_bytes:,} bytes")
     if b"\x00" in data:

@@ -27,7 +27,8 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+from contract.inputs import is_uri
+
 # How long a store may take to answer the first question asked of it: a client without
 # credentials may otherwise wait minutes (Google Cloud's asks a metadata server that is not
 # there), and a command would hang instead of saying what is wrong.
@@ -49,10 +50,6 @@ REFUSED = {"abfs": _AZURE, "abfss": _AZURE, "az": _AZURE, "adl": _AZURE,
 
 class StorageError(ValueError):
     """A location that cannot be used; the message names it and says why."""
-
-
-def is_uri(text: str | os.PathLike) -> bool:
-    return isinstance(text, str) and URI_RE.match(text) is not None
 
 
 def _from_fsspec(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -205,6 +202,27 @@ class Location:
             self.fs.delete_dir(self.path)
         elif t == pafs.FileType.File:
             self.fs.delete_file(self.path)
+
+
+def read_text(loc: Location, what: str, max_bytes: int | None = None) -> str:
+    """contract/inputs.py `read_text` for a location: a local file through it (FIFOs and
+    devices refused before they are opened), a remote one read at most `max_bytes` and checked
+    the same way. Raises InputError."""
+    from contract.inputs import MAX_BYTES, InputError, decode_text, one_line
+    from contract.inputs import read_text as read_local
+
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    if loc.is_local:
+        return read_local(loc.path, what, limit)
+    try:
+        if probe(loc, what) != pafs.FileType.File:
+            raise InputError(f"{what}: file not found: {loc.uri}")
+        data = loc.read_bytes(limit=limit)
+    except StorageError as e:
+        raise InputError(one_line(str(e))) from None
+    except STORE_ERRORS as e:
+        raise InputError(f"{what}: cannot read {loc.uri}: {one_line(str(e))}") from None
+    return decode_text(data, what, loc.uri, limit)
 
 
 def _parent_uri(uri: str) -> str:

@@ -23,7 +23,7 @@ def path_arg(text: str) -> Path:
     is refused rather than taken."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
-    from contract.storage import is_uri
+    from contract.inputs import is_uri
 
     if is_uri(text):  # Path("s3://b/x") would be a local directory named "s3:"
         raise argparse.ArgumentTypeError(f"a local path, got the URI {text!r}")

@@ -27,12 +27,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from contract.identity import stable_hash as content_hash
-from contract.storage import Location, is_uri, locate
+from contract.inputs import is_uri
+
+if TYPE_CHECKING:
+    from contract.storage import Location
 
 log = logging.getLogger("l2l.cache")
 CACHE_ENV = "L2L_CACHE_DIR"
@@ -69,6 +72,10 @@ def open_cache(where: str | os.PathLike | CacheRoot | None = None) -> CacheRoot:
     if isinstance(where, CacheRoot):
         return where
     where = default_cache_dir() if where is None else where
+    if not is_uri(os.fspath(where)):  # a local cache needs no file-system layer (nor pyarrow)
+        return CacheRoot(Path(where))
+    from contract.storage import locate
+
     loc = locate(where, "cache_dir")
     if loc.is_local:
         return CacheRoot(Path(loc.path))

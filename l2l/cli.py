@@ -127,6 +127,15 @@ def _runtime_flags(raw: dict, args) -> None:
 def _check_writable_dir(path, flag: str) -> None:
     """A directory (or, for --cache-dir, a store) we could create or write, checked before any
     work; nothing is created."""
+    from contract.inputs import is_uri
+
+    if not is_uri(str(path)):  # a local directory: checked here, without pyarrow
+        p = Path(path).resolve()
+        while not p.exists():
+            p = p.parent
+        if not p.is_dir() or not os.access(p, os.W_OK):
+            raise ConfigError(flag, f"{path} is not a writable directory")
+        return
     from contract.storage import StorageError, check_writable, locate
 
     try:

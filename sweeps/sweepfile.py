@@ -117,7 +117,8 @@ def read_sweep_file(experiment_dir: Location | Path | str) -> SweepRecord:
     naming the field, never a half-resumed sweep. A spec that no longer validates raises the
     spec's own error (SpecError)."""
     from contract.identity import KNOWN_VERSIONS
-    from contract.inputs import InputError, read_text
+    from contract.inputs import InputError
+    from contract.storage import read_text
 
     experiment_dir = locate(experiment_dir)
     path = experiment_dir / SWEEP_FILE

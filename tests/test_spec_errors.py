@@ -160,7 +160,7 @@ BAD_MORE = {
     "metric split unknown": (SEARCH.replace("retain: {fid: -1.0}", "test: {fid: -1.0}"),
                              "search.metric.test: unknown split for i2i trials (allowed: all, "
                              "forget, retain)"),
-    "mode": (SEARCH + "  mode: best\n", "search.mode: unknown value 'best' (allowed: max, min)"),
+    "mode": (SEARCH + "  mode: best\n", "search.mode: unknown value 'best' (allowed: max, min, pareto)"),
     "space empty": (SEARCH.replace("    alpha: {loguniform: [0.01, 10]}\n    unlearn.lr: "
                                    "{loguniform: [0.0001, 0.01]}\n", "    {}\n")
                     .replace("  space:\n    {}\n", "  space: {}\n"),
