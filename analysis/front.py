@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from analysis.pivot import (DECIMALS, GENERATOR_NAMES, KEYS, Column, Row, Stat, Table,
-                            fmt_value, metric_label, resolve_direction)
+                            fmt_value, metric_label, resolve_direction, settings_of)
 from contract.pareto import front
 
 # family -> ((split, metric) of forgetting, sign: +1 higher is more forgetting),
@@ -39,13 +39,6 @@ class Point:
     damage: Stat
     on_front: bool
 
-
-def _settings(rec: dict) -> dict:
-    try:
-        s = json.loads(rec.get("settings") or "{}")
-    except ValueError:
-        return {}
-    return s if isinstance(s, dict) else {}
 
 
 def points(records: list[dict]) -> list[Point]:
@@ -82,7 +75,7 @@ def points(records: list[dict]) -> list[Point]:
 def _labels(recs: list[dict]) -> list[str]:
     """Each setting as the fields that vary among a method's settings (alpha, then the
     `settings` entries, then params)."""
-    settings = [_settings(r) for r in recs]
+    settings = [settings_of(r) for r in recs]
     keys = sorted({k for s in settings for k in s})
     varying = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1]
     def short(v) -> str:  # sampled values: four significant digits are enough to tell apart

@@ -15,12 +15,11 @@ reached within the budgets run). A forget metric whose original equals the unlea
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Stat, Table, fmt_value,
-                            metric_label)
+                            metric_label, settings_of)
 
 STEPS = "relearn.steps"
 # Forget metrics followed per family (the papers' forgetting measures)
@@ -57,22 +56,15 @@ class Curve:
         return None
 
 
-def _settings(rec: dict) -> dict:
-    try:
-        s = json.loads(rec.get("settings") or "{}")
-    except ValueError:
-        return {}
-    return s if isinstance(s, dict) else {}
-
 
 def curves(records: list[dict]) -> list[Curve]:
     """Every method's curve in sweeps that ran the attack (`records`: pivot.aggregate)."""
-    attacked = [r for r in records if STEPS in _settings(r)]
+    attacked = [r for r in records if STEPS in settings_of(r)]
     if not attacked:
         return []
     originals = {}
     for r in records:
-        if r["method"] == "original" and STEPS not in _settings(r) and r["split"] == "forget":
+        if r["method"] == "original" and STEPS not in settings_of(r) and r["split"] == "forget":
             originals[(*(r[k] for k in MATCH), r["metric"])] = r["stat"].mean
     points: dict[tuple, dict[int, Stat]] = {}
     labels = {}
@@ -80,7 +72,7 @@ def curves(records: list[dict]) -> list[Curve]:
         metrics = FORGET_METRICS.get(r["family"], ())
         if r["split"] != "forget" or r["metric"] not in metrics or r["method"] == "original":
             continue
-        s = _settings(r)
+        s = settings_of(r)
         if STEPS not in s and not any(
                 _same_setting(r, a) for a in attacked if a["method"] == r["method"]):
             continue  # a method never attacked in this sweep
@@ -89,7 +81,7 @@ def curves(records: list[dict]) -> list[Curve]:
         if STEPS not in s:  # no attack: the starting point of every attack setting
             for a in attacked:
                 if _same_setting(r, a) and a["method"] == r["method"]:
-                    akey = (*key[:-3], tuple(_settings(a).get(f) for f in ATTACK_FIELDS),
+                    akey = (*key[:-3], tuple(settings_of(a).get(f) for f in ATTACK_FIELDS),
                             r["metric"])
                     points.setdefault(akey, {}).setdefault(0, r["stat"])
             continue
@@ -111,7 +103,7 @@ def curves(records: list[dict]) -> list[Curve]:
 
 def _same_setting(r: dict, attacked: dict) -> bool:
     """Whether an unattacked record is the same trial setting as an attacked one."""
-    s, a = _settings(r), _settings(attacked)
+    s, a = settings_of(r), settings_of(attacked)
     a = {k: v for k, v in a.items() if not k.startswith("relearn.")}
     return all(r[k] == attacked[k] for k in MATCH) and s == a \
         and r["alpha"] == attacked["alpha"]

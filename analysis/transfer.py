@@ -8,10 +8,9 @@ training mask.
 """
 from __future__ import annotations
 
-import json
 
 from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Table, fmt_value,
-                            metric_label, resolve_direction)
+                            metric_label, resolve_direction, settings_of)
 
 METRICS = (("forget", "fid"), ("retain", "fid"))
 KIND = "eval.task.kind"
@@ -22,17 +21,10 @@ ROW_KEYS = ("family", "dataset", "task", "mask_ratio", "generator", "generator_s
             "alpha", "noise", "retain", "forget_set", "params")
 
 
-def _settings(rec: dict) -> dict:
-    try:
-        s = json.loads(rec.get("settings") or "{}")
-    except ValueError:
-        return {}
-    return s if isinstance(s, dict) else {}
-
 
 def _task(rec: dict) -> tuple[int, str]:
     """(order, label) of the task a record was evaluated under."""
-    s = _settings(rec)
+    s = settings_of(rec)
     if KIND not in s:
         return 0, f"own ({TASK_NAMES.get(rec['task'], rec['task'])} {fmt_value(rec['mask_ratio'])})"
     return 1, f"{TASK_NAMES.get(s[KIND], s[KIND])} {fmt_value(s[RATIO])}"
@@ -40,7 +32,7 @@ def _task(rec: dict) -> tuple[int, str]:
 
 def transfer_table(records: list[dict]) -> Table | None:
     """The table, or None when no trial of these records ran under another task."""
-    if not any(KIND in _settings(r) for r in records):
+    if not any(KIND in settings_of(r) for r in records):
         return None
     recs = [r for r in records if r["family"] == "i2i" and (r["split"], r["metric"]) in METRICS]
     tasks = sorted({_task(r) for r in recs})

@@ -244,10 +244,7 @@ def trial(args) -> int:
         raw = _load(args.config)
         _runtime_flags(raw, args)
         cfg = experiment.parse_config(raw)
-        if args.json:
-            parent = args.json.resolve().parent
-            if not parent.is_dir() or not os.access(parent, os.W_OK):
-                raise ConfigError("--json", f"cannot write to {parent}")
+        _check_json(args.json)
         for flag, path in (("--artifacts", args.artifacts), ("--cache-dir", args.cache_dir),
                            ("--save-model", args.save_model)):
             if path is not None:
@@ -269,12 +266,25 @@ def trial(args) -> int:
           + (f", peak memory {memory:.0f} MB)" if memory else ")"))
     for name, path in result.artifacts.items():
         print(f"artifact {name}: {path}")
-    if args.json:
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(result.rows(), indent=1))
-        os.replace(tmp, args.json)
-        print(f"rows written to {args.json}")
+    _write_json(args.json, result)
     return 0
+
+
+def _check_json(path: Path | None) -> None:
+    """--json must be writable, checked before any work."""
+    if path is not None:
+        parent = path.resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ConfigError("--json", f"cannot write to {parent}")
+
+
+def _write_json(path: Path | None, result) -> None:
+    """The result rows to --json, whole (a temporary name, then a rename)."""
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(result.rows(), indent=1))
+        os.replace(tmp, path)
+        print(f"rows written to {path}")
 
 
 def evaluate_stored(args) -> int:
@@ -286,10 +296,7 @@ def evaluate_stored(args) -> int:
     runtime = {k: (str(getattr(args, k)) if getattr(args, k) is not None else None)
                for k in ("cache_dir", "data_root", "device")}
     try:
-        if args.json:
-            parent = args.json.resolve().parent
-            if not parent.is_dir() or not os.access(parent, os.W_OK):
-                raise ConfigError("--json", f"cannot write to {parent}")
+        _check_json(args.json)
         result = reevaluate(args.model, overrides, runtime)
     except (ConfigError, StoredModelError, DataNotFoundError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
@@ -300,11 +307,7 @@ def evaluate_stored(args) -> int:
         return 2
     print(format_metrics(result.metrics, result.config.family))
     print(f"seconds: evaluation {result.eval_seconds:.1f} ({result.device})")
-    if args.json:
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(result.rows(), indent=1))
-        os.replace(tmp, args.json)
-        print(f"rows written to {args.json}")
+    _write_json(args.json, result)
     return 0
 
 
