@@ -34,16 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
     t.add_argument("--artifacts", type=path_arg, help="write sample grids (PNG) and embeddings "
                    "(embeddings.npz) to this directory")
-    t.add_argument("--cache-dir", type=store_arg, help="model cache, a path or a URI "
-                   "(default: $L2L_CACHE_DIR or ~/.cache/l2l)")
     t.add_argument("--save-model", type=store_arg, metavar="DIR",
                    help="keep the unlearned model in DIR (a path or URI), named by its "
                         "SHA-256, for `l2l eval`")
-    t.add_argument("--data-root", type=path_arg,
-                   help="Fashion-MNIST files (default: $L2L_DATA_DIR, "
-                   "then the Debian package, then a download)")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _runtime_options(t, "model cache, a path or a URI (default: $L2L_CACHE_DIR or "
+                        "~/.cache/l2l)")
     t.set_defaults(run=trial)
 
     e = sub.add_parser(
@@ -58,11 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", type=_setting,
                    help=f"replace a field of {', '.join(EVAL_FIELDS)} (a YAML value); repeat")
     e.add_argument("--json", type=path_arg, help="also write the result rows to this JSON file")
-    e.add_argument("--cache-dir", type=store_arg, help="model cache (default: the config's, "
-                   "else $L2L_CACHE_DIR or ~/.cache/l2l)")
-    e.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files")
-    e.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    e.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _runtime_options(e, "model cache, a path or a URI (default: $L2L_CACHE_DIR or "
+                        "~/.cache/l2l)")
     e.set_defaults(run=evaluate_stored)
 
     c = sub.add_parser("plateau", help="train an image-to-image config's original model for "
@@ -77,13 +69,19 @@ def _parser() -> argparse.ArgumentParser:
                    "loss that still counts as progress (default 0.01)")
     c.add_argument("--patience", type=int, default=3, help="epochs without that gain that "
                    "make a plateau (default 3)")
-    c.add_argument("--cache-dir", type=store_arg, help="model cache: the run is cached as the "
-                   "original of that config with --epochs")
-    c.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files")
-    c.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    c.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _runtime_options(c, "model cache: the run is cached as the original of that config "
+                        "with --epochs")
     c.set_defaults(run=plateau)
     return p
+
+
+def _runtime_options(p: argparse.ArgumentParser, cache_help: str) -> None:
+    """Where a command runs and finds things (the config's runtime fields), and -q."""
+    p.add_argument("--cache-dir", type=store_arg, help=cache_help)
+    p.add_argument("--data-root", type=path_arg, help="Fashion-MNIST files (default: "
+                   "$L2L_DATA_DIR, then the Debian package, then a download)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 # What `l2l eval --set` may change: how a model is evaluated, never what it was trained as
