@@ -511,10 +511,12 @@ def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
         recs = aggregate(res) if records is None else records
         speeds = speedup_records(res, recs) if speed is None else speed
         candidates = artifact_candidates(res, notes)
+        from analysis.curves import curve_figure, curve_records
         from analysis.front import front_figure
         from analysis.relearn import relearn_figure
 
-        extra = [relearn_figure(recs)] + [front_figure(part) for part in by_family(recs).values()]
+        extra = [relearn_figure(recs), curve_figure(curve_records(res))] + [
+            front_figure(part) for part in by_family(recs).values()]
         return (alpha_tradeoff(recs, metrics) + sample_grids(candidates, results_dir, notes)
                 + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speeds)
                 + speedup_vs_request(speeds) + [f for f in extra if f is not None])

@@ -224,7 +224,8 @@ class Results:
     # ------------------------------------------------------------------ the view
 
     def _define(self) -> None:
-        """The view `rows` over every readable row."""
+        """The views over every readable row: `all_rows`; `rows`, the trials' final metrics
+        (null `step`), which every table reads; `curve_rows`, the forgetting curves' values."""
         try:
             self._create_view()
         except duckdb.Error:
@@ -255,7 +256,13 @@ class Results:
         if whole:
             con.register("_read_whole", pa.concat_tables(whole, promote_options="permissive"))
             parts.append("SELECT * FROM _read_whole")
-        con.execute("CREATE OR REPLACE TEMP VIEW rows AS " + " UNION ALL BY NAME ".join(parts))
+        con.execute("CREATE OR REPLACE TEMP VIEW all_rows AS "
+                    + " UNION ALL BY NAME ".join(parts))
+        # A trial's final metrics (what every table is made of), and its forgetting curve
+        con.execute("CREATE OR REPLACE TEMP VIEW rows AS SELECT * FROM all_rows "
+                    "WHERE step IS NULL")
+        con.execute("CREATE OR REPLACE TEMP VIEW curve_rows AS SELECT * FROM all_rows "
+                    "WHERE step IS NOT NULL")
 
     def _drop_damaged(self) -> bool:
         """Reads every scanned file whole; drops (with a warning) those the contract refuses.
@@ -322,7 +329,7 @@ class Results:
         """The rows of some sweeps (their files only: the others are not read again)."""
         wanted = set(sweep_ids)
         if self._frame is not None:
-            frame = self.con.sql("SELECT * EXCLUDE (_file, _row) FROM rows WHERE sweep_id IN "
+            frame = self.con.sql("SELECT * EXCLUDE (_file, _row) FROM all_rows WHERE sweep_id IN "
                                  f"({', '.join(map(sql_text, wanted)) or 'NULL'})")
             return Results(self.root, [], self.skipped, self.migrated,
                            frame=frame.to_arrow_table())
@@ -343,9 +350,10 @@ class Results:
         return max(newest, key=lambda r: (r[1], r[0]))[0]
 
     def frame(self) -> pd.DataFrame:
-        """Every row as a DataFrame, in the contract's types, by sweep, trial, split, metric."""
-        table = self.arrow("SELECT * EXCLUDE (_file, _row) FROM rows ORDER BY sweep_id, "
-                           "trial_id, split, metric, _file, _row")
+        """Every row as a DataFrame, in the contract's types, by sweep, trial, split, metric
+        (and step: a forgetting curve's rows have one, the final metrics a null `step`)."""
+        table = self.arrow("SELECT * EXCLUDE (_file, _row) FROM all_rows ORDER BY sweep_id, "
+                           "trial_id, split, metric, step NULLS FIRST, _file, _row")
         for name, typ in COLUMNS.items():
             if table.schema.field(name).type != typ:
                 table = table.set_column(table.column_names.index(name), name,

@@ -395,8 +395,10 @@ def _varying(records: list[dict], fixed: tuple) -> dict[str, list[str]]:
             out[method].add(c)
             continue
         dicts = [settings_of(r) for r in records if tuple(r[k] for k in fixed) == block]
-        for k in sorted({k for d in dicts for k in d}):  # unrecorded (schema <= 4): no vote
-            if len({json.dumps(d[k], sort_keys=True) for d in dicts if k in d}) > 1:
+        # A recorded object without the field: the field unset (one added later, left out at
+        # its default); an empty one (schema <= 4, nothing recorded): no vote.
+        for k in sorted({k for d in dicts for k in d}):
+            if len({json.dumps(d.get(k, "<unset>"), sort_keys=True) for d in dicts if d}) > 1:
                 out[method].add(f"settings:{k}")
     order = [c for c in SUFFIX_NAMES if c != "settings"]
     return {m: [c for c in order if c in cols]
@@ -780,9 +782,12 @@ def by_family(records: list[dict]) -> dict[str, list[dict]]:
 
 
 def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS,
-                layouts: dict[str, Layout] = LAYOUTS) -> list[Table]:
+                layouts: dict[str, Layout] = LAYOUTS, curves: list | None = None
+                ) -> list[Table]:
     """Every table that applies, from `aggregate(rows)` and `speedup_records(rows)` of the
-    same rows (for callers that also use them elsewhere, e.g. for figures)."""
+    same rows (for callers that also use them elsewhere, e.g. for figures), and the forgetting
+    curves of `analysis.curves.curve_records(rows)` when given."""
+    from analysis.curves import curve_table
     from analysis.front import front_table
     from analysis.relearn import relearn_table
     from analysis.transfer import transfer_table
@@ -791,7 +796,7 @@ def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS,
     out = [t for fam, layout in layouts.items() if fam in groups
            for t in layout.tables(groups[fam], metrics)]
     # what applies to any family: the relearning attack, trade-off fronts (one per family)
-    extra = [relearn_table(records), transfer_table(records)] + [
+    extra = [relearn_table(records), transfer_table(records), curve_table(curves or [])] + [
         front_table(part) for part in groups.values()]
     return out + [t for t in extra if t is not None]
 
@@ -800,8 +805,11 @@ def all_tables(rows, metrics=PAPER_METRICS) -> list[Table]:
     """Every table that applies to these rows (ok rows only; failures are not averaged).
     `rows`: a Results or a DataFrame of result rows."""
     def tables(res) -> list[Table]:
+        from analysis.curves import curve_records
+
         records = aggregate(res)
-        return tables_from(records, speedup_records(res, records), metrics)
+        return tables_from(records, speedup_records(res, records), metrics,
+                           curves=curve_records(res))
 
     return as_results(rows).stable(tables)
 

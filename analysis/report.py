@@ -21,6 +21,7 @@ from pathlib import Path
 from analysis import claims as claims_mod
 from analysis import stats
 from analysis.compare import Comparison, against_paper_method
+from analysis.curves import curve_records
 from analysis.figures import Figure, all_figures
 from analysis.files import safe_name
 from analysis.load import Results, as_results, migration_text, timestamp
@@ -211,6 +212,37 @@ def claims_html(verdicts: list) -> str:
     return "".join(parts)
 
 
+# The questions beyond the papers, a section each: (name of its tables and figures, heading,
+# what the section answers). Tables and figures of other names go under Tables and Figures.
+SECTIONS = (
+    ("relearn", "Relearning attack",
+     "Does the forgetting survive an attacker who fine-tunes the unlearned model on a few "
+     "forgotten images? The same attack on the retrained model (which never saw them) is the "
+     "reference; the notes give the attack budget that recovers half of the forgetting gap."),
+    ("transfer", "Mask transfer",
+     "Does the forgetting hold under tasks and masks the model was not unlearned with?"),
+    ("curves", "Forgetting over time",
+     "How forgetting and retain quality progress during unlearning, against the images drawn, "
+     "with the retrained model's level as the target."),
+    ("front", "Trade-off fronts",
+     "The best trade-offs between forgetting and retain damage each method reaches over its "
+     "settings (its Pareto front), rather than one hand-picked point."),
+    ("sequence", "Deletion requests in sequence",
+     "Forgetting requests that arrive one after another on the same model, against forgetting "
+     "them at once and against retraining without them: quality and cost after each request."),
+)
+
+
+def _section_of(name: str) -> str | None:
+    return next((key for key, _, _ in SECTIONS if name == key or name.startswith(key + "_")),
+                None)
+
+
+def _figure_html(f: Figure) -> str:
+    return (f'<figure id="figure-{_esc(f.name)}"><figcaption>{_esc(f.title)}</figcaption>'
+            f'{_img(f.png, f.title)}<p class="note">{_esc(f.caption)}</p></figure>')
+
+
 def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
                notes: list[str], generated: str, comparisons: list[Comparison] | None = None,
                verdicts: list | None = None) -> tuple[str, dict]:
@@ -223,8 +255,15 @@ def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
     parts = [f"<h1>Sweep {_esc(sweep_id)}</h1>",
              f'<p class="meta">Generated {_esc(generated)} by <code>l2l-analysis report</code> '
              f"from the sweep's Parquet result files. {_esc(legend(directions))}.</p>"]
+    sections = {key: ([t for t in tables if _section_of(t.name) == key],
+                      [f for f in figures if _section_of(f.name) == key])
+                for key, _, _ in SECTIONS}
+    tables = [t for t in tables if _section_of(t.name) is None]
+    figures = [f for f in figures if _section_of(f.name) is None]
     toc = [f'<li><a href="#table-{_esc(t.name)}">{_esc(t.title)}</a></li>' for t in tables]
     toc += [f'<li><a href="#figure-{_esc(f.name)}">{_esc(f.title)}</a></li>' for f in figures]
+    toc += [f'<li><a href="#section-{key}">{_esc(title)}</a></li>'
+            for key, title, _ in SECTIONS if any(sections[key])]
     toc += ['<li><a href="#comparisons-section">Paired comparisons</a></li>',
             '<li><a href="#claims-section">Claims of the papers</a></li>']
     parts.append(f"<nav><ul>{''.join(toc)}</ul></nav>")
@@ -244,9 +283,12 @@ def sweep_html(rows, sweep_id: str, tables: list[Table], figures: list[Figure],
     parts.append('<h2 id="tables">Tables</h2>')
     parts += [to_html(t) for t in tables] or ["<p>No successful trials: no tables.</p>"]
     parts.append('<h2 id="figures">Figures</h2>')
-    parts += [f'<figure id="figure-{_esc(f.name)}"><figcaption>{_esc(f.title)}</figcaption>'
-              f'{_img(f.png, f.title)}<p class="note">{_esc(f.caption)}</p></figure>'
-              for f in figures] or ["<p>No figures apply to this sweep.</p>"]
+    parts += [_figure_html(f) for f in figures] or ["<p>No figures apply to this sweep.</p>"]
+    for key, title, what in SECTIONS:  # only the questions this sweep asked
+        if any(sections[key]):
+            parts += [f'<h2 id="section-{key}">{_esc(title)}</h2>', f"<p>{_esc(what)}</p>"]
+            parts += [to_html(t) for t in sections[key][0]]
+            parts += [_figure_html(f) for f in sections[key][1]]
     parts.append('<h2 id="comparisons-section">Paired comparisons</h2>')
     parts.append(comparisons_html(comparisons or []))
     parts.append('<h2 id="claims-section">Claims of the papers</h2>')
@@ -314,7 +356,7 @@ def _sweep_page(part: Results, sweep: str, results_dir, metrics, tsne_max: int,
                   f"WHERE schema_version < {SCHEMA_VERSION} ORDER BY 1")]
     records = aggregate(part)  # shared by tables and figures
     speed = speedup_records(part, records)
-    tables = tables_from(records, speed, metrics)
+    tables = tables_from(records, speed, metrics, curves=curve_records(part))
     figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
                           speed=speed)
     comparisons = against_paper_method(part, metrics)

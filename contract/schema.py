@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from contract.metrics import direction, uses_features
 from contract.storage import Location, locate
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Who fills each group: META the sweep runner; CONFIG the trial's config (l2l/fields.py derives
 # them from the config's fields); TRIAL the trial's result; METRIC one per metric value.
@@ -53,6 +53,7 @@ TRIAL = {
 METRIC = {
     "split": pa.string(), "metric": pa.string(), "value": pa.float64(), "n": pa.int64(),
     "value_se": pa.float64(), "direction": pa.string(), "extractor": pa.string(),
+    "step": pa.int64(),
 }
 COLUMNS: dict[str, pa.DataType] = {**META, **CONFIG, **TRIAL, **METRIC}
 SCHEMA = pa.schema(list(COLUMNS.items()))
@@ -205,6 +206,7 @@ MIGRATIONS = {
     4: "value_se = null (not estimated), settings = '{}' (not recorded)",
     5: "nothing: v5 files also hold sweep_id, which the directory's name overrides",
     6: "model = null (no unlearned model was kept)",
+    7: "step = null (final metrics only: no forgetting curve was measured)",
 }
 
 

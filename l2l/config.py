@@ -182,6 +182,9 @@ class EvalConfig:
     # Evaluate under another task than the trial's (None: its own); since=3: left out of the
     # identity while unset, so no existing trial id changes
     task: EvalTaskConfig | None = spec(None, since=3)
+    # The forgetting curve (l2l/monitor.py): also evaluate before the first unlearning step and
+    # after every this many steps, rows with a `step`; None: the final evaluation only
+    every: int | None = spec(None, since=3)
 
 
 @dataclass(frozen=True)
@@ -504,6 +507,11 @@ def _bool(v: Any, path: str) -> bool:
     return v
 
 
+def every_steps(v: Any, path: str) -> int | None:
+    """`eval.every` of both families: None, or steps between the curve's measurements."""
+    return None if v is None else _int(v, path, 1, 10**6)
+
+
 def _eval(v: Any) -> EvalConfig:
     def weights(v, p):
         if _opt_str(v, p) is None:
@@ -526,7 +534,7 @@ def _eval(v: Any) -> EvalConfig:
         "clip_model": lambda v, p: _opt_str(v, p) or EvalConfig.clip_model,
         "kid_subsets": _pos, "kid_subset_size": lambda v, p: _int(v, p, 2),
         "mia": _bool, "retrain_reference": _bool,
-        "grid_images": lambda v, p: _int(v, p, 1, 64),
+        "grid_images": lambda v, p: _int(v, p, 1, 64), "every": every_steps,
         "task": lambda v, p: None if v is None else _section(EvalTaskConfig, v, p, {
             "kind": lambda x, q: _choice(x, q, TASKS),
             "mask_ratio": lambda x, q: _float(x, q, 0.0, 1.0, lo_open=True, hi_open=True)})})

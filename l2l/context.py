@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from l2l.cache import CacheRoot
+from l2l.monitor import Monitor
 
 
 @dataclass
@@ -37,12 +38,19 @@ class TrialContext:
     excluded_seconds: float = 0.0
     # A stopping rule's outcome (l2l/gan/stopping.py): rounds_run, reached_retrain
     stopping: dict = field(default_factory=dict)
+    # Measurements between steps: the forgetting curve and a stopping rule (l2l/monitor.py)
+    monitor: Monitor = field(default_factory=Monitor)
 
     def batch(self, images: torch.Tensor, size: int) -> torch.Tensor:
         """`size` images drawn with replacement, on the device: [size, C, H, W]."""
         self.samples_seen += size
         return images[torch.randint(len(images), (size,), generator=self.generator)] \
             .to(self.device)
+
+    def after_step(self, model, last: bool = False) -> bool:
+        """Called by a method after each unlearning step (`last`: its budget's last); True:
+        stop unlearning now (a stopping rule says the model has forgotten)."""
+        return self.monitor.after_step(model, self, last)
 
     def step_mask(self) -> torch.Tensor:
         """The token mask [L] of the next unlearning step (student and teacher share it)."""

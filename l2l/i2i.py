@@ -63,6 +63,19 @@ class I2ISteps:
     def relearn(self, cfg: TrialConfig, model, ctx: TrialContext):
         return relearn_i2i(model, ctx, cfg.relearn)
 
+    def curve(self, cfg: TrialConfig, prep: Prepared, model, ctx: TrialContext):
+        """The forgetting curve's measurement (l2l/monitor.py): the final evaluation's metrics
+        on the same images, less membership inference and the retrain comparison."""
+        ev = _evaluator(cfg, prep, model.patch, _eval_mask(cfg, model, ctx), ctx.device,
+                        ctx.cache_dir)
+        sets = (("forget", ctx.splits.eval_forget), ("retain", ctx.splits.eval_retain))
+
+        def measure(m) -> list[MetricValue]:
+            return [v for split, data in sets for v in evaluate(m, data, split, ev).metrics] + \
+                [MetricValue(I2I_TRIAL_SPLIT, "samples_seen", float(ctx.samples_seen),
+                             int(ctx.samples_seen))]
+        return measure
+
     def evaluate(self, cfg: TrialConfig, prep: Prepared, model, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation:
         caches, reference, reference_seconds = {}, None, 0.0

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -70,6 +70,10 @@ class TrialSteps(Protocol):
     def context(self, cfg, prep: Prepared, splits: Any, original: torch.nn.Module,
                 device: torch.device, cache_dir: CacheRoot) -> TrialContext: ...
 
+    def curve(self, cfg, prep: Prepared, model: torch.nn.Module, ctx: TrialContext
+              ) -> Callable[[torch.nn.Module], list[MetricValue]]:
+        """The forgetting curve's measurement of a model (`eval.every`, l2l/monitor.py)."""
+
     def relearn(self, cfg, model: torch.nn.Module, ctx: TrialContext) -> torch.nn.Module:
         """The relearning attack of `cfg.relearn` on the unlearned model (l2l/relearn.py)."""
 
@@ -112,6 +116,10 @@ def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialR
     ctx = steps.context(cfg, prep, splits, original, device, cache_dir)
     method = family.methods.get(cfg.method).load(cfg.method)
     private = copy.deepcopy(original)  # copying is not unlearning: outside the timer
+    if cfg.eval.every:  # the forgetting curve: its step 0 now, then every eval.every steps
+        ctx.monitor.measure_every(cfg.eval.every, steps.curve(cfg, prep, private, ctx),
+                                  private, ctx)
+        ctx.excluded_seconds = 0.0  # step 0 is measured before the unlearning timer starts
     t0 = time.perf_counter()
     model = method(private, ctx)
     unlearn_seconds = time.perf_counter() - t0 - ctx.excluded_seconds
@@ -132,4 +140,5 @@ def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialR
     caches = {"classifier": cache_info(prep.classifier_hit), "generator": cache_info(gen_hit),
               **{k: cache_info(v) for k, v in ctx.caches.items()}, **ev.caches}
     return TrialResult(cfg, ev.metrics, pretrain_seconds, unlearn_seconds, eval_seconds,
-                       str(device), peak_memory_mb(device), caches, {**ev.artifacts, **stored})
+                       str(device), peak_memory_mb(device), caches, {**ev.artifacts, **stored},
+                       ctx.monitor.curve_rows())

@@ -168,6 +168,9 @@ class Recorder(Callback):
             from sweeps.tracking import curated_params
 
             config = unit.config.to_dict()
+            for seen, values in unit.curve:  # the forgetting curve: step metrics
+                self._tracker.log(run_id, metrics={f"curve.{k}": v for k, v in values.items()},
+                                  step=seen)
             self._tracker.finish("trial", unit.trial_id, curated_params(config), unit.metrics,
                                  config=config, artifacts=[*unit.artifacts, path.uri],
                                  tags={"model": unit.model} if unit.model else None)

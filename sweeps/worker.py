@@ -57,6 +57,27 @@ class Unit:
     artifacts: tuple[str, ...]  # files l2l wrote (sample grids, embeddings): paths or URIs
     node_id: str | None
     model: str | None = None  # the kept unlearned model (path or URI), with --save-models
+    # the forgetting curve (eval.every) for MLflow: (images seen, {"<split>_<metric>": value})
+    curve: tuple[tuple[int, dict[str, float]], ...] = ()
+
+
+SEEN = "all_samples_seen"  # a curve point's x: the images unlearning drew until then
+
+
+def curve_points(result) -> tuple[tuple[int, dict[str, float]], ...]:
+    """A trial's forgetting curve as MLflow step metrics: one point per measurement and the
+    final metrics as the last, each at its images seen (MLflow's `step`: so the curves of
+    methods with other batch sizes share an axis). Empty without a curve."""
+    by_step: dict[int, dict[str, float]] = {}
+    for m in result.curve:
+        by_step.setdefault(m.step, {})[f"{m.split}_{m.metric}"] = m.value
+    if not by_step:
+        return ()
+    keys = set().union(*by_step.values())
+    final = {k: v for m in result.metrics for k, v in [(f"{m.split}_{m.metric}", m.value)]
+             if k in keys}
+    return tuple((int(p.get(SEEN, 0)), p) for p in [*(by_step[k] for k in sorted(by_step)),
+                                                    final])
 
 
 def grid_entry(trial: Trial) -> dict[str, Any]:
@@ -127,7 +148,8 @@ def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
                "peak_memory_mb": result.peak_memory_mb}
     metrics.update({k: v for k, v in timings.items() if v is not None})
     return Unit(trial_id, cfg, result.rows(ctx.identity_version), metrics,
-                files, node_id(), result.artifacts.get("model")), result.caches
+                files, node_id(), result.artifacts.get("model"), curve_points(result)), \
+        result.caches
 
 
 def _cache_summary(caches: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -164,20 +164,35 @@ def test_a_budget_in_passes_grows_with_the_request_and_a_fixed_one_does_not(smok
                                   "unlearn": {"rounds": 3, "passes": 1.0}})
 
 
-def test_the_stopping_rule_stops_when_the_measure_crosses_the_reference_and_not_before():
-    from l2l.gan.stopping import Reference, run_rounds
+def _rounds(rounds: int, every: int, measures) -> tuple[int, bool, int]:
+    """(rounds run, reached, checks made) of a stopping rule over `rounds` rounds that reads
+    the next of `measures` at each check (l2l/monitor.py drives it, as in a trial)."""
+    import torch
 
+    from l2l.gan.stopping import Reference
+    from l2l.monitor import Monitor
+
+    class Ctx:
+        device, excluded_seconds = torch.device("cpu"), 0.0
+
+    model, ctx, mon, checks = torch.nn.Linear(1, 1), Ctx(), Monitor(), []
     ref = Reference(0.05, 0.02, upper_only=True)  # retrain: 5% +- 2%: reached at <= 7%
+    mon.stop_every(every, lambda m: checks.append(1) or ref.reached(next(measures)))
+    for r in range(1, rounds + 1):
+        if mon.after_step(model, ctx, last=r == rounds):
+            break
+    return mon.step, mon.reached, len(checks)
+
+
+def test_the_stopping_rule_stops_when_the_measure_crosses_the_reference_and_not_before():
+    from l2l.gan.stopping import Reference
+
     measures = iter([0.30, 0.20, 0.08, 0.071, 0.069, 0.01])
-    done = []
-    run, reached = run_rounds(100, lambda: done.append(1), 2, lambda: ref.reached(next(measures)))
-    assert (run, reached, len(done)) == (10, True, 10)  # the 5th check (0.069) is the first
+    assert _rounds(100, 2, measures) == (10, True, 5)  # the 5th check (0.069) is the first
     # never reached: the whole budget, flagged, and measured after its last round too
-    checks = []
-    assert run_rounds(7, lambda: None, 3, lambda: checks.append(1) or False) == (7, False)
-    assert len(checks) == 3  # after rounds 3, 6 and 7
+    assert _rounds(7, 3, iter([1.0] * 3)) == (7, False, 3)  # after rounds 3, 6 and 7
     # a budget shorter than the interval (a small request's) is measured at its end
-    assert run_rounds(2, lambda: None, 5, lambda: True) == (2, True)
+    assert _rounds(2, 5, iter([0.0])) == (2, True, 1)
     # an interval reference (item: membership AUC) is reached from either side, only inside
     item = Reference(0.5, 0.04, upper_only=False)
     assert [item.reached(a) for a in (0.6, 0.545, 0.539, 0.461, 0.45)] == \

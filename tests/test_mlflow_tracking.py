@@ -218,3 +218,28 @@ def test_a_trial_that_cannot_be_written_stops_the_sweep_before_tune_records_it(t
     trial = _Trial(t.trial_id, {"trial": grid_entry(t)})
     with pytest.raises(RecordError, match=f"could not record trial {t.trial_id}"):
         rec.on_trial_result(0, [trial], trial, {UNIT: _unit(t)})
+
+
+def test_a_forgetting_curve_becomes_mlflow_step_metrics_at_the_images_seen(grid):
+    """A trial's curve (eval.every) lands in MLflow as `curve.<split>_<metric>` histories whose
+    steps are the images seen, ending at the final value; the Parquet file holds its rows."""
+    from dataclasses import replace
+
+    from contract.schema import trial_path
+    from sweeps.worker import UNIT, grid_entry
+
+    rec, t, uri, results = grid
+    curve = ((0, {"forget_fid": 5.0, "all_samples_seen": 0.0}),
+             (640, {"forget_fid": 7.0, "all_samples_seen": 640.0}),
+             (1280, {"forget_fid": 9.0, "all_samples_seen": 1280.0}))
+    unit = _unit(t, 9.0)
+    step_rows = [{**unit.rows[0], "value": v["forget_fid"], "step": s // 128}
+                 for s, v in curve[:2]]
+    unit = replace(unit, rows=unit.rows + step_rows, curve=curve)
+    trial = _Trial(t.trial_id, {"trial": grid_entry(t)})
+    rec.on_trial_result(0, [trial], trial, {UNIT: unit, "node_id": "node-1"})
+    rows = pd.read_parquet(trial_path(results, "s1", t.trial_id))
+    assert sorted(rows.step.dropna().astype(int)) == [0, 5] and rows.step.isna().sum() == 2
+    history = MlflowClient(uri).get_metric_history(rows.mlflow_run_id[0], "curve.forget_fid")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == \
+        [(0, 5.0), (640, 7.0), (1280, 9.0)]

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Mapping
 from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, RelearnConfig, _batch,
                         _choice, _classes,
                         _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
-                        _section, _seed, parse_relearn)
+                        _section, _seed, every_steps, parse_relearn)
 from l2l.datasets import DATASETS, VALIDATION_SHARE
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
@@ -145,6 +145,9 @@ class GanEvalConfig:
     real_images: int = 1000  # real test images: FID reference and downstream test set
     mia_images: int = 256  # at most this many members and as many non-members
     downstream_epochs: int = 3  # epochs of the classifier trained on generated samples
+    # The forgetting curve (l2l/monitor.py): also evaluate (without the downstream classifier)
+    # before the first round and after every this many rounds; None: the final evaluation only
+    every: int | None = spec(None, since=3)
 
 
 def pool_size(p: GanPretrainConfig, train_size: int) -> int:
@@ -277,7 +280,7 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
         "samples": lambda v, p: _int(v, p, 2, MAX_SAMPLES), "batch_size": _batch,
         "real_images": lambda v, p: _int(v, p, 2, test),
         "mia_images": lambda v, p: _int(v, p, 2, test),
-        "downstream_epochs": lambda v, p: _int(v, p, 0)})
+        "downstream_epochs": lambda v, p: _int(v, p, 0), "every": every_steps})
     data = DATASETS.get(dataset)
     pool = pool_size(pretrain, data.train_size)
     setting, forget = _forget_set(d.get("setting"), d["forget_set"], data.classes, pool)

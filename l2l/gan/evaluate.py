@@ -66,8 +66,10 @@ def downstream_accuracy(samples: torch.Tensor, labels: torch.Tensor, test_x: tor
 
 
 def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, device,
-             epochs: float, samples_seen: int) -> tuple[list[MetricValue], torch.Tensor]:
-    """All metrics of one trial, and the generated samples ([N, C, 32, 32] in [0, 1])."""
+             epochs: float, samples_seen: int, downstream: bool = True
+             ) -> tuple[list[MetricValue], torch.Tensor]:
+    """All metrics of one trial (`downstream`: with downstream_accuracy, when
+    eval.downstream_epochs > 0), and the generated samples ([N, C, 32, 32] in [0, 1])."""
     e = cfg.eval
     g = torch.Generator().manual_seed(cfg.seed * 7 + 1)  # the same latents for every method
     samples = to_unit(gan.sample(e.samples, g, device, e.batch_size))
@@ -92,7 +94,7 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
     out.append(MetricValue(SPLIT, "mia_auc", auc, len(members) + len(heldout)))
     out.append(MetricValue(SPLIT, "nn_distance", scores.nn_distance(samples, members),
                          len(members)))
-    if e.downstream_epochs > 0:
+    if downstream and e.downstream_epochs > 0:
         acc = downstream_accuracy(samples, logits.argmax(1), splits.eval_real.x,
                                   splits.eval_real.y, cfg.n_classes, e.downstream_epochs,
                                   cfg.seed, device)

@@ -48,6 +48,15 @@ class GanSteps:
     def relearn(self, cfg: GanTrialConfig, gan, ctx: TrialContext):
         return relearn_gan(gan, ctx, cfg.relearn)
 
+    def curve(self, cfg: GanTrialConfig, prep: Prepared, gan, ctx: TrialContext):
+        """The forgetting curve's measurement (l2l/monitor.py): the final evaluation's metrics
+        on the same latents and images, less the downstream classifier (a training run)."""
+        def measure(g) -> list[MetricValue]:
+            return evaluate(g, prep.classifier, cfg, ctx.splits, ctx.device,
+                            ctx.samples_seen / len(ctx.splits.retain), ctx.samples_seen,
+                            downstream=False)[0]
+        return measure
+
     def evaluate(self, cfg: GanTrialConfig, prep: Prepared, gan, ctx: TrialContext,
                  artifact_dir: Path | None) -> Evaluation:
         epochs = ctx.epochs if ctx.epochs is not None else \

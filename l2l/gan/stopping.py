@@ -10,9 +10,10 @@ The measure and the reference:
          reached when it lies inside the retrained model's 95% interval (bootstrap over the
          images).
 The retrained model is the `retrain` method's (cached: a sweep trains it once). The measure is
-taken every `stop_every` rounds, and after the budget's last, on a fixed set of latents; its
-time is left out of the unlearning seconds (`TrialContext.excluded_seconds`), so a stopped
-run's time is the time to forget.
+taken every `stop_every` rounds, and after the budget's last, on a fixed set of latents, by the
+trial's monitor (l2l/monitor.py, the mechanism of the forgetting curve too); its time is left
+out of the unlearning seconds (`TrialContext.excluded_seconds`), so a stopped run's time is the
+time to forget.
 """
 from __future__ import annotations
 
@@ -81,46 +82,34 @@ def reference(ctx: TrialContext) -> Reference:
     return Reference(value, Z * (se if math.isfinite(se) else 0.0), ctx.cfg.setting == "class")
 
 
-def run_rounds(rounds: int, step: Callable[[], None], every: int | None,
-               check: Callable[[], bool]) -> tuple[int, bool]:
-    """Runs `step` up to `rounds` times; with `every`, calls `check` after every `every`
-    rounds and after the last (so a budget shorter than `every`, as a small request's, is
-    still measured), stopping at the first True. Returns (rounds run, whether `check` said
-    reached)."""
-    for r in range(1, rounds + 1):
-        step()
-        if every and (r % every == 0 or r == rounds) and check():
-            return r, True
-    return rounds, False
-
-
 class Stopper:
-    """The stopping rule of one unlearning run: `check()` measures (time excluded from the
-    unlearning seconds) and says whether the reference is reached; `record()` leaves the
-    outcome in the context for the trial's metrics."""
+    """The stopping rule's check for the monitor (l2l/monitor.py, which leaves its time out of
+    the unlearning seconds): measures and says whether the reference is reached."""
 
     def __init__(self, gan: GAN, ctx: TrialContext):
-        self.gan, self.ctx = gan, ctx
+        self.ctx = ctx
         t0 = time.perf_counter()
         self.ref = reference(ctx)
         ctx.excluded_seconds += time.perf_counter() - t0
         self.last = float("nan")
 
-    def check(self) -> bool:
-        t0 = time.perf_counter()
-        self.last, _ = measure(self.gan, self.ctx)
-        self.ctx.excluded_seconds += time.perf_counter() - t0
+    def __call__(self, gan: GAN) -> bool:
+        self.last, _ = measure(gan, self.ctx)
         return self.ref.reached(self.last)
 
 
 def unlearn_rounds(gan: GAN, ctx: TrialContext, rounds: int, step: Callable[[], None]) -> None:
-    """Runs a method's rounds under the trial's stopping rule (all of them without
-    `stop_every`); with it, records the rounds run and whether retrain's level was reached
-    (`ctx.stopping`, metrics rounds_run and reached_retrain)."""
+    """Runs a method's rounds, each followed by `ctx.after_step` (the curve's measurements and,
+    with `unlearn.stop_every`, the stopping rule, which may end them early); with the rule,
+    records the rounds run and whether retrain's level was reached (`ctx.stopping`, metrics
+    rounds_run and reached_retrain)."""
     every = ctx.cfg.unlearn.stop_every
-    if not every:
-        run_rounds(rounds, step, None, lambda: False)
-        return
-    stopper = Stopper(gan, ctx)
-    run, reached = run_rounds(rounds, step, every, stopper.check)
-    ctx.stopping = {"rounds_run": run, "reached_retrain": float(reached)}
+    if every:
+        ctx.monitor.stop_every(every, Stopper(gan, ctx))
+    for r in range(1, rounds + 1):
+        step()
+        if ctx.after_step(gan, last=r == rounds):
+            break
+    if every:
+        ctx.stopping = {"rounds_run": ctx.monitor.step, "reached_retrain":
+                        float(ctx.monitor.reached)}

@@ -75,6 +75,8 @@ def continue_training(model, ctx, images: torch.Tensor, log) -> torch.nn.Module:
         mask = ctx.step_mask()  # this step's mask (unlearn.random_masks)
         loss = model.task_loss(ctx.batch(images, 2 * u.batch_size), mask, g=ctx.generator)
         step(opt, loss)
+        if ctx.after_step(model, last=i == u.steps - 1):  # l2l/monitor.py
+            break
         if log_every(i, u.steps):
             log.info("%s step %d/%d: task loss %.5f", ctx.cfg.method, i + 1, u.steps,
                      loss.item())

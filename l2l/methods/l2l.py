@@ -59,6 +59,8 @@ def l2l(model, ctx: TrialContext):
         loss_r = (feature_mse(model.encode(x_r, mask, aux_r), target_r) if retain
                   else torch.zeros((), device=ctx.device))
         step(opt, loss_r + cfg.alpha * loss_f)
+        if ctx.after_step(model, last=i == u.steps - 1):  # l2l/monitor.py
+            break
         if log_every(i, u.steps):
             log.info("l2l step %d/%d: retain %.5f forget %.5f", i + 1, u.steps,
                      loss_r.item(), loss_f.item())

@@ -34,6 +34,8 @@ def max_loss(model, ctx: TrialContext):
             x_r = ctx.batch(retain.x, u.batch_size)
             loss = loss + model.task_loss(x_r, mask, g=ctx.generator)
         step(opt, loss)
+        if ctx.after_step(model, last=i == u.steps - 1):  # l2l/monitor.py
+            break
         if log_every(i, u.steps):
             log.info("max_loss step %d/%d: loss %.5f forget task loss %.5f", i + 1, u.steps,
                      loss.item(), loss_f.item())

@@ -49,6 +49,8 @@ def random_encoder(model, ctx: TrialContext):
                 target_r = teacher.encode(x_r, mask, aux_r)
             loss = loss + feature_mse(model.encode(x_r, mask, aux_r), target_r)
         step(opt, loss)
+        if ctx.after_step(model, last=i == u.steps - 1):  # l2l/monitor.py
+            break
         if log_every(i, u.steps):
             log.info("random_encoder step %d/%d: loss %.5f", i + 1, u.steps, loss.item())
     return model.eval().requires_grad_(False)

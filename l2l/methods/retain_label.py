@@ -45,6 +45,8 @@ def retain_label(model, ctx: TrialContext):
         loss = (model.task_loss(x_r, mask, g=ctx.generator)
                 + ctx.cfg.alpha * model.task_loss(x_f, mask, target=target, g=ctx.generator))
         step(opt, loss)
+        if ctx.after_step(model, last=i == u.steps - 1):  # l2l/monitor.py
+            break
         if log_every(i, u.steps):
             log.info("retain_label step %d/%d: loss %.5f", i + 1, u.steps, loss.item())
     return model.eval().requires_grad_(False)
