@@ -234,6 +234,12 @@ class TrialConfig(Config):
     # A relearning attack after unlearning (None: none); since=3: left out of the identity
     # while unset, so the trial ids of sweeps without it stay as they were
     relearn: RelearnConfig | None = spec(None, since=3)
+    # Deletion requests in sequence (l2l/sequence.py): the forget requests this model carried
+    # out before this trial's, in order, each a list of classes within `forget_classes`; this
+    # trial unlearns the rest of `forget_classes` starting from the model those requests left
+    # (unlearned by the same method and settings, cached) and is evaluated on all of them.
+    # None: one request, from the original model. since=3: left out of the identity while unset
+    earlier_requests: tuple[tuple[int, ...], ...] | None = spec(None, since=3)
     seed: int = spec(0, column="seed")
     # Where things run and live; they do not change results, so they are not in the identity.
     device: str = spec("auto", role="runtime")
@@ -252,6 +258,23 @@ class TrialConfig(Config):
     @property
     def retain_classes(self) -> tuple[int, ...]:
         return self.retain.classes
+
+    @property
+    def own_request(self) -> tuple[int, ...]:
+        """The classes this trial's unlearning forgets: the forget set less the earlier
+        requests' (all of it without earlier requests)."""
+        done = {c for r in self.earlier_requests or () for c in r}
+        return tuple(c for c in self.forget_classes if c not in done)
+
+    def previous_request(self) -> "TrialConfig":
+        """The trial whose unlearned model this one starts from: the same method and
+        settings on the earlier requests (the last of them its own), without what does not
+        change a model (the forgetting curve, a relearning attack after it)."""
+        earlier = self.earlier_requests
+        forget = tuple(sorted(c for r in earlier for c in r))
+        return dataclasses.replace(self, forget_classes=forget,
+                                   earlier_requests=earlier[:-1] or None, relearn=None,
+                                   eval=dataclasses.replace(self.eval, every=None))
 
     def to_dict(self) -> dict[str, Any]:
         """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""
@@ -285,7 +308,7 @@ class TrialConfig(Config):
 KEYS = {
     "method", "forget_set", "retain", "dataset", "task", "generator", "pretrain", "classifier",
     "alpha", "noise", "noise_target", "unlearn", "eval", "seed", "device", "data_root",
-    "cache_dir", "image_folder", "relearn",
+    "cache_dir", "image_folder", "relearn", "earlier_requests",
 }
 
 
@@ -448,11 +471,39 @@ def _parse_trial(d: Mapping[str, Any]) -> TrialConfig:
         generator=generator, pretrain=pretrain, classifier=classifier,
         alpha=alpha, noise=noise, noise_target=noise_target, unlearn=unlearn, eval=evalc,
         relearn=_relearn(d.get("relearn"), forget, unlearn.images_per_class),
+        earlier_requests=_earlier_requests(d.get("earlier_requests"), forget, n_classes, method),
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),
         cache_dir=_opt_str(d.get("cache_dir"), "cache_dir"),
     )
+
+
+def _earlier_requests(v: Any, forget: tuple[int, ...], n_classes: int, method: str
+                      ) -> tuple[tuple[int, ...], ...] | None:
+    path = "earlier_requests"
+    if v is None:
+        return None
+    if method in ("original", "retrain"):
+        raise ConfigError(path, f"is for unlearning methods; {method} unlearns nothing (remove "
+                                "it, or give the forget set of all requests)")
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ConfigError(path, "expected a non-empty list of requests, each a list of classes")
+    out, seen = [], set()
+    for i, req in enumerate(v):
+        classes = _classes(req, f"{path}[{i}]", n_classes)
+        if not set(classes) <= set(forget):
+            raise ConfigError(f"{path}[{i}]", f"classes {sorted(set(classes) - set(forget))} "
+                                              f"are not in the forget set {list(forget)}")
+        if seen & set(classes):
+            raise ConfigError(f"{path}[{i}]", f"classes {sorted(seen & set(classes))} are "
+                                              "already in an earlier request")
+        seen |= set(classes)
+        out.append(classes)
+    if seen == set(forget):
+        raise ConfigError(path, f"the earlier requests take the whole forget set {list(forget)}; "
+                                "this trial's own request must hold at least one class")
+    return tuple(out)
 
 
 def _relearn(v: Any, forget, per_class: int) -> RelearnConfig | None:

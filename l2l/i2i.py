@@ -3,6 +3,7 @@ folder, the original generator trained on a sample of it, the task's mask, and e
 split (l2l/metrics.py) with membership inference and the retrained model as references."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from l2l.metrics import Evaluator, RetrainReference, evaluate, membership_sets
 from l2l.pretrain import get_original, model_of, pretrain_validation
 from l2l.relearn import relearn_i2i
 from l2l.result import MetricValue
+from l2l.sequence import start_model
 from l2l.tasks import TrainingMasks, task_mask
 from l2l.trial import Evaluation, Prepared
 
@@ -40,14 +42,24 @@ class I2ISteps:
         return model_of(cfg)
 
     def original(self, cfg: TrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
+        if cfg.earlier_requests:  # a later deletion request: the model the earlier ones left
+            return start_model(cfg, prep, device, cache_dir, model_of)
         # Validation images whose loss is recorded per pretraining epoch (convergence)
         return get_original(cfg, prep.pool, device, cache_dir,
                             val=pretrain_validation(prep.train))
 
     def splits(self, cfg: TrialConfig, prep: Prepared):
         held_out = prep.test if cfg.eval.split == "test" else validation_holdout(prep.train)
-        return make_splits(prep.pool, held_out, cfg.forget_classes, cfg.retain,
-                           cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
+
+        def splits(forget):
+            return make_splits(prep.pool, held_out, forget, cfg.retain,
+                               cfg.unlearn.images_per_class, cfg.eval.images_per_class, cfg.seed)
+        every = splits(cfg.forget_classes)
+        if not cfg.earlier_requests:
+            return every
+        # a later deletion request unlearns its own classes and is evaluated on all of them
+        return dataclasses.replace(splits(cfg.own_request), eval_forget=every.eval_forget,
+                                   eval_retain=every.eval_retain)
 
     def context(self, cfg: TrialConfig, prep: Prepared, splits, original, device,
                 cache_dir: CacheRoot) -> TrialContext:

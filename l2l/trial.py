@@ -91,6 +91,26 @@ def prepare(steps: TrialSteps, cfg, device: torch.device, cache_dir: CacheRoot) 
     return Prepared(train, test, steps.training_pool(cfg, train), classifier, hit)
 
 
+def _set_up(family, cfg, prep: Prepared, original, device, cache_dir: CacheRoot):
+    """The trial's context (its splits, seeded generator) and its method's function."""
+    steps: TrialSteps = family.steps
+    splits = steps.splits(cfg, prep)
+    torch.manual_seed(cfg.seed)
+    ctx = steps.context(cfg, prep, splits, original, device, cache_dir)
+    return ctx, family.methods.get(cfg.method).load(cfg.method)
+
+
+def unlearned_model(cfg, prep: Prepared, device, cache_dir: CacheRoot) -> torch.nn.Module:
+    """The model a trial's unlearning leaves, without evaluating it (the start of a later
+    deletion request, l2l/sequence.py): the same steps as `run_trial`'s, so the same model."""
+    from l2l.experiment import FAMILIES
+
+    family = FAMILIES.get(cfg.family)
+    original, _ = family.steps.original(cfg, prep, device, cache_dir)
+    ctx, method = _set_up(family, cfg, prep, original, device, cache_dir)
+    return method(copy.deepcopy(original), ctx)
+
+
 def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialResult:
     """One trial. `model_store` (a path or URI): keep the unlearned model there
     (l2l/stored_model.py); its location is the result's `model` artifact."""
@@ -111,10 +131,7 @@ def run_trial(cfg, artifact_dir: Path | None = None, model_store=None) -> TrialR
              "loaded from cache" if gen_hit.hit else "trained and cached", gen_hit.path,
              pretrain_seconds)
 
-    splits = steps.splits(cfg, prep)
-    torch.manual_seed(cfg.seed)
-    ctx = steps.context(cfg, prep, splits, original, device, cache_dir)
-    method = family.methods.get(cfg.method).load(cfg.method)
+    ctx, method = _set_up(family, cfg, prep, original, device, cache_dir)
     private = copy.deepcopy(original)  # copying is not unlearning: outside the timer
     if cfg.eval.every:  # the forgetting curve: its step 0 now, then every eval.every steps
         ctx.monitor.measure_every(cfg.eval.every, steps.curve(cfg, prep, private, ctx),

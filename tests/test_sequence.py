@@ -1,0 +1,72 @@
+"""Deletion requests in sequence (`earlier_requests`): forgetting A then B on the same model
+leaves both forgotten, each request starts from the model its predecessor left (unlearned
+once, then cached), and the trial compares with forgetting both at once on the same images."""
+import copy
+import json
+
+import pytest
+
+from l2l import experiment
+from l2l.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+A, B = [5], [7]
+
+
+def _cfg(tiny, forget, earlier=None, method="l2l"):
+    d = {**tiny, "method": method, "forget_set": {"classes": forget},
+         "unlearn": {**tiny["unlearn"], "steps": 30},
+         "eval": {"images_per_class": 40, "mia": False, "retrain_reference": False}}
+    if method == "l2l":
+        d["alpha"] = 0.25
+    if earlier is not None:
+        d["earlier_requests"] = earlier
+    return experiment.parse_config(d)
+
+
+def _forget_fid(result):
+    return next(m.value for m in result.metrics if (m.split, m.metric) == ("forget", "fid"))
+
+
+def test_requests_are_a_field_that_changes_no_existing_id_and_refuses_what_cannot_be(tiny):
+    once = _cfg(tiny, A + B)
+    seq = _cfg(tiny, A + B, [A])
+    assert once.earlier_requests is None and "earlier_requests" not in once.columns()["settings"]
+    assert json.loads(seq.columns()["settings"])["earlier_requests"] == [A]
+    assert seq.config_hash != once.config_hash and seq.own_request == tuple(B)
+    assert experiment.parse_config(seq.to_dict()) == seq
+    prev = _cfg(tiny, A + B + [9], [A, B]).previous_request()
+    assert prev.forget_classes == (5, 7) and prev.earlier_requests == (tuple(A),)
+    assert prev.previous_request().forget_classes == (5,)
+    for earlier, method, match in [([[9]], "l2l", r"\[0\]: classes \[9\] are not in"),
+                                   ([A, A], "l2l", r"\[1\]: classes \[5\] are already"),
+                                   ([A, B], "l2l", ": the earlier requests take the whole"),
+                                   ([A], "retrain", ": is for unlearning methods"),
+                                   ([[]], "l2l", r"\[0\]: expected a non-empty list"),
+                                   ("5", "l2l", ": expected a non-empty list of requests")]:
+        with pytest.raises(ConfigError, match="earlier_requests" + match):
+            _cfg(tiny, A + B, earlier, method)
+
+
+def test_after_a_then_b_both_a_and_b_are_forgotten(tiny, tmp_path):
+    from l2l.stored_model import reevaluate
+
+    seq = experiment.run(_cfg(tiny, A + B, [A]), model_store=str(tmp_path / "models"))
+    assert seq.caches["generator"]["hit"] is False  # the model after A: unlearned now
+    # its own request's budget: B's 30 steps, not A's
+    seen = next(m.value for m in seq.metrics if m.metric == "samples_seen")
+    assert seen == 30 * 2 * 64
+    for request in (A, B):
+        original = _forget_fid(experiment.run(_cfg(tiny, request, method="original")))
+        after = _forget_fid(reevaluate(seq.artifacts["model"],
+                                       {"forget_set": {"classes": request},
+                                        "earlier_requests": None}))
+        assert after > 1.3 * original, (request, original, after)
+    # the same request again starts from the cached model after A: the same numbers
+    again = experiment.run(_cfg(tiny, A + B, [A]))
+    assert again.caches["generator"]["hit"] is True
+    assert _forget_fid(again) == pytest.approx(_forget_fid(seq))
+    # forgetting A and B at once is evaluated on the same images (its rows compare directly)
+    once = experiment.run(_cfg(tiny, A + B))
+    n = {m.split: m.n for m in seq.metrics if m.metric == "fid"}
+    assert n == {m.split: m.n for m in once.metrics if m.metric == "fid"}
