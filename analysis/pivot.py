@@ -790,13 +790,15 @@ def tables_from(records: list[dict], speed: list[dict], metrics=PAPER_METRICS,
     from analysis.curves import curve_table
     from analysis.front import front_table
     from analysis.relearn import relearn_table
+    from analysis.sequence import sequence_table
     from analysis.transfer import transfer_table
 
     groups = by_family(records + speed)
     out = [t for fam, layout in layouts.items() if fam in groups
            for t in layout.tables(groups[fam], metrics)]
     # what applies to any family: the relearning attack, trade-off fronts (one per family)
-    extra = [relearn_table(records), transfer_table(records), curve_table(curves or [])] + [
+    extra = [relearn_table(records), transfer_table(records), curve_table(curves or []),
+             sequence_table(records)] + [
         front_table(part) for part in groups.values()]
     return out + [t for t in extra if t is not None]
 

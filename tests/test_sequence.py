@@ -70,3 +70,35 @@ def test_after_a_then_b_both_a_and_b_are_forgotten(tiny, tmp_path):
     once = experiment.run(_cfg(tiny, A + B))
     n = {m.split: m.n for m in seq.metrics if m.metric == "fid"}
     assert n == {m.split: m.n for m in once.metrics if m.metric == "fid"}
+
+
+def _rec(method, forget, earlier, split, metric, value):
+    from analysis.pivot import KEYS, Stat
+
+    settings = {"unlearn.steps": 100, **({"earlier_requests": earlier} if earlier else {})}
+    keys = {k: None for k in KEYS}
+    keys.update(family="i2i", dataset="fashion_mnist", task="center_inpaint", mask_ratio=0.5,
+                generator="mae", generator_size="tiny", setting="class", retain="full",
+                noise="normal" if method == "l2l" else None, forget_set=json.dumps(forget),
+                method=method, alpha=0.25 if method == "l2l" else None, params="{}",
+                settings=json.dumps(settings, sort_keys=True))
+    return {**keys, "split": split, "metric": metric, "extractor": None,
+            "stat": Stat(value, 1.0, 3, 1.0), "direction": None}
+
+
+def test_the_table_lists_each_request_with_its_running_cost_then_at_once_and_retrain():
+    from analysis.sequence import sequence_table
+
+    trials = [("l2l", [5], None, 120.0, 6400), ("l2l", [5, 7], [[5]], 130.0, 6400),
+              ("l2l", [5, 7, 9], [[5], [7]], 146.0, 6400), ("l2l", [5, 7, 9], None, 131.0, 6400),
+              ("retrain", [5, 7, 9], None, 150.0, 40000), ("original", [5, 7, 9], None, 66.0, 0)]
+    records = [r for m, f, e, fid, seen in trials for r in (
+        _rec(m, f, e, "forget", "fid", fid), _rec(m, f, e, "all", "samples_seen", seen))]
+    table = sequence_table(records)
+    assert [r.labels[1] for r in table.rows] == ["1: +[5]", "2: +[7]", "3: +[9]",
+                                                  "at once [5, 7, 9]", "retrain without [5, 7, 9]"]
+    fid = next(j for j, c in enumerate(table.columns) if c.key == ("forget", "fid"))
+    assert [table.cells[(i, fid)].mean for i in range(5)] == [120.0, 130.0, 146.0, 131.0, 150.0]
+    assert [table.cells[(i, 1)].mean for i in range(4)] == [6400, 12800, 19200, 6400]
+    assert table.rows[-1].reference
+    assert sequence_table([r for r in records if "earlier_requests" not in r["settings"]]) is None
