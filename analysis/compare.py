@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -51,6 +52,22 @@ def _same_context(ka: dict, kb: dict) -> bool:
                if k.startswith(CONTEXT_SETTINGS))
 
 
+# A field of the `settings` column: dotted (unlearn.lr) or top-level (earlier_requests)
+SETTING = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+
+
+def _top_level_split(text: str) -> list[str]:
+    """`text` split at the commas outside brackets, so a value may be a list
+    (`earlier_requests=[[5], [7]]`)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
 @dataclass(frozen=True)
 class Side:
     method: str
@@ -59,7 +76,7 @@ class Side:
     @classmethod
     def parse(cls, text: str) -> Side:
         """`l2l` or `l2l,retain=full,alpha=0.25`; raises AnalysisError naming what is wrong."""
-        method, *parts = [p.strip() for p in str(text).split(",")]
+        method, *parts = [p.strip() for p in _top_level_split(str(text))]
         if not method or "=" in method:
             raise AnalysisError(f"side {text!r}: start with a method name, e.g. l2l or "
                                 "l2l,retain=full")
@@ -67,10 +84,10 @@ class Side:
         for p in parts:
             key, eq, value = p.partition("=")
             key = key.strip()
-            if not eq or not (key in SIDE_KEYS or ("." in key and all(key.split(".")))):
+            if not eq or not (key in SIDE_KEYS or SETTING.fullmatch(key)):
                 raise AnalysisError(f"side {text!r}: {p!r} is not KEY=VALUE with KEY one of "
-                                    f"{', '.join(SIDE_KEYS)} or a dotted setting such as "
-                                    "unlearn.lr")
+                                    f"{', '.join(SIDE_KEYS)} or a setting such as "
+                                    "unlearn.lr or earlier_requests")
             where.append((key, value.strip()))
         return cls(method, tuple(where))
 
