@@ -52,8 +52,10 @@ def _same_context(ka: dict, kb: dict) -> bool:
                if k.startswith(CONTEXT_SETTINGS))
 
 
-# A field of the `settings` column: dotted (unlearn.lr) or top-level (earlier_requests)
-SETTING = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+# A field of the `settings` column: dotted (unlearn.lr), or one of the few top-level fields the
+# column holds (a typo such as `alph=0.25` is refused instead of matching nothing)
+DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+")
+TOP_LEVEL_SETTINGS = ("earlier_requests", "noise_target")
 
 
 def _top_level_split(text: str) -> list[str]:
@@ -84,7 +86,8 @@ class Side:
         for p in parts:
             key, eq, value = p.partition("=")
             key = key.strip()
-            if not eq or not (key in SIDE_KEYS or SETTING.fullmatch(key)):
+            if not eq or not (key in SIDE_KEYS or key in TOP_LEVEL_SETTINGS
+                              or DOTTED.fullmatch(key)):
                 raise AnalysisError(f"side {text!r}: {p!r} is not KEY=VALUE with KEY one of "
                                     f"{', '.join(SIDE_KEYS)} or a setting such as "
                                     "unlearn.lr or earlier_requests")

@@ -102,3 +102,10 @@ def test_the_table_lists_each_request_with_its_running_cost_then_at_once_and_ret
     assert [table.cells[(i, 1)].mean for i in range(4)] == [6400, 12800, 19200, 6400]
     assert table.rows[-1].reference
     assert sequence_table([r for r in records if "earlier_requests" not in r["settings"]]) is None
+
+
+def test_a_compare_side_names_a_top_level_setting_with_a_list_value():
+    from analysis.compare import Side
+
+    side = Side.parse("l2l,earlier_requests=[[5], [7]],alpha=0.25")
+    assert side.where == (("earlier_requests", "[[5], [7]]"), ("alpha", "0.25"))
