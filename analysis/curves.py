@@ -11,8 +11,9 @@ the same data, task, generator and forget set, from the same rows.
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analysis import stats
 from analysis.load import as_results
@@ -101,6 +102,11 @@ def curve_records(rows) -> list[Curve]:
             tuple(None if s == FINAL else s for s in order),
             tuple(float(seen[s][0]) for s in order),
             tuple(_stat(*by_step[s]) for s in order), retrain.get(match, math.nan)))
+    # settings in a curve's name: only those that differ between the curves
+    sets = [settings_of(c.record) for c in out]
+    vary = {k for k in set().union(*sets) if len({json.dumps(d.get(k), sort_keys=True)
+                                                    for d in sets}) > 1} if sets else set()
+    out = [replace(c, name=_name(c.record, vary)) for c in out]
     return sorted(out, key=lambda c: (c.record["generator"], c.name, _panel(c)))
 
 
@@ -111,10 +117,10 @@ def _stat(mean, std, n, v_img, draws) -> Stat:
     return Stat(float(mean), std, int(n), ci.half)
 
 
-def _name(rec: dict) -> str:
+def _name(rec: dict, vary=frozenset()) -> str:
     gen = GENERATOR_NAMES.get(rec["generator"], fmt_value(rec["generator"]))
     alpha = f" alpha={fmt_value(rec['alpha'])}" if rec["alpha"] is not None else ""
-    other = {k: v for k, v in settings_of(rec).items() if k != "eval.every"}
+    other = {k: v for k, v in settings_of(rec).items() if k in vary}
     extra = "".join(f" {k}={fmt_value(v)}" for k, v in sorted(other.items()))
     retain = f" retain={rec['retain']}" if rec["family"] == "i2i" and rec["retain"] != "full" \
         else ""
