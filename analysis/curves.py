@@ -15,10 +15,9 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-from analysis import stats
 from analysis.load import as_results
 from analysis.pivot import (CELL, CELL_LIST, DECIMALS, GENERATOR_NAMES, KEYS, KEYS_SELECT,
-                            OK_ROWS, Column, Row, Stat, Table, _stats_sql, fmt_value,
+                            OK_ROWS, Column, Row, Stat, Table, _stats_sql, cell_stat, fmt_value,
                             metric_label, resolve_direction, settings_of)
 
 SEEN = ("all", "samples_seen")  # (split, metric) of a point's images seen
@@ -101,20 +100,13 @@ def curve_records(rows) -> list[Curve]:
             tuple(keys), _name(rec), split, metric, extractor,
             tuple(None if s == FINAL else s for s in order),
             tuple(float(seen[s][0]) for s in order),
-            tuple(_stat(*by_step[s]) for s in order), retrain.get(match, math.nan)))
+            tuple(cell_stat(*by_step[s]) for s in order), retrain.get(match, math.nan)))
     # settings in a curve's name: only those that differ between the curves
     sets = [settings_of(c.record) for c in out]
     vary = {k for k in set().union(*sets) if len({json.dumps(d.get(k), sort_keys=True)
                                                     for d in sets}) > 1} if sets else set()
     out = [replace(c, name=_name(c.record, vary)) for c in out]
     return sorted(out, key=lambda c: (c.record["generator"], c.name, _panel(c)))
-
-
-def _stat(mean, std, n, v_img, draws) -> Stat:
-    std = math.nan if std is None else float(std)
-    ci = stats.interval(float(mean), std, int(n), math.nan if v_img is None else float(v_img),
-                        int(draws or 1))
-    return Stat(float(mean), std, int(n), ci.half)
 
 
 def _name(rec: dict, vary=frozenset()) -> str:

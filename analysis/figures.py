@@ -499,10 +499,11 @@ def speedup_vs_request(speed: list[dict]) -> list[Figure]:
 
 def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
                 notes: list | None = None, *, records: list[dict] | None = None,
-                speed: list[dict] | None = None) -> list[Figure]:
+                speed: list[dict] | None = None, curves: list | None = None) -> list[Figure]:
     """Every figure that applies to these rows (a Results or a DataFrame of result rows);
-    problems with artifacts go to `notes`. `records` and `speed`: aggregate(rows) and
-    speedup_records(rows) when the caller already has them (computed here otherwise)."""
+    problems with artifacts go to `notes`. `records`, `speed` and `curves`: aggregate(rows),
+    speedup_records(rows) and curve_records(rows) when the caller already has them (computed
+    here otherwise)."""
     notes = [] if notes is None else notes
     res = as_results(rows)
 
@@ -515,7 +516,8 @@ def all_figures(rows, results_dir, metrics=PAPER_METRICS, tsne_max: int = 100,
         from analysis.front import front_figure
         from analysis.relearn import relearn_figure
 
-        extra = [relearn_figure(recs), curve_figure(curve_records(res))] + [
+        found = curve_records(res) if curves is None else curves
+        extra = [relearn_figure(recs), curve_figure(found)] + [
             front_figure(part) for part in by_family(recs).values()]
         return (alpha_tradeoff(recs, metrics) + sample_grids(candidates, results_dir, notes)
                 + tsne(candidates, results_dir, notes, tsne_max) + speedup_bars(speeds)

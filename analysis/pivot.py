@@ -301,13 +301,18 @@ def _stored_directions(res, metrics: set) -> dict:
     return {r[:-1]: r[-1] for r in found}
 
 
-def _record(keys: dict, split, metric, mean, std, n, v_img=None, draws=1, stored=None,
-            extractor=None) -> dict:
+def cell_stat(mean, std, n, v_img=None, draws=1) -> Stat:
+    """A cell's Stat from its SQL aggregates (`_stats_sql`), with the 95% interval."""
     std = math.nan if std is None else float(std)
     ci = stats.interval(float(mean), std, int(n), math.nan if v_img is None else float(v_img),
                         int(draws or 1))
+    return Stat(float(mean), std, int(n), ci.half)
+
+
+def _record(keys: dict, split, metric, mean, std, n, v_img=None, draws=1, stored=None,
+            extractor=None) -> dict:
     return {**keys, "split": split, "metric": metric, "extractor": extractor,
-            "stat": Stat(float(mean), std, int(n), ci.half),
+            "stat": cell_stat(mean, std, n, v_img, draws),
             "direction": resolve_direction(keys["family"], split, metric, stored)}
 
 

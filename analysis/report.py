@@ -354,11 +354,12 @@ def _sweep_page(part: Results, sweep: str, results_dir, metrics, tsne_max: int,
               f"{migration_text(v)}" for (v,) in part.sql(
                   "SELECT DISTINCT schema_version FROM rows "
                   f"WHERE schema_version < {SCHEMA_VERSION} ORDER BY 1")]
-    records = aggregate(part)  # shared by tables and figures
+    records = aggregate(part)  # shared by tables and figures, as are speed and curves
     speed = speedup_records(part, records)
-    tables = tables_from(records, speed, metrics, curves=curve_records(part))
+    curves = curve_records(part)
+    tables = tables_from(records, speed, metrics, curves=curves)
     figures = all_figures(part, results_dir, metrics, tsne_max, notes, records=records,
-                          speed=speed)
+                          speed=speed, curves=curves)
     comparisons = against_paper_method(part, metrics)
     verdicts = claims_mod.evaluate(part)
     return sweep_html(part, sweep, tables, figures, notes, generated, comparisons, verdicts)

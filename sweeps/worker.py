@@ -64,20 +64,21 @@ class Unit:
 SEEN = "all_samples_seen"  # a curve point's x: the images unlearning drew until then
 
 
+def metric_values(metrics) -> dict[str, float]:
+    """MetricValues as MLflow and the objective name them: {"<split>_<metric>": value}."""
+    return {f"{m.split}_{m.metric}": m.value for m in metrics}
+
+
 def curve_points(result) -> tuple[tuple[int, dict[str, float]], ...]:
     """A trial's forgetting curve as MLflow step metrics: one point per measurement and the
     final metrics as the last, each at its images seen (MLflow's `step`: so the curves of
     methods with other batch sizes share an axis). Empty without a curve."""
-    by_step: dict[int, dict[str, float]] = {}
-    for m in result.curve:
-        by_step.setdefault(m.step, {})[f"{m.split}_{m.metric}"] = m.value
-    if not by_step:
+    steps = sorted({m.step for m in result.curve})
+    if not steps:
         return ()
-    keys = set().union(*by_step.values())
-    final = {k: v for m in result.metrics for k, v in [(f"{m.split}_{m.metric}", m.value)]
-             if k in keys}
-    return tuple((int(p.get(SEEN, 0)), p) for p in [*(by_step[k] for k in sorted(by_step)),
-                                                    final])
+    points = [metric_values(m for m in result.curve if m.step == s) for s in steps]
+    final = {k: v for k, v in metric_values(result.metrics).items() if k in set().union(*points)}
+    return tuple((int(p.get(SEEN, 0)), p) for p in [*points, final])
 
 
 def grid_entry(trial: Trial) -> dict[str, Any]:
@@ -142,7 +143,7 @@ def run_unit(ctx: WorkerContext, trial_id: str, cfg, unit: str | None = None
         result = experiment.run(cfg, artifact_dir=local, model_store=ctx.model_store)
         files = tuple((where / Path(p).relative_to(local).as_posix()).uri
                       for name, p in result.artifacts.items() if name != "model")
-    metrics = {f"{m.split}_{m.metric}": m.value for m in result.metrics}
+    metrics = metric_values(result.metrics)
     timings = {"pretrain_seconds": result.pretrain_seconds,
                "unlearn_seconds": result.unlearn_seconds, "eval_seconds": result.eval_seconds,
                "peak_memory_mb": result.peak_memory_mb}

@@ -91,11 +91,9 @@ class Stopper:
         t0 = time.perf_counter()
         self.ref = reference(ctx)
         ctx.excluded_seconds += time.perf_counter() - t0
-        self.last = float("nan")
 
     def __call__(self, gan: GAN) -> bool:
-        self.last, _ = measure(gan, self.ctx)
-        return self.ref.reached(self.last)
+        return self.ref.reached(measure(gan, self.ctx)[0])
 
 
 def unlearn_rounds(gan: GAN, ctx: TrialContext, rounds: int, step: Callable[[], None]) -> None:
