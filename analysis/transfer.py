@@ -15,7 +15,7 @@ from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Table, fmt_v
 METRICS = (("forget", "fid"), ("retain", "fid"))
 KIND = "eval.task.kind"
 RATIO = "eval.task.mask_ratio"
-TASK_NAMES = {"center_inpaint": "centre", "outpaint": "outpaint"}
+TASK_NAMES = {"center_inpaint": "centre", "outpaint": "outpaint", "random": "random"}
 # What must match between rows of one table row besides the evaluation task
 ROW_KEYS = ("family", "dataset", "task", "mask_ratio", "generator", "generator_size", "method",
             "alpha", "noise", "retain", "forget_set", "params")

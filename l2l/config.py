@@ -18,7 +18,7 @@ from l2l.fields import Config, spec
 from l2l.registry import Method, method_registry
 
 DATASETS = {"fashion_mnist": 10, "image_folder": None}  # name -> classes (None: from files)
-TASKS = ("center_inpaint", "outpaint")
+TASKS = ("center_inpaint", "outpaint", "random")  # l2l/tasks.py, one function each
 # The generators, one file each: name -> "module:Class", imported when one is built (so configs
 # validate without torch). Adding a generator is its file and one line here.
 GENERATORS = {
@@ -57,7 +57,8 @@ NEEDS_RETAIN = ("retain_label", "finetune_retain")
 class TaskConfig:
     kind: str = spec("center_inpaint", column="task")
     # center_inpaint: side of the hidden centre square / image side, as in the paper;
-    # outpaint: share of the side hidden as a border (half on each side).
+    # outpaint: share of the side hidden as a border (half on each side); random: share of the
+    # tokens hidden, scattered (one fixed draw for every trial).
     mask_ratio: float = spec(0.5, column="mask_ratio")
 
 

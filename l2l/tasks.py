@@ -36,6 +36,23 @@ def outpaint(grid: int, mask_ratio: float) -> torch.Tensor:
     return m.flatten()
 
 
+# The seed of the `random` task's mask: one fixed mask for every trial, method and image, so
+# their metrics under it are comparable (as the centre and border masks are).
+RANDOM_TASK_SEED = 0
+
+
+@TASKS.register("random")
+def random_tokens(grid: int, mask_ratio: float) -> torch.Tensor:
+    """Hide round(mask_ratio * L) of the L = grid^2 tokens, scattered at random (one fixed draw).
+    mask: [grid * grid] bool; mask_ratio is the hidden share of the tokens, not of the side."""
+    L = grid * grid
+    k = max(1, min(L - 1, round(mask_ratio * L)))
+    g = torch.Generator().manual_seed(RANDOM_TASK_SEED)
+    m = torch.zeros(L, dtype=torch.bool)
+    m[torch.randperm(L, generator=g)[:k]] = True
+    return m
+
+
 def task_mask(kind: str, grid: int, mask_ratio: float) -> torch.Tensor:
     return TASKS.get(kind)(grid, mask_ratio)
 

@@ -56,3 +56,19 @@ def test_the_transfer_table_sets_each_task_beside_the_own_one():
     l2l = 1
     assert table.cells[(l2l, 0)].mean == 150 and table.cells[(l2l, 2)].mean == 45
     assert transfer_table([r for r in records if "outpaint" not in r["settings"]]) is None
+
+
+def test_the_random_task_hides_a_fixed_scattered_share_of_the_tokens():
+    from l2l.config import TrialConfig
+    from l2l.tasks import task_mask
+
+    m = task_mask("random", 8, 0.4)
+    assert m.shape == (64,) and int(m.sum()) == round(0.4 * 64)
+    assert torch.equal(m, task_mask("random", 8, 0.4))  # one draw: every trial sees this mask
+    # scattered, not the centre square or a border of the same size
+    assert not torch.equal(m, task_mask("center_inpaint", 8, 0.5))
+    rows = m.view(8, 8).any(1)
+    assert rows.sum() > 4
+    cfg = TrialConfig.from_dict({"method": "l2l", "forget_set": {"classes": [5]},
+                                 "eval": {"task": {"kind": "random", "mask_ratio": 0.4}}})
+    assert cfg.eval.task.kind == "random"
