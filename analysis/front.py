@@ -28,6 +28,10 @@ LABEL_FIELDS = ("alpha",)
 # data and the request, and what retain data the method was given (a condition, not a knob)
 CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "generator_size",
            "forget_set", "forget_k", "retain", "noise")
+# The `settings` entries that are a method's knobs (how it unlearns); every other entry (the
+# original's pretraining, the evaluation and its task, a relearning attack, earlier requests)
+# is a condition: points under different conditions are not settings of one front.
+KNOBS = ("unlearn.", "cascade.", "noise_target")
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ def points(records: list[dict]) -> list[Point]:
     for key, pair in cells.items():
         if 0 in pair and 1 in pair:
             rec = pair[0]
-            groups.setdefault((tuple(rec[k] for k in CONTEXT), rec["method"]), []).append(
-                (key, pair[0], pair[1]))
+            groups.setdefault((tuple(rec[k] for k in CONTEXT) + (_conditions(rec),),
+                               rec["method"]), []).append((key, pair[0], pair[1]))
     out = []
     for (context, method), members in groups.items():
         if len(members) < MIN_SETTINGS:
@@ -68,8 +72,16 @@ def points(records: list[dict]) -> list[Point]:
         labels = _labels([f for _, f, _ in members])
         for i, (_, f, d) in enumerate(members):
             out.append(Point(context, method, labels[i], f["stat"], d["stat"], i in best))
-    return sorted(out, key=lambda p: (p.context, p.method, -p.forget.mean
-                                      if math.isfinite(p.forget.mean) else math.inf))
+    # None sorts before any value (contexts mix them: noise is None for methods without one)
+    return sorted(out, key=lambda p: ([(v is not None, str(v)) for v in p.context], p.method,
+                                      -p.forget.mean if math.isfinite(p.forget.mean)
+                                      else math.inf))
+
+
+def _conditions(rec: dict) -> str:
+    """The record's `settings` entries that are not knobs, as one comparable string."""
+    return json.dumps({k: v for k, v in settings_of(rec).items() if not k.startswith(KNOBS)},
+                      sort_keys=True)
 
 
 def _labels(recs: list[dict]) -> list[str]:

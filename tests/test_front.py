@@ -23,12 +23,12 @@ def test_the_front_is_exactly_the_non_dominated_points():
     assert front([[1.0, float("nan")], [0.0, 0.0]]) == [1]
 
 
-def _rec(alpha, split, metric, mean, method="l2l"):
+def _rec(alpha, split, metric, mean, method="l2l", noise=None, **settings):
     keys = {k: None for k in KEYS}
     keys.update(family="i2i", dataset="fashion_mnist", task="center_inpaint", mask_ratio=0.5,
                 generator="mae", generator_size="tiny", setting="class", forget_set="[5]",
-                method=method, alpha=alpha, params="{}",
-                settings=json.dumps({"unlearn.lr": 0.001}))
+                method=method, alpha=alpha, params="{}", noise=noise,
+                settings=json.dumps({"unlearn.lr": 0.001, **settings}))
     return {**keys, "split": split, "metric": metric, "extractor": "classifier",
             "stat": Stat(mean, 1.0, 2, 1.0), "direction": None}
 
@@ -52,6 +52,28 @@ def test_the_table_lists_a_methods_front_settings_only():
     assert "l2l: 4 of 6 settings on the front" in "\n".join(table.notes)
     # two settings make no front
     assert front_table(records[:4]) is None
+
+
+def test_conditions_are_not_settings_of_a_front():
+    """Rows that differ in a condition (an attack budget, the evaluation task, the original's
+    pretraining) are not a method's settings: such a sweep has no front, whatever its methods
+    (and methods with and without a noise column sort together)."""
+    attacked = [r for steps, f in ((0, 150), (5, 120), (20, 90), (50, 70))
+                for m, noise in (("l2l", "normal"), ("retrain", None))
+                for r in (_rec(0.25 if m == "l2l" else None, "forget", "fid", f, m, noise,
+                               **{"relearn.steps": steps}),
+                          _rec(0.25 if m == "l2l" else None, "retain", "fid", 30, m, noise,
+                               **{"relearn.steps": steps}))]
+    assert points(attacked) == [] and front_table(attacked) is None
+    tasks = [r for kind, f in (("outpaint", 300), ("random", 90), ("center_inpaint", 10))
+             for r in (_rec(0.25, "forget", "fid", f, **{"eval.task.kind": kind}),
+                       _rec(0.25, "retain", "fid", 30, **{"eval.task.kind": kind}))]
+    assert front_table(tasks) is None
+    # knobs of two methods, one with a noise column and one without: both fronts, in order
+    both = [r for m, noise in (("l2l", "normal"), ("noisy_label", None))
+            for a, f, d in ((0.1, 120, 31), (0.25, 150, 33), (1.0, 140, 40))
+            for r in (_rec(a, "forget", "fid", f, m, noise), _rec(a, "retain", "fid", d, m, noise))]
+    assert [p.method for p in points(both)] == ["noisy_label"] * 3 + ["l2l"] * 3
 
 
 SEARCH = """
