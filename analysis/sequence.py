@@ -19,7 +19,9 @@ from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Stat, Table,
 FIELD = "earlier_requests"
 # Metrics of the table per family: quality and forgetting on the forget and retain sets
 SHOWN = {"i2i": (("forget", "fid"), ("retain", "fid"), ("forget", "cosine"),
-                 ("retain", "cosine"))}
+                 ("retain", "cosine")),
+         "gan": (("all", "forget_class_share"), ("all", "fid"), ("all", "is"),
+                 ("all", "mia_auc"))}
 SEEN = ("all", "samples_seen")
 MATCH = ("family", "dataset", "task", "mask_ratio", "generator", "generator_size", "retain",
          "noise")

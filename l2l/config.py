@@ -214,8 +214,30 @@ class RetainConfig:
     size: float | None = spec(None, column="proxy_size")  # proxy images per forget image
 
 
+class SequentialRequests:
+    """Deletion requests in sequence (l2l/sequence.py), for the trial configs of both families:
+    they have `forget_classes`, `earlier_requests`, `relearn` and `eval.every`, and say how to
+    change their forget classes (`with_forget_classes`)."""
+
+    @property
+    def own_request(self) -> tuple[int, ...]:
+        """The classes this trial's unlearning forgets: the forget set less the earlier
+        requests' (all of it without earlier requests)."""
+        done = {c for r in self.earlier_requests or () for c in r}
+        return tuple(c for c in self.forget_classes if c not in done)
+
+    def previous_request(self):
+        """The trial whose unlearned model this one starts from: the same method and
+        settings on the earlier requests (the last of them its own), without what does not
+        change a model (the forgetting curve, a relearning attack after it)."""
+        earlier = self.earlier_requests
+        prev = self.with_forget_classes(tuple(sorted(c for r in earlier for c in r)))
+        return dataclasses.replace(prev, earlier_requests=earlier[:-1] or None, relearn=None,
+                                   eval=dataclasses.replace(self.eval, every=None))
+
+
 @dataclass(frozen=True)
-class TrialConfig(Config):
+class TrialConfig(SequentialRequests, Config):
     """One image-to-image unlearning trial (family `i2i`)."""
 
     method: str = spec(column="method")
@@ -260,22 +282,8 @@ class TrialConfig(Config):
     def retain_classes(self) -> tuple[int, ...]:
         return self.retain.classes
 
-    @property
-    def own_request(self) -> tuple[int, ...]:
-        """The classes this trial's unlearning forgets: the forget set less the earlier
-        requests' (all of it without earlier requests)."""
-        done = {c for r in self.earlier_requests or () for c in r}
-        return tuple(c for c in self.forget_classes if c not in done)
-
-    def previous_request(self) -> "TrialConfig":
-        """The trial whose unlearned model this one starts from: the same method and
-        settings on the earlier requests (the last of them its own), without what does not
-        change a model (the forgetting curve, a relearning attack after it)."""
-        earlier = self.earlier_requests
-        forget = tuple(sorted(c for r in earlier for c in r))
-        return dataclasses.replace(self, forget_classes=forget,
-                                   earlier_requests=earlier[:-1] or None, relearn=None,
-                                   eval=dataclasses.replace(self.eval, every=None))
+    def with_forget_classes(self, classes: tuple[int, ...]) -> "TrialConfig":
+        return dataclasses.replace(self, forget_classes=classes)
 
     def to_dict(self) -> dict[str, Any]:
         """A dict that `from_dict` turns back into this config (lists for tuples, no Nones)."""

@@ -109,3 +109,39 @@ def test_a_compare_side_names_a_top_level_setting_with_a_list_value():
 
     side = Side.parse("l2l,earlier_requests=[[5], [7]],alpha=0.25")
     assert side.where == (("earlier_requests", "[[5], [7]]"), ("alpha", "0.25"))
+
+
+def test_a_gan_after_a_then_b_leaves_both_forgotten(tmp_path):
+    """The GAN family's requests in sequence: digit 3, then digit 5, on test_gan_effect's
+    DIGITS GAN (the cascade drives a class's share from about 0.1 to retrain's level)."""
+    from l2l.gan.config import GanTrialConfig
+    from l2l.stored_model import reevaluate
+    from test_gan_effect import DIGITS
+
+    def cfg(forget, earlier=None, method="cascade"):
+        d = {**copy.deepcopy(DIGITS), "method": method, "forget_set": {"classes": forget},
+             "cache_dir": str(tmp_path / "cache"),
+             "eval": {**DIGITS["eval"], "samples": 500, "downstream_epochs": 0}}
+        if earlier is not None:
+            d["earlier_requests"] = earlier
+        return GanTrialConfig.from_dict(d)
+
+    def share(result):
+        return next(m.value for m in result.metrics if m.metric == "forget_class_share")
+
+    with pytest.raises(ConfigError, match=r"earlier_requests: is for setting 'class'"):
+        GanTrialConfig.from_dict({**DIGITS, "method": "cascade", "setting": "item",
+                                  "forget_set": {"items": 20}, "earlier_requests": [[3]]})
+    seq_cfg = cfg([3, 5], [[3]])
+    assert seq_cfg.previous_request() == cfg([3])
+    seq = experiment.run(seq_cfg, model_store=str(tmp_path / "models"))
+    assert seq.caches["generator"]["hit"] is False  # the GAN after digit 3: unlearned now
+    once = experiment.run(cfg([3, 5]))
+    assert {m.metric: m.n for m in seq.metrics} == {m.metric: m.n for m in once.metrics}
+    for request in ([3], [5]):
+        original = share(experiment.run(cfg(request, method="original")))
+        after = share(reevaluate(seq.artifacts["model"],
+                                 {"forget_set": {"classes": request}, "earlier_requests": None}))
+        assert after < 0.3 * original, (request, original, after)
+    again = experiment.run(seq_cfg)  # starts from the cached GAN after digit 3
+    assert again.caches["generator"]["hit"] is True and share(again) == share(seq)

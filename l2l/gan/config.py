@@ -25,10 +25,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, RelearnConfig, _batch,
-                        _choice, _classes,
-                        _classifier, _float, _int, _lr, _mapping, _no_unknown, _opt_str, _pos,
-                        _section, _seed, every_steps, parse_relearn)
+from l2l.config import (DEVICES, ClassifierConfig, PretrainConfig, RelearnConfig,
+                        SequentialRequests, _batch, _choice, _classes, _classifier,
+                        _earlier_requests, _float, _int, _lr, _mapping, _no_unknown, _opt_str,
+                        _pos, _section, _seed, every_steps, parse_relearn)
 from l2l.datasets import DATASETS, VALIDATION_SHARE
 from l2l.errors import ConfigError
 from l2l.fields import Config, spec
@@ -61,7 +61,7 @@ METHODS = method_registry("gan method", {
 NO_UNLEARN = ("original", "retrain")
 KEYS = {"family", "method", "setting", "forget_set", "dataset", "generator", "pretrain",
         "classifier", "unlearn", "cascade", "eval", "seed", "device", "data_root", "cache_dir",
-        "relearn"}
+        "relearn", "earlier_requests"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def pool_size(p: GanPretrainConfig, train_size: int) -> int:
 
 
 @dataclass(frozen=True)
-class GanTrialConfig(Config):
+class GanTrialConfig(SequentialRequests, Config):
     """One GAN-unlearning trial (family `gan`)."""
 
     method: str = spec(column="method")
@@ -174,6 +174,8 @@ class GanTrialConfig(Config):
     eval: GanEvalConfig = spec(default_factory=GanEvalConfig)
     # A relearning attack after unlearning (l2l/config.py RelearnConfig; None: none)
     relearn: RelearnConfig | None = spec(None, since=3)
+    # Deletion requests in sequence, class setting only (l2l/config.py TrialConfig's field)
+    earlier_requests: tuple[tuple[int, ...], ...] | None = spec(None, since=3)
     seed: int = spec(0, column="seed")
     # Where things run and live; they do not change results, so they are not in the identity.
     device: str = spec("auto", role="runtime")
@@ -203,6 +205,9 @@ class GanTrialConfig(Config):
     @property
     def retain_classes(self) -> tuple[int, ...]:
         return tuple(c for c in range(self.n_classes) if c not in self.forget_classes)
+
+    def with_forget_classes(self, classes: tuple[int, ...]) -> "GanTrialConfig":
+        return dataclasses.replace(self, forget_set=ForgetSet(classes=classes))
 
     @property
     def forget_k(self) -> int:
@@ -307,6 +312,8 @@ def _parse(d: Mapping[str, Any]) -> GanTrialConfig:
         method=method, setting=setting, forget_set=forget, dataset=dataset, generator=generator,
         pretrain=pretrain, classifier=classifier, unlearn=unlearn, cascade=cascade, eval=evalc,
         relearn=parse_relearn(d.get("relearn")),
+        earlier_requests=_requests(d.get("earlier_requests"), setting, forget, data.classes,
+                                   method),
         seed=_seed(d.get("seed", 0), "seed"),
         device=_choice(d.get("device", "auto"), "device", DEVICES),
         data_root=_opt_str(d.get("data_root"), "data_root"),
@@ -350,6 +357,13 @@ def _forget_set(setting: Any, v: Any, n_classes: int, pool: int) -> tuple[str, F
         raise ConfigError("forget_set.items", f"must be less than the {pool} training images "
                                               "of the original model (pretrain.images)")
     return setting, ForgetSet(items=k, seed=_seed(fs.get("seed", 0), "forget_set.seed"))
+
+
+def _requests(v: Any, setting: str, forget: ForgetSet, n_classes: int, method: str):
+    if v is not None and setting != "class":
+        raise ConfigError("earlier_requests", "is for setting 'class' (requests of classes); "
+                                              "remove it for an item forget set")
+    return _earlier_requests(v, forget.classes or (), n_classes, method)
 
 
 def _fake_target(v: Any, path: str) -> float | str:

@@ -76,14 +76,17 @@ def forget_mask(cfg: GanTrialConfig, pool: ImageSet) -> torch.Tensor:
 @dataclass(frozen=True)
 class GanSplits:
     """`forget` and `retain` partition the training pool; the rest is held out (test split).
-    `eval_real` is the FID reference and the downstream test set (test images of the retained
-    classes); `heldout` are the membership attack's non-members (test images of the forget
+    `eval_forget` are the forgotten images evaluation measures (the membership attack's
+    members): `forget`, or every request's after earlier deletion requests (l2l/sequence.py),
+    where `forget` is this trial's own request. `eval_real` is the FID reference and the
+    downstream test set (test images of the retained classes); `heldout` are the membership attack's non-members (test images of the forget
     classes, or of all classes in the item setting); `validation` the retrained model's FID
     criterion images (`validation`, of the retained classes), None without the criterion."""
 
     pool: ImageSet
     forget: ImageSet
     retain: ImageSet
+    eval_forget: ImageSet
     eval_real: ImageSet
     heldout: ImageSet
     validation: ImageSet | None = None
@@ -108,4 +111,4 @@ def make_splits(cfg: GanTrialConfig, pool: ImageSet, test: ImageSet,
     val = None
     if cfg.pretrain.fid_patience is not None and train is not None:
         val = validation(train, list(cfg.retain_classes))
-    return GanSplits(pool, forget, retain, eval_real, heldout, val)
+    return GanSplits(pool, forget, retain, forget, eval_real, heldout, val)

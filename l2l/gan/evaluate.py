@@ -87,7 +87,7 @@ def evaluate(gan: GAN, classifier, cfg: GanTrialConfig, splits: GanSplits, devic
         out.append(MetricValue(SPLIT, "forget_class_share", float(forgotten.double().mean()),
                                n, CLASSIFIER, scores.mean_se(forgotten)))
 
-    members = sample(splits.forget, e.mia_images, cfg.seed * 4 + 1).x
+    members = sample(splits.eval_forget, e.mia_images, cfg.seed * 4 + 1).x
     heldout = splits.heldout.x
     auc = scores.roc_auc(d_scores(gan, members, device, e.batch_size),
                          d_scores(gan, heldout, device, e.batch_size))

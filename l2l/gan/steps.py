@@ -3,6 +3,7 @@ trained on a sample of it (cached), and evaluation of the unlearned GAN's sample
 (l2l/gan/evaluate.py)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from l2l.gan.data import dataset_key, load, make_splits, training_pool, validati
 from l2l.gan.evaluate import evaluate
 from l2l.gan.pretrain import build_gan, fid_check, get_gan
 from l2l.relearn import relearn_gan
+from l2l.sequence import start_model
 from l2l.result import MetricValue
 from l2l.trial import Evaluation, Prepared
 
@@ -33,12 +35,20 @@ class GanSteps:
         return build_gan(cfg)
 
     def original(self, cfg: GanTrialConfig, prep: Prepared, device, cache_dir: CacheRoot):
+        if cfg.earlier_requests:  # a later deletion request: the GAN the earlier ones left
+            return start_model(cfg, prep, device, cache_dir, build_gan)
         check = fid_check(cfg, prep.classifier, validation(prep.train)) \
             if cfg.pretrain.fid_patience is not None else None
         return get_gan(cfg, prep.pool, device, cache_dir, check=check)
 
     def splits(self, cfg: GanTrialConfig, prep: Prepared):
-        return make_splits(cfg, prep.pool, prep.test, prep.train)
+        every = make_splits(cfg, prep.pool, prep.test, prep.train)
+        if not cfg.earlier_requests:
+            return every
+        # a later deletion request unlearns its own classes' images, keeps every request's
+        # out of the retain set, and is evaluated on all of them
+        own = torch.isin(every.forget.y, torch.tensor(cfg.own_request))
+        return dataclasses.replace(every, forget=every.forget.subset(torch.nonzero(own).flatten()))
 
     def context(self, cfg: GanTrialConfig, prep: Prepared, splits, original, device,
                 cache_dir: CacheRoot) -> TrialContext:
