@@ -35,9 +35,11 @@ def test_another_evaluation_task_evaluates_the_same_unlearned_model(tiny, tmp_pa
     assert json.loads(cols["settings"])["eval.task.kind"] == "outpaint"
 
 
-def _rec(method, split, fid, task=None):
+def _rec(method, split, fid, task=None, masks=None):
     keys = {k: None for k in KEYS}
     settings = {} if task is None else {"eval.task.kind": task[0], "eval.task.mask_ratio": task[1]}
+    if masks is not None:
+        settings["unlearn.random_masks"] = masks
     keys.update(family="i2i", dataset="fashion_mnist", task="center_inpaint", mask_ratio=0.5,
                 generator="mae", generator_size="tiny", method=method, params="{}",
                 settings=json.dumps(settings))
@@ -56,6 +58,16 @@ def test_the_transfer_table_sets_each_task_beside_the_own_one():
     l2l = 1
     assert table.cells[(l2l, 0)].mean == 150 and table.cells[(l2l, 2)].mean == 45
     assert transfer_table([r for r in records if "outpaint" not in r["settings"]]) is None
+    # two ways of unlearning (its masks) are two rows, each with its own tasks' cells
+    records = [_rec(m, s, v, t, masks) for m, masks, t, vals in [
+        ("original", None, None, (60, 30)), ("original", None, ("random", 0.25), (44, 33)),
+        ("l2l", 0.0, None, (150, 31)), ("l2l", 0.0, ("random", 0.25), (45, 31)),
+        ("l2l", 1.0, None, (140, 32)), ("l2l", 1.0, ("random", 0.25), (90, 30))]
+        for s, v in zip(("forget", "retain"), vals)]
+    table = transfer_table(records)
+    assert [r.labels[0] for r in table.rows] == ["original", "l2l unlearn.random_masks=0",
+                                                 "l2l unlearn.random_masks=1"]
+    assert [table.cells[(i, 2)].mean for i in range(3)] == [44, 45, 90]
 
 
 def test_the_random_task_hides_a_fixed_scattered_share_of_the_tokens():
