@@ -134,6 +134,12 @@ def _read(entry: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         return None
 
 
+def partial_path(root: str | os.PathLike | CacheRoot, kind: str, key_obj: dict[str, Any]) -> Path:
+    """Where the build of an entry keeps its progress (l2l/checkpoint.py): beside the entry,
+    on local disk (for a cache on object storage, in its local copy)."""
+    return open_cache(root).local / kind / f"{content_hash(key_obj)}.partial.pt"
+
+
 def get_or_build(root: str | os.PathLike | CacheRoot, kind: str, key_obj: dict[str, Any],
                  build: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
                  ) -> tuple[dict[str, torch.Tensor], CacheHit]:

@@ -7,6 +7,7 @@ import time
 import torch
 
 from l2l import cache
+from l2l.checkpoint import Checkpoint
 from l2l.config import TrialConfig
 from l2l.data import ImageSet, dataset_key, sample, validation_holdout
 from l2l.generators import build_generator
@@ -38,9 +39,10 @@ def model_of(cfg: TrialConfig):
 
 
 def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device,
-                    val: ImageSet | None = None):
+                    val: ImageSet | None = None, checkpoint: Checkpoint | None = None):
     """A generator trained from scratch on `pool`. Returns (model, validation losses per epoch:
-    the task loss on `val` with the task's mask, None where not measured)."""
+    the task loss on `val` with the task's mask, None where not measured). `checkpoint`: the
+    run's per-epoch state, resumed from when it holds one (l2l/checkpoint.py)."""
     p = cfg.pretrain
     torch.manual_seed(p.seed)
     model = model_of(cfg).to(device)
@@ -49,7 +51,7 @@ def train_generator(cfg: TrialConfig, pool: ImageSet, device: torch.device,
     # so that the share does not shift the batches' draws.
     masks = TrainingMasks(mask, p.random_masks, torch.Generator().manual_seed(p.seed + 1))
     history = model.pretrain(pool, masks, p, device, log,  # the generic loop unless overridden
-                             None if val is None else (val.x, mask))
+                             None if val is None else (val.x, mask), checkpoint=checkpoint)
     return model.eval(), history
 
 
@@ -86,15 +88,21 @@ def get_original(cfg: TrialConfig, pool: ImageSet, device: torch.device, cache_d
         pool = pool.subset(torch.nonzero(
             ~torch.isin(pool.y, torch.tensor(list(exclude_classes)))).flatten())
 
+    key = original_key(cfg, exclude_classes)
+    # an interrupted build resumes after its last finished epoch (train_seconds: those of the
+    # epochs kept, before and after the stop)
+    checkpoint = Checkpoint(cache.partial_path(cache_dir, "generator", key))
+
     def build():
         t0 = time.perf_counter()
-        model, history = train_generator(cfg, pool, device, val)
-        return model.state_dict(), {"train_seconds": time.perf_counter() - t0,
+        model, history = train_generator(cfg, pool, device, val, checkpoint)
+        seconds = time.perf_counter() - t0 + checkpoint.resumed_seconds
+        return model.state_dict(), {"train_seconds": seconds,
                                     "device": str(device), "validation_loss": history,
                                     "images_seen": cfg.pretrain.epochs * len(pool)}
 
-    state, hit = cache.get_or_build(cache_dir, "generator", original_key(cfg, exclude_classes),
-                                    build)
+    state, hit = cache.get_or_build(cache_dir, "generator", key, build)
+    checkpoint.remove()
     model = model_of(cfg)
     model.load_state_dict(state)
     return model.to(device).eval(), hit

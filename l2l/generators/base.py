@@ -8,6 +8,7 @@ import time
 import torch
 from torch import nn
 
+from l2l.checkpoint import Checkpoint
 from l2l.training import cosine_schedule, epoch_batches
 
 VAL_SEED = 1234  # the validation loss draws the same (masks, timesteps, noise) every epoch
@@ -48,12 +49,15 @@ class Generator(nn.Module):
         self.train(was_training)
         return total / max(1, len(x))
 
-    def pretrain(self, pool, masks, cfg, device, log, val=None) -> list[float | None]:
+    def pretrain(self, pool, masks, cfg, device, log, val=None,
+                 checkpoint: Checkpoint | None = None) -> list[float | None]:
         """`cfg.epochs` epochs of `task_loss` over the pool's images with AdamW and
         cfg.schedule (warm-up, then cosine or constant); batches drawn by a generator seeded
         with `cfg.seed`, each masked by `masks()` (l2l/tasks.py TrainingMasks), with
         cfg.noise_share of noise images. `val`: (images, task mask) whose validation loss is
-        measured after every epoch. Returns those losses."""
+        measured after every epoch. Returns those losses. `checkpoint`: saved after every
+        epoch, resumed from when it holds one (l2l/checkpoint.py)."""
+        checkpoint = checkpoint or Checkpoint(None)
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
                                 weight_decay=0.05)
         steps_per_epoch = -(-len(pool) // cfg.batch_size)
@@ -61,8 +65,10 @@ class Generator(nn.Module):
         g = torch.Generator().manual_seed(cfg.seed)
         self.train()
         t0 = time.perf_counter()
-        history: list[float | None] = []
-        for epoch in range(cfg.epochs):
+        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks.g}
+        start, extra = checkpoint.resume("train", state)
+        history: list[float | None] = extra.get("history", [])
+        for epoch in range(start, cfg.epochs):
             total = 0.0
             for idx in epoch_batches(len(pool), cfg.batch_size, g):
                 x = with_noise_images(pool.x[idx], cfg.noise_share, g).to(device)
@@ -77,4 +83,5 @@ class Generator(nn.Module):
                      epoch + 1, cfg.epochs, total / len(pool),
                      "" if val is None else f", validation {history[-1]:.4f}",
                      time.perf_counter() - t0)
+            checkpoint.save("train", epoch + 1, state, history=history)
         return history

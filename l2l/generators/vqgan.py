@@ -45,6 +45,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.nn import functional as F
 
+from l2l.checkpoint import Checkpoint
 from l2l.generators.base import Generator, with_noise_images
 from l2l.tasks import pixel_mask
 from l2l.training import cosine_schedule, epoch_batches
@@ -292,21 +293,30 @@ class VQGAN(Generator):
         rec = (out - ref).abs().mean() + ((out - ref) ** 2).mean()
         return rec + vq_loss, z.detach().permute(0, 2, 3, 1).flatten(0, 2), ids.flatten()
 
-    def pretrain(self, pool, masks, cfg, device, log, val=None) -> list[float | None]:
+    def pretrain(self, pool, masks, cfg, device, log, val=None,
+                 checkpoint: Checkpoint | None = None) -> list[float | None]:
         """Tokenizer for about half of cfg.epochs (whole images), then the transformer for the
         rest on the frozen tokens, each batch masked by `masks()`. AdamW with a warm-up + cosine
         schedule. pool: ImageSet with .x [N, 1, 32, 32]; `val`: (images, task mask) whose
         validation (token) loss is measured after every transformer epoch. Returns one entry
-        per epoch, None for the tokenizer's."""
+        per epoch, None for the tokenizer's. `checkpoint`: saved after every epoch of either
+        phase, resumed from when it holds one (l2l/checkpoint.py)."""
+        checkpoint = checkpoint or Checkpoint(None)
         torch.manual_seed(cfg.seed)
         g = torch.Generator().manual_seed(cfg.seed)
         tok_epochs = max(1, round(cfg.epochs * TOKENIZER_FRACTION))
         t0 = time.perf_counter()
-        self.pretrain_tokenizer(pool.x, tok_epochs, cfg, g, device, log, t0)
+        if checkpoint.phase == "transformer":  # the tokenizer was finished before the stop
+            self.tokenizer.requires_grad_(False)
+            self.tokenizer.eval()
+        else:
+            self.pretrain_tokenizer(pool.x, tok_epochs, cfg, g, device, log, t0, checkpoint)
         return [None] * tok_epochs + self.pretrain_transformer(
-            pool.x, masks, max(1, cfg.epochs - tok_epochs), cfg, g, device, log, t0, val)
+            pool.x, masks, max(1, cfg.epochs - tok_epochs), cfg, g, device, log, t0, val,
+            checkpoint)
 
-    def pretrain_tokenizer(self, x_all, epochs, cfg, g, device, log, t0) -> None:
+    def pretrain_tokenizer(self, x_all, epochs, cfg, g, device, log, t0,
+                           checkpoint: Checkpoint) -> None:
         """Phase 1: the VQModel on whole images [N, C, H, W]; frozen again at the end."""
         n = len(x_all)
         tk = self.tokenizer
@@ -315,9 +325,11 @@ class VQGAN(Generator):
         opt = torch.optim.AdamW(tk.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
         sched = cosine_schedule(opt, epochs * -(-n // cfg.batch_size), kind=cfg.schedule)
         book = tk.quantize.embedding.weight
-        usage = torch.zeros(self.codebook, device=device)
-        step = 0
-        for epoch in range(epochs):
+        state = {"model": self, "opt": opt, "sched": sched, "data": g}
+        start, extra = checkpoint.resume("tokenizer", state)
+        usage = extra.get("usage", torch.zeros(self.codebook)).to(device)
+        step = extra.get("step", 0)
+        for epoch in range(start, epochs):
             total = 0.0
             for idx in epoch_batches(n, cfg.batch_size, g):
                 x = with_noise_images(x_all[idx], cfg.noise_share, g).to(device)
@@ -340,26 +352,35 @@ class VQGAN(Generator):
                     usage.zero_()
             log.info("pretrain vqgan tokenizer epoch %d/%d: loss %.4f (%.0f s)", epoch + 1,
                      epochs, total / n, time.perf_counter() - t0)
+            checkpoint.save("tokenizer", epoch + 1, state, usage=usage.cpu(), step=step)
         tk.requires_grad_(False)
         tk.eval()
 
     def pretrain_transformer(self, x_all, masks, epochs, cfg, g, device, log, t0,
-                             val=None) -> list[float | None]:
+                             val=None, checkpoint: Checkpoint | None = None
+                             ) -> list[float | None]:
         """Phase 2: encoder + decoder on the frozen tokens of x_all (tokenized once)."""
+        checkpoint = checkpoint or Checkpoint(None)
         n = len(x_all)
-        tokens = torch.cat([self.tokenize(x_all[i:i + 256].to(device))
-                            for i in range(0, n, 256)])
-        used = len(tokens.unique())
-        k_noise = int(round(cfg.noise_share * n))
-        noise_tokens = self.tokenize(with_noise_images(x_all[:k_noise], 1.0, g).to(device)) \
-            if k_noise else None
         self.encoder.train()
         self.decoder.train()
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.05)
         sched = cosine_schedule(opt, epochs * -(-n // cfg.batch_size), kind=cfg.schedule)
-        history: list[float | None] = []
-        for epoch in range(epochs):
+        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks.g}
+        start, extra = checkpoint.resume("transformer", state)
+        tokens = torch.cat([self.tokenize(x_all[i:i + 256].to(device))
+                            for i in range(0, n, 256)])
+        used = len(tokens.unique())
+        k_noise = int(round(cfg.noise_share * n))
+        if start:  # drawn from `g` before the first epoch: kept, not drawn again
+            noise_tokens = extra["noise_tokens"]
+            noise_tokens = None if noise_tokens is None else noise_tokens.to(device)
+        else:
+            noise_tokens = self.tokenize(with_noise_images(x_all[:k_noise], 1.0, g)
+                                         .to(device)) if k_noise else None
+        history: list[float | None] = extra.get("history", [])
+        for epoch in range(start, epochs):
             total = 0.0
             for idx in epoch_batches(n, cfg.batch_size, g):
                 t = tokens[idx.to(device)]
@@ -378,5 +399,7 @@ class VQGAN(Generator):
                      "(%.0f s)", epoch + 1, epochs, total / n,
                      "" if val is None else f", validation {history[-1]:.4f}", used,
                      time.perf_counter() - t0)
+            checkpoint.save("transformer", epoch + 1, state, history=history,
+                            noise_tokens=None if noise_tokens is None else noise_tokens.cpu())
         self.eval()
         return history
