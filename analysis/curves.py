@@ -149,9 +149,18 @@ def curve_table(found: list[Curve]) -> Table | None:
                                 group=c.name))
                 cells[(where[k], 0)] = Stat(seen, math.nan, stat.n)
             cells[(where[k], index[(c.split, c.metric, c.extractor)])] = stat
-    notes = [f"{c.name}: retrain's {c.split} {metric_label(c.metric, c.extractor)} is "
-             f"{fmt_value(round(c.retrain, DECIMALS.get(c.metric, 4)))}"
-             for c in found if math.isfinite(c.retrain)]
+    # retrain's levels, one note per model, data and request that the curves share
+    levels: dict[tuple, dict[str, list]] = {}
+    for c in found:
+        if math.isfinite(c.retrain):
+            level = levels.setdefault(tuple(c.record[k] for k in MATCH), {"names": [],
+                                                                          "values": {}})
+            if c.name not in level["names"]:
+                level["names"].append(c.name)
+            level["values"][f"{c.split} {metric_label(c.metric, c.extractor)}"] = \
+                fmt_value(round(c.retrain, DECIMALS.get(c.metric, 4)))
+    notes = [f"retrain's level ({', '.join(lv['names'])}): "
+             + ", ".join(f"{k} {v}" for k, v in lv["values"].items()) for lv in levels.values()]
     notes.append("step 0: the original model before unlearning; final: the final evaluation "
                  "(the trial's final metrics); each value the mean over replicates with its "
                  "95% interval")

@@ -79,9 +79,10 @@ class GanSplits:
     `eval_forget` are the forgotten images evaluation measures (the membership attack's
     members): `forget`, or every request's after earlier deletion requests (l2l/sequence.py),
     where `forget` is this trial's own request. `eval_real` is the FID reference and the
-    downstream test set (test images of the retained classes); `heldout` are the membership attack's non-members (test images of the forget
-    classes, or of all classes in the item setting); `validation` the retrained model's FID
-    criterion images (`validation`, of the retained classes), None without the criterion."""
+    downstream test set (test images of the retained classes); `heldout` are the membership
+    attack's non-members (test images of the forget classes, or of all classes in the item
+    setting); `validation` the retrained model's FID criterion images (`validation`, of the
+    retained classes), None without the criterion."""
 
     pool: ImageSet
     forget: ImageSet
