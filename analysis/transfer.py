@@ -3,8 +3,8 @@ was not unlearned with? Trials with `eval.task` set are evaluated under that tas
 their own; this table sets them beside the trials evaluated under their own task.
 
 Rows: generator, method and its other settings (those that differ name the row); columns:
-each evaluation task ("own" first) x the forget and retain FID. A method whose forget FID stays above the original's under every task forgets beyond the
-training mask.
+each evaluation task ("own" first) x the forget and retain FID. A method whose forget FID
+stays above the original's under every task forgets beyond the training mask.
 """
 from __future__ import annotations
 
