@@ -22,8 +22,11 @@ from analysis.pivot import (DECIMALS, GENERATOR_NAMES, Column, Row, Stat, Table,
                             metric_label, settings_of)
 
 STEPS = "relearn.steps"
-# Forget metrics followed per family (the papers' forgetting measures)
-FORGET_METRICS = {"i2i": ("fid", "cosine"), "gan": ("forget_class_share", "fid")}
+# Forget metrics followed per family, as (split, metric): the papers' forgetting measures. A
+# GAN is judged on its samples as a whole (split `all`); its FID measures the retained
+# classes' quality, not forgetting, so it stays in the `gan` table rather than here.
+FORGET_METRICS = {"i2i": (("forget", "fid"), ("forget", "cosine")),
+                  "gan": (("all", "forget_class_share"),)}
 # The attack's other settings: a row of the table per value of these
 ATTACK_FIELDS = ("relearn.images", "relearn.lr", "relearn.batch_size", "relearn.seed")
 # What must match between a method's rows and the original's (the same model family and data)
@@ -64,13 +67,14 @@ def curves(records: list[dict]) -> list[Curve]:
         return []
     originals = {}
     for r in records:
-        if r["method"] == "original" and STEPS not in settings_of(r) and r["split"] == "forget":
+        if r["method"] == "original" and STEPS not in settings_of(r) \
+                and (r["split"], r["metric"]) in FORGET_METRICS.get(r["family"], ()):
             originals[(*(r[k] for k in MATCH), r["metric"])] = r["stat"].mean
     points: dict[tuple, dict[int, Stat]] = {}
     labels = {}
     for r in records:
-        metrics = FORGET_METRICS.get(r["family"], ())
-        if r["split"] != "forget" or r["metric"] not in metrics or r["method"] == "original":
+        followed = FORGET_METRICS.get(r["family"], ())
+        if (r["split"], r["metric"]) not in followed or r["method"] == "original":
             continue
         s = settings_of(r)
         if STEPS not in s and not any(
@@ -116,11 +120,12 @@ def relearn_table(records: list[dict]) -> Table | None:
     if not found:
         return None
     metrics = sorted({c.metric for c in found}, key=lambda m: (m != "fid", m))
+    split = {m: sp for c in found for sp, m in FORGET_METRICS[c.key[0]]}  # key[0]: family
     columns, index = [], {}
     for m in metrics:
         for what in ("value", "recovered"):
             index[(m, what)] = len(columns)
-            levels = (metric_label(m), "forget" if what == "value" else "gap recovered")
+            levels = (metric_label(m), split[m] if what == "value" else "gap recovered")
             columns.append(Column((m, what), levels, None,
                                   DECIMALS.get(m, 4) if what == "value" else 2))
     rows, cells, rowkey = [], {}, {}

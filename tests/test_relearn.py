@@ -74,7 +74,7 @@ def test_a_gan_can_be_attacked_too(tmp_path):
     assert a[("all", "fid")] != p[("all", "fid")]  # the weights changed
 
 
-def _rec(method, steps, fid, **over):
+def _rec(method, steps, fid, metric="fid", split="forget", **over):
     keys = {k: None for k in KEYS}
     settings = {"unlearn.steps": 100}
     if steps is not None:
@@ -83,8 +83,9 @@ def _rec(method, steps, fid, **over):
     keys.update(family="i2i", dataset="fashion_mnist", task="center_inpaint", mask_ratio=0.5,
                 generator="mae", generator_size="tiny", setting="class", forget_set="[5]",
                 method=method, alpha=0.25 if method == "l2l" else None,
-                settings=json.dumps(settings, sort_keys=True), **over)
-    return {**keys, "split": "forget", "metric": "fid", "extractor": "classifier",
+                settings=json.dumps(settings, sort_keys=True))
+    keys.update(over)
+    return {**keys, "split": split, "metric": metric, "extractor": "classifier",
             "stat": Stat(fid, 1.0, 3, 1.0), "direction": None}
 
 
@@ -113,3 +114,20 @@ def test_the_table_gives_the_share_recovered_and_the_half_gap_budget():
                           _rec("l2l", 5, 130.0)])
     assert "no gap to the original" in "\n".join(flat.notes)
     assert all(math.isfinite(s.mean) for s in flat.cells.values())
+
+
+def test_a_gan_sweeps_table_follows_the_forgotten_class_share_of_its_samples():
+    """A GAN's metrics are on its samples as a whole (split `all`); its FID is the retained
+    classes' quality, not a forgetting measure, so only the share is followed."""
+    gan = {"family": "gan", "task": None, "mask_ratio": None, "generator": "dcgan"}
+    records = [_rec(m, s, v, metric, "all", **gan) for m, s, metric, v in [
+        ("original", None, "forget_class_share", 0.12), ("original", None, "fid", 31.0),
+        ("cascade", 0, "forget_class_share", 0.0), ("cascade", 20, "forget_class_share", 0.03),
+        ("cascade", 50, "forget_class_share", 0.09), ("cascade", 0, "fid", 20.0),
+        ("cascade", 50, "fid", 300.0)]]
+    [found] = curves(records)
+    assert found.metric == "forget_class_share" and found.steps == (0, 20, 50)
+    assert found.recovered() == pytest.approx([0.0, 0.25, 0.75]) and found.half_budget() == 50
+    table = relearn_table(records)
+    assert [c.levels for c in table.columns] == [("forget-class share", "all"),
+                                                 ("forget-class share", "gap recovered")]
