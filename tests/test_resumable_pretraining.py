@@ -74,3 +74,46 @@ def test_an_unreadable_checkpoint_trains_from_scratch(tmp_path):
     partial.write_bytes(b"not a checkpoint")
     model, hit = get_original(cfg, _pool(), torch.device("cpu"), tmp_path)
     assert not hit.hit and not partial.exists()
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])  # mid-run; at the epoch the criterion stops
+def test_a_stopped_gan_training_resumes_to_the_same_weights_and_record(tmp_path, monkeypatch,
+                                                                       stop_after):
+    """The GAN's loop with the FID criterion: the best epoch's weights, the FID history and
+    the training seconds (the speedup's denominator) carry across the stop."""
+    from l2l.gan.config import GanTrialConfig
+    from l2l.gan.pretrain import FidCheck, get_gan
+    from l2l.classifier import Classifier
+    from l2l.gan.models import GAN
+    from test_gan_methods import SMOKE
+
+    def run(root):
+        cfg = GanTrialConfig.from_dict({
+            **SMOKE, "method": "original", "forget_set": {"classes": [3]},
+            "pretrain": {**SMOKE["pretrain"], "images": 96, "epochs": 6, "fid_patience": 2,
+                         "fid_tolerance": 0.5}})
+        torch.manual_seed(0)  # an untrained classifier: any fixed feature map will do here
+        check = FidCheck(Classifier().eval(), _pool(64).x)
+        return get_gan(cfg, _pool(96), torch.device("cpu"), root, check=check)
+
+    whole, first = run(tmp_path / "a")
+    save = Checkpoint.save
+    count = []
+
+    def dying_save(self, *a, **kw):
+        save(self, *a, **kw)
+        count.append(1)
+        if len(count) == stop_after:
+            raise Stopped
+
+    monkeypatch.setattr(Checkpoint, "save", dying_save)
+    with pytest.raises(Stopped):
+        run(tmp_path / "b")
+    monkeypatch.setattr(Checkpoint, "save", save)
+    resumed, hit = run(tmp_path / "b")
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert isinstance(resumed, GAN) and all(torch.equal(a[k], b[k]) for k in a)
+    for k in ("epochs", "epochs_run", "fid_history", "samples_seen"):
+        assert hit.meta[k] == first.meta[k], k
+    assert first.meta["epochs_run"] == 3  # the criterion's end: a resumed run trains no further
+    assert not list((tmp_path / "b" / "gan").glob("*.partial.pt"))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from l2l import cache, scores
+from l2l.checkpoint import Checkpoint
 from l2l.data import ImageSet
 from l2l.gan.config import GanTrialConfig
 from l2l.gan.data import dataset_key, forget_mask, to_gan, to_unit
@@ -114,22 +115,29 @@ class Training:
 
 
 def train_gan(cfg: GanTrialConfig, images: torch.Tensor, device: torch.device,
-              check: FidCheck | None = None) -> tuple[GAN, Training]:
+              check: FidCheck | None = None, checkpoint: Checkpoint | None = None
+              ) -> tuple[GAN, Training]:
     """Trains on `images` ([N, C, 32, 32] in [0, 1]); seeded, so the same config and images
     give the same weights. Without `pretrain.fid_patience`, `pretrain.epochs` epochs; with it,
     `check` after each epoch, until `fid_patience` epochs in a row lower the best FID by less
-    than `fid_tolerance` (relative), keeping the best epoch's weights."""
+    than `fid_tolerance` (relative), keeping the best epoch's weights. `checkpoint`: saved
+    after every epoch, resumed from when it holds one (l2l/checkpoint.py)."""
     p = cfg.pretrain
     if p.fid_patience is not None and check is None:
         raise ValueError("pretrain.fid_patience needs a FidCheck")
+    checkpoint = checkpoint or Checkpoint(None)
     torch.manual_seed(p.seed)
     gan = build_gan(cfg).to(device).train()
     opt_d, opt_g = optimisers(gan, p.lr)
     g = torch.Generator().manual_seed(p.seed)
     x = to_gan(images)
-    seconds, history = 0.0, []
-    best = (math.inf, 0, 0.0, None)  # FID, epoch, seconds, weights
-    for epoch in range(1, p.epochs + 1):
+    state = {"model": gan, "opt_d": opt_d, "opt_g": opt_g, "data": g}
+    epoch, extra = checkpoint.resume("train", state)
+    # the training seconds of the epochs kept count across a stop; the measurements never do
+    seconds, history = extra.get("seconds", 0.0), extra.get("history", [])
+    best = tuple(extra.get("best", (math.inf, 0, 0.0, None)))  # FID, epoch, seconds, weights
+    stopped = check is not None and epoch and epoch - best[1] >= p.fid_patience
+    for epoch in range(epoch + 1, 0 if stopped else p.epochs + 1):
         t0 = time.perf_counter()
         for idx in epoch_batches(len(x), p.batch_size, g):
             if len(idx) < 2:  # BatchNorm needs two images
@@ -139,6 +147,7 @@ def train_gan(cfg: GanTrialConfig, images: torch.Tensor, device: torch.device,
         if check is None:
             log.info("dcgan %s: epoch %d/%d on %d images (%.0f s)", cfg.generator.size, epoch,
                      p.epochs, len(x), seconds)
+            checkpoint.save("train", epoch, state, seconds=seconds)
             continue
         fid = check(gan, device)
         history.append(fid)
@@ -146,6 +155,7 @@ def train_gan(cfg: GanTrialConfig, images: torch.Tensor, device: torch.device,
             best = (fid, epoch, seconds, copy.deepcopy(gan.state_dict()))
         log.info("dcgan %s: epoch %d/%d on %d images: FID %.2f, best %.2f at epoch %d (%.0f s)",
                  cfg.generator.size, epoch, p.epochs, len(x), fid, best[0], best[1], seconds)
+        checkpoint.save("train", epoch, state, seconds=seconds, history=history, best=best)
         if epoch - best[1] >= p.fid_patience:
             break
     if check is None:
@@ -174,15 +184,19 @@ def get_gan(cfg: GanTrialConfig, pool: ImageSet, device: torch.device, cache_dir
         pool = pool.subset(torch.nonzero(keep).flatten())
         exclude = cfg.forget_set.to_dict()
 
+    key = original_key(cfg, exclude)
+    checkpoint = Checkpoint(cache.partial_path(cache_dir, "gan", key))  # resumable training
+
     def build():
-        gan, t = train_gan(cfg, pool.x, device, check)
+        gan, t = train_gan(cfg, pool.x, device, check, checkpoint)
         return gan.state_dict(), {"train_seconds": t.seconds, "device": str(device),
                                   "threads": torch.get_num_threads(), "images": len(pool),
                                   "epochs": t.epochs, "samples_seen": t.epochs * len(pool),
                                   "epochs_run": t.epochs_run, "seconds_run": t.seconds_run,
                                   "fid_history": t.fid}
 
-    state, hit = cache.get_or_build(cache_dir, "gan", original_key(cfg, exclude), build)
+    state, hit = cache.get_or_build(cache_dir, "gan", key, build)
+    checkpoint.remove()
     gan = build_gan(cfg)
     gan.load_state_dict(state)
     return gan.to(device).eval(), hit
