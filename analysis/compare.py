@@ -55,7 +55,11 @@ def _same_context(ka: dict, kb: dict) -> bool:
 # A field of the `settings` column: dotted (unlearn.lr), or one of the few top-level fields the
 # column holds (a typo such as `alph=0.25` is refused instead of matching nothing)
 DOTTED = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+")
-TOP_LEVEL_SETTINGS = ("earlier_requests", "noise_target")
+TOP_LEVEL_SETTINGS = ("earlier_requests",)
+# Method parameters a side may name: the `params` column's fields (the GAN cascade's options
+# are also dotted, `cascade.fake_target`, and found there under their own names)
+PARAMS = ("noise_target", "fake_target", "substitute", "d_steps", "g_steps", "rounds",
+          "passes", "stop_every")
 
 
 def _top_level_split(text: str) -> list[str]:
@@ -86,11 +90,12 @@ class Side:
         for p in parts:
             key, eq, value = p.partition("=")
             key = key.strip()
-            if not eq or not (key in SIDE_KEYS or key in TOP_LEVEL_SETTINGS
+            if not eq or not (key in SIDE_KEYS or key in TOP_LEVEL_SETTINGS or key in PARAMS
                               or DOTTED.fullmatch(key)):
                 raise AnalysisError(f"side {text!r}: {p!r} is not KEY=VALUE with KEY one of "
-                                    f"{', '.join(SIDE_KEYS)} or a setting such as "
-                                    "unlearn.lr or earlier_requests")
+                                    f"{', '.join(SIDE_KEYS)}, a setting such as "
+                                    "unlearn.lr or earlier_requests, or a method parameter "
+                                    f"({', '.join(PARAMS)})")
             where.append((key, value.strip()))
         return cls(method, tuple(where))
 
@@ -99,10 +104,20 @@ class Side:
         return ",".join([self.method, *(f"{k}={v}" for k, v in self.where)])
 
     def matches(self, keys: dict) -> bool:
-        settings = settings_of(keys)
+        settings, params = settings_of(keys), _params_of(keys)
         return keys["method"] == self.method and all(
-            fmt_value(keys[k] if k in SIDE_KEYS else settings.get(k)) == v
+            fmt_value(keys[k] if k in SIDE_KEYS else
+                      settings[k] if k in settings else params.get(k)) == v
             for k, v in self.where)
+
+
+def _params_of(keys: dict) -> dict:
+    """The method parameters of a row (its `params` JSON object; {} when unreadable)."""
+    try:
+        obj = json.loads(keys.get("params") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 @dataclass(frozen=True)

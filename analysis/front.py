@@ -31,7 +31,7 @@ CONTEXT = ("family", "dataset", "setting", "task", "mask_ratio", "generator", "g
 # The `settings` entries that are a method's knobs (how it unlearns); every other entry (the
 # original's pretraining, the evaluation and its task, a relearning attack, earlier requests)
 # is a condition: points under different conditions are not settings of one front.
-KNOBS = ("unlearn.", "cascade.", "noise_target")
+KNOBS = ("unlearn.", "cascade.")
 
 
 @dataclass(frozen=True)

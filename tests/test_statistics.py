@@ -251,6 +251,24 @@ def test_settings_without_a_column_of_their_own_are_never_averaged(tmp_path):
     assert c.a == "l2l,unlearn.lr=0.001" and c.diff.mean == pytest.approx(-60.0)
 
 
+def test_a_side_can_name_a_method_parameter(tmp_path):
+    """`noise_target` lives in the `params` column, not in `settings`: a side that names it
+    picks the rows with that value, and a name that is neither is refused."""
+    import json
+
+    r = tmp_path / "results"
+    for p in range(3):
+        for target, fid in (("paper", 21.0), ("whole_image", 53.0)):
+            write_trial(r, trial_rows("l2l", 0, {("forget", "fid"): fid + p}, alpha=0.25,
+                                      pretrain_seed=p, params=json.dumps({"noise_target": target}),
+                                      trial_id=f"l2l-{target}-{p}"))
+    (c,) = compare(load(r), Side.parse("l2l,noise_target=paper"),
+                   Side.parse("l2l,noise_target=whole_image"), metrics=("fid",))
+    assert c.diff.mean == pytest.approx(32.0) and c.diff.n == 3
+    with pytest.raises(AnalysisError, match="noise_targt"):
+        Side.parse("l2l,noise_targt=paper")
+
+
 def test_rows_that_did_not_record_their_settings_never_pair_with_rows_that_did(tmp_path):
     """A schema-4 original (settings unknown) is not paired with a schema-5 control: nothing
     shows they share an original model. Rows of one kind pair as before."""
