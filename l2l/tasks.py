@@ -91,6 +91,13 @@ class TrainingMasks:
         self.task, self.random_share, self.g = task, random_share, g
         self.grid = int(round(task.numel() ** 0.5))
 
+    def state_dict(self) -> dict:
+        """Where the draws stand (a resumed pretraining continues them: l2l/checkpoint.py)."""
+        return {"g": self.g.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.g.set_state(state["g"])
+
     def __call__(self) -> torch.Tensor:
         """The next batch's token mask [L] bool, on the task mask's device."""
         if self.random_share <= 0.0:

@@ -10,7 +10,7 @@ from l2l.config import I2IPretrainConfig
 from l2l.data import ImageSet
 from l2l.generators import build_generator
 from l2l.generators.vqgan import VQGAN
-from l2l.tasks import pixel_mask, task_mask
+from l2l.tasks import TrainingMasks, pixel_mask, task_mask
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -131,7 +131,8 @@ def test_pretrain_runs_and_freezes_the_tokenizer():
     before = [p.clone() for p in m.tokenizer.parameters()]
     cfg = I2IPretrainConfig(images=16, epochs=2, batch_size=8, lr=1e-3, seed=0)
     mask = task_mask("center_inpaint", 8, 0.5)
-    history = m.pretrain(pool, lambda: mask, cfg, torch.device("cpu"), logging.getLogger("test"),
+    masks = TrainingMasks(mask, 0.0, torch.Generator().manual_seed(1))  # the task's mask only
+    history = m.pretrain(pool, masks, cfg, torch.device("cpu"), logging.getLogger("test"),
                          val=(pool.x[:4], mask))
     assert history[0] is None and history[1] > 0  # tokenizer epoch, then a transformer epoch
     assert any(not torch.equal(a, b) for a, b in zip(before, m.tokenizer.parameters()))

@@ -15,8 +15,11 @@ that methods, pretraining and evaluation never ask which one they hold:
     task_loss(x, mask, target=None, g=None)
                             the generator's own training loss for producing `target` (default x)
                             from the masked x; baselines pass other targets
-    pretrain(pool, mask, cfg, device, log)   l2l/generators/base.py's loop minimises task_loss;
-                            a generator with its own schedule (tokenizer first) overrides it
+    pretrain(pool, masks, cfg, device, log, val, checkpoint)
+                            l2l/generators/base.py's loop minimises task_loss, each batch masked
+                            by `masks()` (l2l/tasks.py TrainingMasks), resumable from
+                            `checkpoint` (l2l/checkpoint.py); a generator with its own schedule
+                            (tokenizer first) overrides it
 """
 import importlib
 

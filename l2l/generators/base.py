@@ -65,7 +65,7 @@ class Generator(nn.Module):
         g = torch.Generator().manual_seed(cfg.seed)
         self.train()
         t0 = time.perf_counter()
-        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks.g}
+        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks}
         start, extra = checkpoint.resume("train", state)
         history: list[float | None] = extra.get("history", [])
         for epoch in range(start, cfg.epochs):

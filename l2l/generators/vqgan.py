@@ -367,7 +367,7 @@ class VQGAN(Generator):
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.05)
         sched = cosine_schedule(opt, epochs * -(-n // cfg.batch_size), kind=cfg.schedule)
-        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks.g}
+        state = {"model": self, "opt": opt, "sched": sched, "data": g, "masks": masks}
         start, extra = checkpoint.resume("transformer", state)
         tokens = torch.cat([self.tokenize(x_all[i:i + 256].to(device))
                             for i in range(0, n, 256)])
