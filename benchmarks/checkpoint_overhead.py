@@ -1,11 +1,12 @@
 """Benchmark: what resumable pretraining (l2l/checkpoint.py) costs per epoch, and what it saves.
 
 Each generator (tiny sizes, 1,000 random 32x32 images, 3 epochs, one torch thread) trains
-twice from scratch: without a checkpoint and with one written after every epoch. It prints the
+from scratch without a checkpoint and with one written after every epoch, each twice,
+interleaved after an untimed warm-up, the faster of the two counting. It prints the
 seconds of both, the overhead per epoch, the checkpoint's size, and (the saving) the seconds a
 run stopped after epoch 2 needs to finish when it resumes, against training from scratch.
 
-    python benchmarks/checkpoint_overhead.py                 # about 2 min on 2 cores
+    python benchmarks/checkpoint_overhead.py                 # about 3 min on 2 cores
     python benchmarks/checkpoint_overhead.py --images 2000 --epochs 4
 """
 from __future__ import annotations
@@ -56,10 +57,15 @@ def main() -> None:
           f"{'resume s':>9} {'saved':>6}")
     for gen in ("mae", "vqgan", "diffusion"):
         cfg = config(gen, args.images, args.epochs)
-        plain = timed(cfg, pool)
+        timed(config(gen, 128, 1), pool.subset(torch.arange(128)))  # warm-up, untimed
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "run.partial.pt"
-            with_ckpt = timed(cfg, pool, Checkpoint(path))
+            plain, with_ckpt = [], []
+            for _ in range(2):  # interleaved, the faster of two each: less noise from the host
+                plain.append(timed(cfg, pool))
+                path.unlink(missing_ok=True)
+                with_ckpt.append(timed(cfg, pool, Checkpoint(path)))
+            plain, with_ckpt = min(plain), min(with_ckpt)
             size = path.stat().st_size / 2**20
             # a run that stopped after epoch 2 of `epochs`: the stored state of a 2-epoch
             # run of the same schedule is not it, so stop a real run there instead
