@@ -26,7 +26,7 @@ import pandas as pd
 from analysis import stats
 from analysis.load import AnalysisError, as_results, sql_text
 from analysis.pivot import (DECIMALS, KEYS, KEYS_SELECT, OK_ROWS, PAPER_METRICS, fmt_number,
-                            fmt_value, resolve_direction, settings_of)
+                            fmt_value, params_of, resolve_direction, settings_of)
 from contract.metrics import Direction
 
 ALPHA = 0.05  # family-wise error rate of the verdicts
@@ -104,20 +104,12 @@ class Side:
         return ",".join([self.method, *(f"{k}={v}" for k, v in self.where)])
 
     def matches(self, keys: dict) -> bool:
-        settings, params = settings_of(keys), _params_of(keys)
+        settings, params = settings_of(keys), params_of(keys)
         return keys["method"] == self.method and all(
             fmt_value(keys[k] if k in SIDE_KEYS else
                       settings[k] if k in settings else params.get(k)) == v
             for k, v in self.where)
 
-
-def _params_of(keys: dict) -> dict:
-    """The method parameters of a row (its `params` JSON object; {} when unreadable)."""
-    try:
-        obj = json.loads(keys.get("params") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
 
 
 @dataclass(frozen=True)

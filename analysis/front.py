@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 
 from analysis.pivot import (DECIMALS, GENERATOR_NAMES, KEYS, Column, Row, Stat, Table,
-                            fmt_value, metric_label, resolve_direction, settings_of)
+                            fmt_value, metric_label, params_of, resolve_direction,
+                            settings_of)
 from contract.pareto import front
 
 # family -> ((split, metric) of forgetting, sign: +1 higher is more forgetting),
@@ -72,10 +73,14 @@ def points(records: list[dict]) -> list[Point]:
         labels = _labels([f for _, f, _ in members])
         for i, (_, f, d) in enumerate(members):
             out.append(Point(context, method, labels[i], f["stat"], d["stat"], i in best))
-    # None sorts before any value (contexts mix them: noise is None for methods without one)
+    # None sorts before any value (contexts mix them: noise is None for methods without one);
+    # within a method, most forgetting first (the forget axis's sign: the GAN's share falls)
+    def forgetting(p: Point) -> float:
+        v = FRONT_AXES[p.context[0]][0][1] * p.forget.mean
+        return -v if math.isfinite(v) else math.inf
+
     return sorted(out, key=lambda p: ([(v is not None, str(v)) for v in p.context], p.method,
-                                      -p.forget.mean if math.isfinite(p.forget.mean)
-                                      else math.inf))
+                                      forgetting(p)))
 
 
 def _conditions(rec: dict) -> str:
@@ -86,19 +91,23 @@ def _conditions(rec: dict) -> str:
 
 def _labels(recs: list[dict]) -> list[str]:
     """Each setting as the fields that vary among a method's settings (alpha, then the
-    `settings` entries, then params)."""
+    `settings` entries, then the method parameters of `params`)."""
     settings = [settings_of(r) for r in recs]
-    keys = sorted({k for s in settings for k in s})
-    varying = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1]
+    params = [params_of(r) for r in recs]
+
+    def varying(dicts: list[dict]) -> list[str]:
+        return [k for k in sorted({k for d in dicts for k in d})
+                if len({json.dumps(d.get(k)) for d in dicts}) > 1]
+
     def short(v) -> str:  # sampled values: four significant digits are enough to tell apart
         return f"{v:.4g}" if isinstance(v, float) else fmt_value(v)
 
+    vs, vp = varying(settings), varying(params)
     out = []
-    for r, s in zip(recs, settings):
+    for r, s, p in zip(recs, settings, params):
         parts = [f"{k}={short(r[k])}" for k in LABEL_FIELDS if len({x[k] for x in recs}) > 1]
-        parts += [f"{k}={short(s.get(k))}" for k in varying]
-        if len({x["params"] for x in recs}) > 1:
-            parts.append(f"params={r['params']}")
+        parts += [f"{k}={short(s.get(k))}" for k in vs]
+        parts += [f"{k}={short(p.get(k))}" for k in vp]
         out.append(", ".join(parts) or "(one setting)")
     return out
 

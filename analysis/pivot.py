@@ -374,8 +374,17 @@ def _single(values: set):
 
 def settings_of(rec: dict) -> dict:
     """The `settings` JSON of a record (or of a row's keys) as a dict; {} when not recorded."""
+    return _json_object(rec.get("settings"))
+
+
+def params_of(rec: dict) -> dict:
+    """The method parameters of a record (its `params` JSON) as a dict; {} when unreadable."""
+    return _json_object(rec.get("params"))
+
+
+def _json_object(text) -> dict:
     try:
-        obj = json.loads(rec.get("settings") or "{}")
+        obj = json.loads(text or "{}")
     except (TypeError, ValueError):
         return {}
     return obj if isinstance(obj, dict) else {}

@@ -76,6 +76,23 @@ def test_conditions_are_not_settings_of_a_front():
     assert [p.method for p in points(both)] == ["noisy_label"] * 3 + ["l2l"] * 3
 
 
+def test_sampled_method_parameters_label_the_settings():
+    """A GAN cascade's sampled options live in `params`: each label names the ones that vary,
+    shortened, not the raw JSON."""
+    recs = []
+    for fake, rounds, share, fid in ((0.48183138, 269, 0.014, 14.5),
+                                     (0.2280751, 235, 0.004, 19.6),
+                                     (0.0355180, 279, 0.002, 24.6)):
+        params = json.dumps({"d_steps": 1, "fake_target": fake, "rounds": rounds})
+        for metric, v in (("forget_class_share", share), ("fid", fid)):
+            r = _rec(None, "all", metric, v, method="cascade")
+            recs.append({**r, "family": "gan", "generator": "dcgan", "task": None,
+                         "mask_ratio": None, "params": params})
+    labels = [p.label for p in points(recs)]  # most forgetting (the lowest share) first
+    assert labels == ["fake_target=0.03552, rounds=279", "fake_target=0.2281, rounds=235",
+                      "fake_target=0.4818, rounds=269"]
+
+
 SEARCH = """
 name: p
 method: l2l
