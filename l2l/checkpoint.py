@@ -11,6 +11,7 @@ that holds the entry's lock, and removed once the entry is stored.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -20,6 +21,8 @@ from typing import Any
 import torch
 
 log = logging.getLogger("l2l.checkpoint")
+# Bump when what a loop saves changes shape: a file of another format is not resumed from.
+FORMAT = 2  # 2: TrainingMasks saved as its own state dict
 
 
 def _get(obj) -> Any:
@@ -51,10 +54,16 @@ class Checkpoint:
             self._read = True
             if self.path is not None and self.path.is_file():
                 try:
-                    self._saved = torch.load(self.path, map_location="cpu", weights_only=True)
+                    saved = torch.load(self.path, map_location="cpu", weights_only=True)
                 except Exception as e:  # a torn or foreign file: start over rather than fail
                     log.warning("checkpoint %s is unreadable (%s); training from scratch",
                                 self.path, e)
+                else:
+                    if isinstance(saved, dict) and saved.get("format") == FORMAT:
+                        self._saved = saved
+                    else:
+                        log.warning("checkpoint %s was written by another version; training "
+                                    "from scratch", self.path)
         return self._saved
 
     @property
@@ -71,8 +80,16 @@ class Checkpoint:
         s = self._load()
         if s is None or s["phase"] != phase or "objects" not in s:
             return 0, {}
-        for name, obj in objects.items():
-            _set(obj, s["objects"][name])
+        before = {name: copy.deepcopy(_get(obj)) for name, obj in objects.items()}
+        try:
+            for name, obj in objects.items():
+                _set(obj, s["objects"][name])
+        except Exception as e:  # a state that does not fit this loop: start over, unharmed
+            for name, obj in objects.items():
+                _set(obj, before[name])
+            log.warning("checkpoint %s does not fit this training (%s); training from scratch",
+                        self.path, e)
+            return 0, {}
         torch.set_rng_state(s["rng"])
         if s.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(s["cuda_rng"])
@@ -87,7 +104,8 @@ class Checkpoint:
             return
         now = time.perf_counter()
         seconds = self.resumed_seconds + now - (self._started or now)
-        state = {"phase": phase, "epoch": epoch, "extra": extra, "seconds": seconds,
+        state = {"format": FORMAT, "phase": phase, "epoch": epoch, "extra": extra,
+                 "seconds": seconds,
                  "objects": {name: _get(obj) for name, obj in objects.items()},
                  "rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available()

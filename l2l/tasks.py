@@ -96,6 +96,9 @@ class TrainingMasks:
         return {"g": self.g.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        if not isinstance(state, dict) or "g" not in state:
+            raise TypeError(f"TrainingMasks state: expected {{'g': <generator state>}}, got "
+                            f"{type(state).__name__}")
         self.g.set_state(state["g"])
 
     def __call__(self) -> torch.Tensor:

@@ -67,13 +67,40 @@ def test_a_stopped_pretraining_resumes_to_the_same_weights(tmp_path, monkeypatch
     assert hit.meta["train_seconds"] > 0
 
 
-def test_an_unreadable_checkpoint_trains_from_scratch(tmp_path):
-    cfg = _cfg(tmp_path, "mae", 1)
-    partial = cache.partial_path(tmp_path, "generator", original_key(cfg))
-    partial.parent.mkdir(parents=True)
-    partial.write_bytes(b"not a checkpoint")
-    model, hit = get_original(cfg, _pool(), torch.device("cpu"), tmp_path)
+@pytest.mark.parametrize("damage", ["bytes", "old format", "misfit"])
+def test_a_checkpoint_that_cannot_be_resumed_trains_from_scratch(tmp_path, monkeypatch, damage):
+    """Unreadable bytes, a file of an earlier format, or a state that does not fit the loop
+    (the masks' state as an earlier version saved it, after the weights and optimiser were
+    restored): the model trains from scratch, to the same weights as a run that never had a
+    checkpoint."""
+    cfg = _cfg(tmp_path / "b", "mae", 2)
+    clean, _ = get_original(_cfg(tmp_path / "a", "mae", 2), _pool(), torch.device("cpu"),
+                            tmp_path / "a")
+    partial = cache.partial_path(tmp_path / "b", "generator", original_key(cfg))
+    if damage == "bytes":
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"not a checkpoint")
+    else:
+        save = Checkpoint.save
+
+        def dying_save(self, *a, **kw):
+            save(self, *a, **kw)
+            raise Stopped
+
+        monkeypatch.setattr(Checkpoint, "save", dying_save)
+        with pytest.raises(Stopped):
+            get_original(cfg, _pool(), torch.device("cpu"), tmp_path / "b")
+        monkeypatch.setattr(Checkpoint, "save", save)
+        state = torch.load(partial, weights_only=True)
+        if damage == "old format":
+            state.pop("format")
+        else:  # restoring fails at the masks, the last object, after the others were loaded
+            state["objects"]["masks"] = state["objects"]["masks"]["g"]
+        torch.save(state, partial)
+    model, hit = get_original(cfg, _pool(), torch.device("cpu"), tmp_path / "b")
     assert not hit.hit and not partial.exists()
+    a, b = clean.state_dict(), model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("stop_after", [1, 3])  # mid-run; at the epoch the criterion stops
