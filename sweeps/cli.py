@@ -57,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--storage", default="ray_results", type=location_arg,
                    help="Tune experiment directory, where `resume` finds the sweep: a path or "
                         "a URI (default: %(default)s; shared or object storage on a cluster)")
-    r.add_argument("--sweep-id", help="sweep id (default: <spec name>-<UTC time>)")
+    r.add_argument("--sweep-id", help="sweep id (default: <spec name>-<UTC time>); the id of a "
+                        "sweep in --storage resumes it; of one whose Tune state is gone but "
+                        "whose Parquet files are in --results (another machine, a new disk), "
+                        "runs only the grid trials without a finished file")
     r.add_argument("--cache-dir", type=location_arg,
                    help="model cache shared by trials: a path or a URI (default: "
                         "$L2L_CACHE_DIR or ~/.cache/l2l)")
@@ -202,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sweep {sweep_id} exists in {args.storage} with this spec: resuming it",
               flush=True)
         return _continue(existing, args.address)
+    kept: tuple[str, ...] = ()
+    if args.sweep_id is not None and not spec.search:
+        todo = _without_finished(spec, args.results, sweep_id)
+        if not todo.trials:
+            return 0
+        left = {t.trial_id for t in todo.trials}
+        kept = tuple(t.trial_id for t in spec.trials if t.trial_id not in left)
+        spec = todo
 
     # Imported only now: validation must not pay for (or start) Ray.
     from sweeps.driver import run_sweep
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         failed = run_sweep(spec, settings, runtime=runtime,
-                           spec_path=str(Path(args.spec).resolve()))
+                           spec_path=str(Path(args.spec).resolve()), kept_trials=kept)
     except ResourceError as e:  # the cluster is smaller than a trial: nothing was started
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
@@ -303,6 +314,20 @@ def _continue(exp_dir: Location, address: str | None) -> int:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     return EXIT_INTERRUPTED if failed < 0 else (1 if failed else 0)
+
+
+def _without_finished(spec: SweepSpec, results: Location, sweep_id: str) -> SweepSpec:
+    """The spec less the grid trials that already have a finished file in `results` (a sweep
+    carried on from another machine's Parquet files), saying how many it keeps."""
+    from sweeps.finished import unfinished
+
+    todo = unfinished(results, sweep_id, spec.trials)
+    kept = len(spec.trials) - len(todo)
+    if kept:
+        print(f"sweep {sweep_id}: {kept} of {len(spec.trials)} trials already have finished "
+              f"results in {results} (kept); "
+              + (f"running the other {len(todo)}" if todo else "nothing to run"), flush=True)
+    return dataclasses.replace(spec, trials=todo)
 
 
 def _check_same_sweep(exp_dir: Location, spec: SweepSpec) -> None:

@@ -172,8 +172,10 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
 
 
 def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] | None = None,
-              spec_path: str | None = None) -> int:
-    """Runs every trial of `spec`; returns the number of failed trials (-1: interrupted)."""
+              spec_path: str | None = None, kept_trials: tuple[str, ...] = ()) -> int:
+    """Runs every trial of `spec`; returns the number of failed trials (-1: interrupted).
+    `kept_trials`: grid trials of the spec as written that were left out of `spec` because
+    their results are already there (recorded so that `resume` leaves them out too)."""
     init_ray(settings.address)
     resources_for = _resources_fn(spec)
     experiment_id = parent_run_id = None
@@ -187,7 +189,8 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] 
             {"code_version": settings.code_version, "spec_name": spec.name, "n_trials": n,
              "sweep_kind": spec.kind, "identity_version": IDENTITY_VERSION},
             settings.artifact_dir, spec.source)
-    write_sweep_file(settings, spec, experiment_id, parent_run_id, runtime or {}, spec_path)
+    write_sweep_file(settings, spec, experiment_id, parent_run_id, runtime or {}, spec_path,
+                     kept_trials)
     if spec.search:
         s = spec.search
         print(f"sweep {settings.sweep_id}: search, {s.num_samples} points x {len(s.seeds)} seeds "

@@ -4,7 +4,8 @@ experiment state: everything `l2l-sweep resume` needs to continue the sweep as i
 identity version of its trial ids). No Ray import here.
 
 Record formats: 1 (before identity versions: the trial ids are identity version 1), 2 (adds
-`identity_version`).
+`identity_version`), 3 (adds `kept_trials`: grid trials that had finished files in the results
+before this sweep started, so not in its Tune state; `sweeps/finished.py`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import datetime as dt
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from sweeps.spec import SweepSpec, parse_spec
 
 SWEEP_FILE = "sweep.json"
 INJECT_ENV = "L2L_SWEEP_INJECT_FAILURES"
-FORMAT = 2
+FORMAT = 3
 LEGACY_IDENTITY_VERSION = 1  # a record without `identity_version`
 
 
@@ -86,12 +87,12 @@ def parse_injections(text: str | None) -> dict[str, int]:
 
 def write_sweep_file(settings: SweepSettings, spec: SweepSpec, experiment_id: str | None,
                      parent_run_id: str | None, runtime: dict[str, Any],
-                     spec_path: str | None) -> None:
+                     spec_path: str | None, kept_trials: tuple[str, ...] = ()) -> None:
     d = settings.experiment_dir
     record = {
         "format": FORMAT, "sweep_id": settings.sweep_id, "kind": spec.kind,
         "identity_version": IDENTITY_VERSION, "spec_path": spec_path, "spec": spec.source,
-        "runtime": runtime,
+        "runtime": runtime, "kept_trials": list(kept_trials),
         "settings": {k: (str(v) if isinstance(v, Path) else v)
                      for k, v in asdict(settings).items()},
         "experiment_id": experiment_id, "parent_run_id": parent_run_id,
@@ -165,6 +166,15 @@ def read_sweep_file(experiment_dir: Location | Path | str) -> SweepRecord:
     for k in ("experiment_id", "parent_run_id"):
         if not isinstance(record.get(k), (str, type(None))):
             raise SweepFileError(f"{SWEEP_FILE}: {k}: expected a string")
+    kept = record.get("kept_trials", [])
+    if not isinstance(kept, list) or not all(isinstance(t, str) for t in kept):
+        raise SweepFileError(f"{SWEEP_FILE}: kept_trials: expected a list of trial ids")
+    if kept:  # they are not in the Tune state: the param space must not have them either
+        known = {t.trial_id for t in spec.trials}
+        if not set(kept) <= known:
+            raise SweepFileError(f"{SWEEP_FILE}: kept_trials: {sorted(set(kept) - known)[0]} "
+                                 "is not a trial of the spec")
+        spec = replace(spec, trials=[t for t in spec.trials if t.trial_id not in set(kept)])
     return SweepRecord(fmt, spec, SweepSettings(**st), version,
                        record.get("experiment_id"), record.get("parent_run_id"))
 

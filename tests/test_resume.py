@@ -168,3 +168,45 @@ def test_resume_picks_the_address_given_then_the_environment_then_the_recorded_o
     monkeypatch.setenv("RAY_ADDRESS", "b:2")
     assert pick_address(None, "a:1") == ("b:2", "$RAY_ADDRESS")
     assert pick_address("c:3", "a:1") == ("c:3", "--address")
+
+
+def test_a_sweep_carries_on_from_its_parquet_files_alone(setup, tmp_path, capsys, monkeypatch):
+    """A new machine (no Tune state) with the results of an earlier one: `run` with the same
+    sweep id runs only the trials without a finished file; a damaged file runs again; `resume`
+    of the new run leaves the kept trials out too."""
+    from sweeps.sweepfile import read_sweep_file
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    root, _, cache = setup
+    results, sid = tmp_path / "results", "carry"
+
+    def run(storage):
+        return sweep_main(["run", str(root / "spec.yaml"), "--results", str(results),
+                           "--storage", str(tmp_path / storage), "--mlflow-uri", "none",
+                           "--cache-dir", str(cache), "--sweep-id", sid])
+
+    assert run("ray-a") == 0
+    capsys.readouterr()
+    files = sorted((results / f"sweep_id={sid}").glob("*.parquet"))
+    assert len(files) == TRIALS
+    kept, damaged, lost = files
+    kept_bytes = kept.read_bytes()
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    lost.unlink()
+
+    assert run("ray-b") == 0  # another machine: the Tune state of ray-a is not there
+    out = capsys.readouterr().out
+    assert f"sweep {sid}: 1 of {TRIALS} trials already have finished results" in out
+    assert "running the other 2" in out and "sweep carry: 2 trials" in out
+    rows = pd.concat(pd.read_parquet(f) for f in (results / f"sweep_id={sid}").glob("*.parquet"))
+    assert rows.trial_id.nunique() == TRIALS and set(rows.status) == {"ok"}
+    assert rows.groupby(["trial_id", "split", "metric"]).size().eq(1).all()
+    assert kept.read_bytes() == kept_bytes  # a finished trial is not run again
+
+    rec = read_sweep_file(tmp_path / "ray-b" / sid)  # what `resume` would run
+    assert [t.trial_id for t in rec.spec.trials] == [damaged.stem, lost.stem]
+
+    assert run("ray-c") == 0  # everything is there: nothing starts
+    out = capsys.readouterr().out
+    assert f"{TRIALS} of {TRIALS} trials already have finished results" in out
+    assert "nothing to run" in out and not (tmp_path / "ray-c" / sid).exists()
