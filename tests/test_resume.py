@@ -135,7 +135,7 @@ def test_a_sweep_recorded_before_identity_versions_keeps_its_trial_ids(tmp_path)
     from conftest import tiny_sweep_spec
     from contract.identity import IDENTITY_VERSION
     from sweeps.spec import parse_spec
-    from sweeps.sweepfile import SweepSettings, read_sweep_file, write_sweep_file
+    from sweeps.sweepfile import FORMAT, SweepSettings, read_sweep_file, write_sweep_file
 
     raw = tiny_sweep_spec("ids")
     settings = SweepSettings(tmp_path / "results", tmp_path / "ray", None, None, "s1", "abc",
@@ -143,7 +143,7 @@ def test_a_sweep_recorded_before_identity_versions_keeps_its_trial_ids(tmp_path)
     write_sweep_file(settings, parse_spec(raw), None, None, {}, None)
     path = tmp_path / "ray" / "s1" / "sweep.json"
     rec = read_sweep_file(path.parent)
-    assert rec.identity_version == IDENTITY_VERSION == 2 and rec.format == 2
+    assert rec.identity_version == IDENTITY_VERSION == 2 and rec.format == FORMAT == 3
     assert rec.settings.address == "10.0.0.1:6379"
     t = rec.spec.trials[0]
     assert t.trial_id.endswith(t.config.config_hash[:8])
