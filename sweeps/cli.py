@@ -206,12 +206,17 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         return _continue(existing, args.address)
     kept: tuple[str, ...] = ()
+    ready: frozenset[str] = frozenset()
     if args.sweep_id is not None and not spec.search:
         todo = _without_finished(spec, args.results, sweep_id)
         if not todo.trials:
             return 0
         left = {t.trial_id for t in todo.trials}
         kept = tuple(t.trial_id for t in spec.trials if t.trial_id not in left)
+        from sweeps.plan import build_estimates
+
+        ready = frozenset(m for ms in build_estimates(
+            spec, [t for t in spec.trials if t.trial_id not in left]).values() for m in ms)
         spec = todo
 
     # Imported only now: validation must not pay for (or start) Ray.
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         failed = run_sweep(spec, settings, runtime=runtime,
-                           spec_path=str(Path(args.spec).resolve()), kept_trials=kept)
+                           spec_path=str(Path(args.spec).resolve()), kept_trials=kept,
+                           ready_models=ready)
     except ResourceError as e:  # the cluster is smaller than a trial: nothing was started
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2

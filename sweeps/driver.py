@@ -117,12 +117,13 @@ def _worker_context(spec: SweepSpec, settings: SweepSettings, identity_version: 
 
 
 def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: WorkerContext,
-           resources_for) -> tune.Tuner:
+           resources_for, ready_models: frozenset[str] = frozenset()) -> tune.Tuner:
     s = spec.search
     callbacks = [Recorder(dest, tuple(s.seeds), s.base) if s else Recorder(dest),
                  Progress(s.num_samples if s else len(spec.trials), "points" if s else "trials",
                           len(s.seeds) if s else None, spec.max_failures,
-                          None if s else plan.trial_estimates(spec)),
+                          None if s else plan.trial_estimates(spec),
+                          None if s else plan.build_estimates(spec), ready_models),
                  JsonLoggerCallback()]
     path, fs = tune_storage(locate(settings.storage_dir))
     run_config = tune.RunConfig(
@@ -172,10 +173,13 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dest: Destination, ctx: Wor
 
 
 def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] | None = None,
-              spec_path: str | None = None, kept_trials: tuple[str, ...] = ()) -> int:
+              spec_path: str | None = None, kept_trials: tuple[str, ...] = (),
+              ready_models: frozenset[str] = frozenset()) -> int:
     """Runs every trial of `spec`; returns the number of failed trials (-1: interrupted).
     `kept_trials`: grid trials of the spec as written that were left out of `spec` because
-    their results are already there (recorded so that `resume` leaves them out too)."""
+    their results are already there (recorded so that `resume` leaves them out too);
+    `ready_models`: the models they trained (plan.build_estimates' keys), which the progress
+    line's estimate then does not count as still to train."""
     init_ray(settings.address)
     resources_for = _resources_fn(spec)
     experiment_id = parent_run_id = None
@@ -202,7 +206,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, runtime: dict[str, Any] 
                        settings.code_version, IDENTITY_VERSION, settings.mlflow_uri,
                        experiment_id, parent_run_id)
     tuner = _tuner(spec, settings, dest, _worker_context(spec, settings, IDENTITY_VERSION),
-                   resources_for)
+                   resources_for, ready_models)
     return _fit(tuner, spec, settings, experiment_id, parent_run_id)
 
 

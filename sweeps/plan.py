@@ -21,16 +21,27 @@ from typing import Any
 from contract.identity import IDENTITY_VERSION
 from sweeps.spec import SweepSpec
 
-# Seconds on "cpu2" (docs/benchmarks.md, tiny size, 2 threads): pretraining per image-epoch,
-# unlearning per step of 64 forget + 64 retain images, evaluation per image. From the
-# i2i-control sweep of 2026-12-03 (two 1-CPU trials at a time, halved to 2 threads): hybrid
-# masks and a validation pass per epoch included; membership inference and the retrained
-# model's outputs were off there, so trials with them cost somewhat more than this says.
+# Seconds per unit of work (`Work`) at `threads` torch threads: pretraining per image-epoch,
+# unlearning per step of 64 forget + 64 retain images (the GAN cascade: per round), evaluation
+# per image (the GAN: per generated sample).
+# Image-to-image generators: "cpu2" of docs/benchmarks.md (tiny size), from the i2i-control
+# sweep of 2026-12-03 (two 1-CPU trials at a time, halved to 2 threads): hybrid masks and a
+# validation pass per epoch included; membership inference and the retrained model's outputs
+# were off there, so trials with them cost somewhat more than this says.
+# DCGAN (tiny): the gan-speedup sweep of 2026-12-04, one trial at a time on one thread:
+# pretraining 36 s an epoch of 54,000 images with the FID check, evaluation (2,000 samples,
+# 2,000 real images, membership, a 3-epoch downstream classifier) 8 s; a cascade round
+# (3 batches of 64) from benchmarks/unlearn_vs_retrain.py (38,400 images in 15.4 s).
 REFERENCE = {
-    "mae": {"pretrain": 1.5e-3, "step": 0.125, "eval": 1.6e-3},
-    "vqgan": {"pretrain": 2.8e-3, "step": 0.19, "eval": 4.1e-3},
-    "diffusion": {"pretrain": 1.6e-3, "step": 0.18, "eval": 5.5e-3},
+    "mae": {"pretrain": 1.5e-3, "step": 0.125, "eval": 1.6e-3, "threads": 2},
+    "vqgan": {"pretrain": 2.8e-3, "step": 0.19, "eval": 4.1e-3, "threads": 2},
+    "diffusion": {"pretrain": 1.6e-3, "step": 0.18, "eval": 5.5e-3, "threads": 2},
+    "dcgan": {"pretrain": 6.7e-4, "step": 0.077, "eval": 4.0e-3, "threads": 1},
 }
+# Epochs a GAN trained to the FID criterion (pretrain.fid_patience) runs, the patience
+# included: 6 to 19, mean 11.5, over the first 21 originals and retrained models of the
+# gan-speedup sweep (2026-12-04).
+CRITERION_EPOCHS = 12
 SIZE_FACTOR = {"tiny": 1.0, "small": 4.0, "base": 16.0}  # a guess: not measured
 CLASSIFIER_PER_IMAGE_EPOCH = 8.6 / 10000
 # What the sweep adds (benchmarks/sweep_overhead.py): a trial on a warm, reused Ray worker
@@ -38,8 +49,7 @@ CLASSIFIER_PER_IMAGE_EPOCH = 8.6 / 10000
 # stopping (measured 8 to 11 s on a 2-core machine).
 TRIAL_OVERHEAD = 1.0
 SWEEP_START = 10.0
-NO_REFERENCE = 60.0  # a trial of a family without reference rates
-REFERENCE_THREADS = 2
+NO_REFERENCE = 60.0  # a trial of a generator without reference rates
 
 
 def local_gpus() -> int:
@@ -113,23 +123,65 @@ class Estimate:
     unreferenced: set[str] = field(default_factory=set)  # generators without reference rates
 
 
-def _slowdown(res: dict[str, float] | None) -> float:
-    """The reference ran 2 torch threads; a CPU trial runs as many threads as it has CPUs."""
+def _slowdown(ref: dict[str, float], res: dict[str, float] | None) -> float:
+    """The reference ran `threads` torch threads; a CPU trial runs as many as it has CPUs."""
     if res is None or res["gpu"] > 0:
         return 1.0  # no GPU rates measured yet: the CPU figures stand in
-    return REFERENCE_THREADS / max(1.0, min(res["cpu"], REFERENCE_THREADS))
+    return ref["threads"] / max(1.0, min(res["cpu"], ref["threads"]))
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one trial does, in the units of REFERENCE."""
+
+    steps: float  # unlearning steps (GAN: rounds) of 64 images
+    eval_images: float
+    pretrain_image_epochs: float  # training its original model, when not cached
+    retained_share: float  # of the original's training images a retrained model keeps
+    needs_retrained: bool  # trains (or reads) the model retrained without the forget set
+
+
+def _i2i_work(cfg) -> Work:
+    steps = 0 if cfg.method in ("original", "retrain") else cfg.unlearn.steps
+    n_classes = len(cfg.forget_classes) + len(cfg.retain_classes)
+    full = max(n_classes, _classes_of(cfg))
+    return Work(steps * cfg.unlearn.batch_size / 64, cfg.eval.images_per_class * n_classes,
+                cfg.pretrain.images * cfg.pretrain.epochs,
+                1 - len(cfg.forget_classes) / full,
+                cfg.method == "retrain" or cfg.eval.retrain_reference)
+
+
+def _gan_work(cfg) -> Work:
+    pool = cfg.pool_size
+    forget = (pool * len(cfg.forget_classes) / cfg.n_classes if cfg.setting == "class"
+              else cfg.forget_set.items)
+    u = cfg.unlearn  # None for original and retrain
+    # the whole budget: the stopping rule may end it sooner
+    steps = 0 if u is None else u.rounds_for(round(forget)) * u.batch_size / 64
+    p = cfg.pretrain
+    epochs = p.epochs if p.fid_patience is None else min(p.epochs, CRITERION_EPOCHS)
+    return Work(steps, cfg.eval.samples, pool * epochs, 1 - forget / pool,
+                cfg.method == "retrain" or (u is not None and u.stop_every is not None))
+
+
+WORK = {"i2i": _i2i_work, "gan": _gan_work}  # family -> what its trials do
+
+
+def _rates(cfg, res) -> tuple[dict[str, float] | None, float]:
+    """The generator's reference rates (None: not measured) and the factor its size and
+    threads multiply them by."""
+    ref = REFERENCE.get(cfg.generator.name)
+    if ref is None:
+        return None, 1.0
+    return ref, SIZE_FACTOR.get(cfg.generator.size, 1.0) * _slowdown(ref, res)
 
 
 def _trial_seconds(cfg, res=None) -> float:
-    ref = REFERENCE.get(cfg.generator.name)  # rates of image-to-image generators only
+    ref, factor = _rates(cfg, res)
     if ref is None:
         return NO_REFERENCE
-    size = SIZE_FACTOR.get(cfg.generator.size, 1.0) * _slowdown(res)
-    steps = 0 if cfg.method in ("original", "retrain") else cfg.unlearn.steps
-    unlearn = steps * ref["step"] * cfg.unlearn.batch_size / 64
-    n_classes = len(cfg.forget_classes) + len(cfg.retain_classes)
-    evaluate = ref["eval"] * cfg.eval.images_per_class * n_classes
-    return TRIAL_OVERHEAD + size * (unlearn + evaluate)
+    w = WORK[cfg.family](cfg)
+    return TRIAL_OVERHEAD + factor * (w.steps * ref["step"] + w.eval_images * ref["eval"])
 
 
 def trial_estimates(spec: SweepSpec) -> dict[str, float]:
@@ -140,12 +192,26 @@ def trial_estimates(spec: SweepSpec) -> dict[str, float]:
             for t in spec.trials}
 
 
-def _pretrain_seconds(cfg, res=None) -> float:
-    ref = REFERENCE.get(cfg.generator.name)
-    if ref is None:
-        return NO_REFERENCE
-    size = SIZE_FACTOR.get(cfg.generator.size, 1.0) * _slowdown(res)
-    return size * ref["pretrain"] * cfg.pretrain.images * cfg.pretrain.epochs
+def _models(cfg, res=None) -> dict[str, float]:
+    """The models a trial trains when no cache holds them: key -> estimated seconds. The
+    original is shared by every trial with the same data, generator, task and pretraining;
+    the retrained model by those that also share the forget set (classes, or items drawn)."""
+    ref, factor = _rates(cfg, res)
+    w = WORK[cfg.family](cfg)
+    seconds = NO_REFERENCE if ref is None else factor * ref["pretrain"] * w.pretrain_image_epochs
+    d = cfg.to_dict()
+    key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
+    out = {key: seconds}
+    if w.needs_retrained:
+        out[key + repr(d.get("forget_set"))] = seconds * w.retained_share
+    return out
+
+
+def build_estimates(spec: SweepSpec, trials=None) -> dict[str, dict[str, float]]:
+    """Per grid trial id (of `trials`, default the spec's): the models it trains unless they
+    are cached (`_models`)."""
+    return {t.trial_id: _models(t.config, pick(spec.resources, t.config.generator.name))
+            for t in (spec.trials if trials is None else trials)}
 
 
 def _classes_of(cfg) -> int:
@@ -217,22 +283,14 @@ def estimate(spec: SweepSpec, results_dir: Path | None = None,
             seconds.append(_trial_seconds(c, res_of(c)))
             if c.generator.name not in REFERENCE:
                 unreferenced.add(c.generator.name)
-    # Original models are shared by every trial with the same data, generator, task and
-    # pretraining; `retrain` trains one more per forget set (classes, or the items drawn).
-    originals: dict[str, float] = {}
+    models: dict[str, float] = {}
     classifiers: dict[str, float] = {}
     for c in configs:
-        d = c.to_dict()
-        key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
-        share = 1.0
-        if c.method == "retrain":  # trained without the forget classes' images
-            key += repr(d.get("forget_set"))
-            n_classes = len(c.forget_classes) + len(c.retain_classes)
-            share = 1 - len(c.forget_classes) / max(n_classes, _classes_of(c))
-        originals[key] = share * _pretrain_seconds(c, res_of(c))
-        classifiers[repr(d.get("classifier"))] = \
+        models.update(_models(c, res_of(c)))
+        classifiers[repr(c.to_dict().get("classifier"))] = \
             CLASSIFIER_PER_IMAGE_EPOCH * c.classifier.images * c.classifier.epochs
-    return Estimate(len(configs), seconds, n_measured, len(originals), sum(originals.values()),
+    originals, pretrain_seconds = len(models), sum(models.values())
+    return Estimate(len(configs), seconds, n_measured, originals, pretrain_seconds,
                     sum(classifiers.values()), unreferenced)
 
 

@@ -12,10 +12,14 @@ The estimate of the time left (`Pace`): each trial left costs its dry-run estima
 plan.py: steps, images, generator) times the ratio of measured to estimated seconds of the
 trials finished in this session, summed and divided by the trials that run side by side.
 A trial's measured seconds leave out the models it trained for the cache (the original, the
-classifier, a retrained reference: `build_seconds`), which later trials read for free. On a
+classifier, a retrained reference: `build_seconds`), which later trials read for free; the
+models still to train are added once each (plan.build_estimates, scaled by the builds measured
+in this session), a model counting as trained once a trial that needs it has finished. On a
 cold quickstart a plain pace (time / trials done) said 33 minutes were left after the first
 trial, which had trained the original model, when under 3 were; counting trials alike also
-misjudges a grid whose cheap trials (the originals, evaluated only) come first.
+misjudges a grid whose cheap trials (the originals, evaluated only) come first. Leaving the
+models to come out said "about 24 min left" in a GAN sweep with 15 retrained models (5 min
+each) still to train.
 """
 from __future__ import annotations
 
@@ -43,20 +47,28 @@ def trial_label(trial) -> str:
 class Pace:
     """Trial durations seen this session, and the time left they imply."""
 
-    def __init__(self, estimates: dict[str, float] | None = None):
+    def __init__(self, estimates: dict[str, float] | None = None,
+                 builds: dict[str, dict[str, float]] | None = None,
+                 ready: frozenset[str] = frozenset()):
         self.estimates = estimates or {}  # trial label -> dry-run seconds
+        self.builds = builds or {}  # trial label -> models it trains unless cached -> seconds
+        self.ready = ready  # models trained before (by trials kept from earlier results)
         self.started: dict[str, float] = {}
         # measured / estimated seconds of this session's trials that built nothing, and of
         # those that did (cache builds left out, but not a new worker's start-up that comes
         # with them): the first are used as soon as there is one
         self.ratios: list[float] = []
         self.built: list[float] = []
+        self.build_ratios: list[float] = []  # measured / estimated seconds of model builds
+        self.charged: dict[str, float] = {}  # running trial -> estimated seconds of its builds
         self.plain: list[float] = []  # measured seconds (cache builds left out)
         self.side_by_side = 1
 
-    def start(self, key: str, running: int) -> None:
+    def start(self, key: str, running: int, finished: set[str] | None = None) -> None:
         self.started[key] = time.monotonic()
         self.side_by_side = max(self.side_by_side, running)
+        # the estimated seconds of the models this trial is to train, for its build rate
+        self.charged[key] = self._to_build([key], finished or set(), scaled=False).get(key, 0.0)
 
     def finish(self, key: str, build_seconds: float = 0.0) -> None:
         t0 = self.started.pop(key, None)
@@ -66,19 +78,39 @@ class Pace:
         self.plain.append(d)
         if self.estimates.get(key):
             (self.built if build_seconds > 0 else self.ratios).append(d / self.estimates[key])
+        charged = self.charged.pop(key, 0.0)
+        if build_seconds > 0 and charged > 0:
+            self.build_ratios.append(build_seconds / charged)
 
-    def left(self, unfinished: list[str], n_left: int) -> float | None:
+    def _to_build(self, unfinished: list[str], finished: set[str],
+                  scaled: bool = True) -> dict[str, float]:
+        """Trial label -> seconds of the models it will train: each model no finished trial
+        has needed, charged to the first unfinished trial that needs it (a running one first),
+        `scaled` by the builds measured so far (else as estimated)."""
+        ready = set(self.ready) | {m for k in finished for m in self.builds.get(k, {})}
+        scale = statistics.median(self.build_ratios) if scaled and self.build_ratios else 1.0
+        out: dict[str, float] = {}
+        for k in sorted(unfinished, key=lambda k: k not in self.started):
+            for model, seconds in self.builds.get(k, {}).items():
+                if model not in ready:
+                    ready.add(model)
+                    out[k] = out.get(k, 0.0) + seconds * scale
+        return out
+
+    def left(self, unfinished: list[str], n_left: int,
+             finished: set[str] | None = None) -> float | None:
         """Seconds left for the `unfinished` trial labels (without estimates: `n_left`
-        trials alike)."""
+        trials alike); `finished`: the labels of the trials that have finished."""
         if not self.plain:
             return None
         ratios = self.ratios or self.built
         if ratios and unfinished and all(k in self.estimates for k in unfinished):
             scale = statistics.median(ratios)
+            builds = self._to_build(unfinished, finished or set())
             now = time.monotonic()
             each = []
             for k in unfinished:
-                expected = self.estimates[k] * scale
+                expected = self.estimates[k] * scale + builds.get(k, 0.0)
                 if k in self.started:  # running: what remains of it
                     expected = max(0.0, expected - (now - self.started[k]))
                 each.append(expected)
@@ -89,17 +121,22 @@ class Pace:
 
 class Progress(Callback):
     def __init__(self, total: int, unit: str = "trials", seeds: int | None = None,
-                 max_failures: int = 0, estimates: dict[str, float] | None = None):
+                 max_failures: int = 0, estimates: dict[str, float] | None = None,
+                 builds: dict[str, dict[str, float]] | None = None,
+                 ready: frozenset[str] = frozenset()):
         self.total = total  # grid: trials; search: points
         self.unit = unit
         self.seeds = seeds  # search: seeds a point runs (to tell early-stopped points)
         self.max_failures = max_failures
         self.estimates = estimates or {}  # grid: trial id -> dry-run seconds
+        self.builds = builds or {}  # grid: trial id -> models it trains unless cached
+        self.ready = ready  # models the trials kept from earlier results trained
         self._start()
 
     def _start(self) -> None:
         # (a Progress unpickled from a sweep started before estimates has none)
-        self.pace = Pace(getattr(self, "estimates", None))
+        self.pace = Pace(getattr(self, "estimates", None), getattr(self, "builds", None),
+                         getattr(self, "ready", frozenset()))
 
     def setup(self, **info):  # also after a resume: the pace is this session's
         self._start()
@@ -112,15 +149,22 @@ class Progress(Callback):
                 c[s] += 1
         return c
 
+    @staticmethod
+    def _states(trials, trial, state: str | None) -> tuple[set[str], set[str]]:
+        """The labels of the trials that ended (done or failed) and of those done, `trial`
+        taken as in `state`."""
+        states = {trial_label(t): state if t is trial and state else STATES.get(t.status)
+                  for t in trials}
+        return ({k for k, s in states.items() if s in ("done", "failed")},
+                {k for k, s in states.items() if s == "done"})
+
     def line(self, trials, trial, state: str | None, event: str) -> str:
         c = self.counts(trials, trial, state)
         finished = c["done"] + c["failed"]
         eta = ""
-        ended = {trial_label(t) for t in trials
-                 if (state if t is trial and state else STATES.get(t.status)) in ("done",
-                                                                                    "failed")}
+        ended, done = self._states(trials, trial, state)
         left = self.pace.left([k for k in self.pace.estimates if k not in ended],
-                              self.total - finished)
+                              self.total - finished, done)
         if left is not None and finished < self.total:
             eta = f", about {_fmt_seconds(left)} left"
         return (f"[{c['done']}/{self.total} {self.unit} done, {c['running']} running, "
@@ -130,7 +174,8 @@ class Progress(Callback):
         print(self.line(*args), flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.pace.start(trial_label(trial), self.counts(trials, trial, "running")["running"])
+        self.pace.start(trial_label(trial), self.counts(trials, trial, "running")["running"],
+                        self._states(trials, trial, "running")[1])
         self._print(trials, trial, "running", "started")
 
     def on_trial_complete(self, iteration, trials, trial, **info):

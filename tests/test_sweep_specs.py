@@ -78,3 +78,29 @@ def test_the_dry_run_counts_one_retrain_per_forget_set(name, models):
     from sweeps.plan import estimate
 
     assert estimate(_spec(name)).originals == models
+
+
+def test_the_dry_run_prices_dcgan_trials_by_their_request():
+    """DCGAN has reference rates: the GAN speedup sweep's cost is priced, not assumed at 60 s
+    a trial; an unlearning budget that grows with the request costs more for a larger one,
+    and the 24 models (3 originals, 21 retrained) are counted, each of them once."""
+    from sweeps.plan import _trial_seconds, build_estimates, estimate
+
+    spec = _spec("gan_speedup")
+    est = estimate(spec)
+    assert not est.unreferenced and est.originals == 24
+    # 24 trainings of about 12 epochs of 54,000 images at 36 s an epoch (measured: 6 to 8 h
+    # in all): several hours, not the 24 minutes of 60 s per model
+    assert 2 * 3600 < est.pretrain_seconds < 8 * 3600
+    cascade = {(c.forget_k, c.setting): _trial_seconds(c, {"cpu": 1, "gpu": 0})
+               for c in (t.config for t in spec.trials)
+               if c.method == "cascade" and c.pretrain.seed == 0}
+    items = [cascade[(k, "item")] for k in (64, 128, 256, 512, 1024, 2048)]
+    assert items == sorted(items) and items[-1] > items[0]
+    assert cascade[(1, "class")] > items[-1]  # 5,400 images of a class
+    # a cascade trial with the stopping rule reads the retrained model its retrain trial builds
+    builds = build_estimates(spec)
+    by_id = {t.trial_id: t.config for t in spec.trials}
+    for tid, models in builds.items():
+        c = by_id[tid]
+        assert len(models) == (1 if c.method == "original" else 2)
