@@ -18,7 +18,7 @@ in this session), a model counting as trained once a trial that needs it has fin
 cold quickstart a plain pace (time / trials done) said 33 minutes were left after the first
 trial, which had trained the original model, when under 3 were; counting trials alike also
 misjudges a grid whose cheap trials (the originals, evaluated only) come first. Leaving the
-models to come out said "about 24 min left" in a GAN sweep with 15 retrained models (5 min
+models to come out said "about 24 min left" in a GAN sweep with 15 retrained models (6 min
 each) still to train.
 """
 from __future__ import annotations
