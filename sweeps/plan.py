@@ -38,6 +38,12 @@ REFERENCE = {
     "diffusion": {"pretrain": 1.6e-3, "step": 0.18, "eval": 5.5e-3, "threads": 2},
     "dcgan": {"pretrain": 6.7e-4, "step": 0.077, "eval": 4.0e-3, "threads": 1},
 }
+# Rates on a GPU, per (generator, size), same units; used for trials that get a GPU. Measured
+# by benchmarks/gan_gpu_rates.py on an NVIDIA H200 (2026-12-04; median of the MNIST- and
+# CIFAR-10-format runs, batch 64). No i2i generator has GPU rates yet: its CPU figures stand in.
+GPU_REFERENCE = {
+    ("dcgan", "base"): {"pretrain": 1.13e-4, "step": 0.0108, "eval": 1.5e-4},
+}
 # Epochs a GAN trained to the FID criterion (pretrain.fid_patience) runs, the patience
 # included: 6 to 19, mean 11.5, over the first 21 originals and retrained models of the
 # gan-speedup sweep (2026-12-04).
@@ -126,7 +132,7 @@ class Estimate:
 def _slowdown(ref: dict[str, float], res: dict[str, float] | None) -> float:
     """The reference ran `threads` torch threads; a CPU trial runs as many as it has CPUs."""
     if res is None or res["gpu"] > 0:
-        return 1.0  # no GPU rates measured yet: the CPU figures stand in
+        return 1.0  # no GPU rates for this generator and size: the CPU figures stand in
     return ref["threads"] / max(1.0, min(res["cpu"], ref["threads"]))
 
 
@@ -169,7 +175,11 @@ WORK = {"i2i": _i2i_work, "gan": _gan_work}  # family -> what its trials do
 
 def _rates(cfg, res) -> tuple[dict[str, float] | None, float]:
     """The generator's reference rates (None: not measured) and the factor its size and
-    threads multiply them by."""
+    threads multiply them by. A trial with a GPU takes GPU_REFERENCE's, where measured."""
+    if res is not None and res["gpu"] > 0:
+        gpu = GPU_REFERENCE.get((cfg.generator.name, cfg.generator.size))
+        if gpu is not None:
+            return gpu, 1.0
     ref = REFERENCE.get(cfg.generator.name)
     if ref is None:
         return None, 1.0

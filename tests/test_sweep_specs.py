@@ -104,3 +104,24 @@ def test_the_dry_run_prices_dcgan_trials_by_their_request():
     for tid, models in builds.items():
         c = by_id[tid]
         assert len(models) == (1 if c.method == "original" else 2)
+
+
+def test_the_dry_run_prices_a_gpu_trial_at_the_gpu_rates():
+    """The paper-scale DCGAN on a GPU takes the rates measured on one (GPU_REFERENCE): its 51
+    models of 12 epochs cost about an hour, not the CPU rates' days; without a GPU (the
+    resources fall back to the CPU) the CPU rates, scaled to the model's size, stand."""
+    from sweeps.plan import _trial_seconds, estimate
+
+    spec = _spec("gan_speedup_mnist_gpu")
+    gpu = estimate(spec, resources={"default": {"cpu": 4, "gpu": 1}})
+    cpu = estimate(spec, resources={"default": {"cpu": 1, "gpu": 0}})
+    assert gpu.originals == cpu.originals == 51
+    # 51 x 12 epochs x ~52,000 images x 113 us: measured on an H200, about 1.0 h
+    assert 0.5 * 3600 < gpu.pretrain_seconds < 1.5 * 3600
+    assert cpu.pretrain_seconds > 20 * gpu.pretrain_seconds
+    cascade = next(t.config for t in spec.trials if t.config.method == "cascade")
+    assert _trial_seconds(cascade, {"cpu": 4, "gpu": 1}) < 10  # ~0.75 s of eval + its rounds
+    # a generator and size without GPU rates keeps the CPU figures on a GPU
+    tiny = next(t.config for t in _spec("gan_speedup").trials if t.config.method == "cascade")
+    assert _trial_seconds(tiny, {"cpu": 1, "gpu": 1}) == _trial_seconds(tiny, {"cpu": 1,
+                                                                              "gpu": 0})
