@@ -118,8 +118,14 @@ class Verdict:
         if self.comparison is None:
             return "–"
         c = self.comparison.context
-        return ", ".join(fmt_value(c[k]) for k in ("generator", "dataset", "task", "mask_ratio")
-                         if c.get(k) is not None)
+        parts = [fmt_value(c[k]) for k in ("generator", "dataset", "task", "mask_ratio")
+                 if c.get(k) is not None]
+        # the forget set too: a sweep of several requests has one verdict per request
+        if c.get("setting") == "item" and c.get("forget_k") is not None:
+            parts.append(f"items k={fmt_value(c['forget_k'])}")
+        elif c.get("forget_set") is not None:
+            parts.append(f"forget {fmt_value(c['forget_set'])}")
+        return ", ".join(parts)
 
 
 def decide(claim: Claim, c: Comparison) -> Verdict:

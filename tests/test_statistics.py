@@ -181,12 +181,31 @@ def test_the_papers_claims_parse_with_distinct_ids():
     assert {c.paper for c in claims} == {"i2i", "gan"}
 
 
+def test_a_verdict_names_its_request_so_a_sweep_of_several_has_distinct_rows():
+    """A GAN sweep of item requests k = 64 ... 2,048 and a class has one verdict per request:
+    each row says which (before, every one read "dcgan, fashion_mnist")."""
+    from types import SimpleNamespace
+
+    from analysis.claims import Verdict
+
+    claim = next(c for c in load_claims() if c.id == "gan-quality")
+    base = {"generator": "dcgan", "dataset": "fashion_mnist", "task": None, "mask_ratio": None}
+    labels = [Verdict(claim, SimpleNamespace(context={**base, **ctx}), "holds", 0.1).context
+              for ctx in ({"setting": "item", "forget_k": 64,
+                           "forget_set": '{"items": 64, "seed": 0}'},
+                          {"setting": "item", "forget_k": 2048,
+                           "forget_set": '{"items": 2048, "seed": 0}'},
+                          {"setting": "class", "forget_k": 1, "forget_set": "[7]"})]
+    assert labels == ["dcgan, fashion_mnist, items k=64", "dcgan, fashion_mnist, items k=2048",
+                      "dcgan, fashion_mnist, forget [7]"]
+
+
 def test_cli_claims_and_compare_write_markdown_and_csv(tmp_path, capsys):
     r = tmp_path / "results"
     _sweep(r, {("l2l", (("retain_mode", "full"),)): {("forget", "fid"): 40.0}})
     assert main(["claims", "--results", str(r)]) == 0
     out = capsys.readouterr().out
-    assert "| i2i-forget-fid | mae, fashion_mnist, center_inpaint, 0.5 |" in out
+    assert "| i2i-forget-fid | mae, fashion_mnist, center_inpaint, 0.5, forget [5, 7, 9] |" in out
     assert "**holds**" in out and "not run" in out  # max_loss etc. are not in the sweep
     csv = pd.read_csv(beside(r, "tables") / "claims.csv")
     assert set(csv["verdict"]) <= {"holds", "fails", "inconclusive", "not run"}
