@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import platform
-import struct
 import sys
 import tempfile
 import time
@@ -39,56 +37,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from l2l.dataset_files import write_cifar10, write_mnist  # noqa: E402
+
 SPECS = [ROOT / "sweeps/specs/gan_speedup_mnist_gpu.yaml",
          ROOT / "sweeps/specs/gan_speedup_cifar10_gpu.yaml"]
 REQUESTS = ({"classes": [0]}, {"items": 64, "seed": 0})
 
 
-def _images(n: int, size: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """n uint8 images [n, size, size]: a bar whose row says the class, over noise."""
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    x = rng.integers(0, 40, (n, size, size), dtype=np.uint8)
-    for c in range(10):
-        row = 2 + c * (size - 4) // 10
-        x[labels == c, row:row + 3, 2:size - 2] = 230
-    return x, labels
-
-
-def write_mnist(root: Path, n_train: int = 60000, n_test: int = 10000) -> None:
-    """<root>/MNIST/raw/: the four IDX files (magic 2051 images, 2049 labels, big-endian)."""
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        x, y = _images(n, 28, rng)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
-            struct.pack(">IIII", 2051, n, 28, 28) + x.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + y.tobytes())
-
-
-def write_cifar10(root: Path, per_batch: int = 10000, n_test: int = 10000) -> None:
-    """<root>/cifar-10-batches-py/: five training batches, the test batch and the meta file,
-    pickled dicts as in the official archive (data: uint8 [N, 3072], channel-major)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-
-    def batch(n, name):
-        x, y = _images(n, 32, rng)
-        data = np.repeat(x[:, None], 3, axis=1).reshape(n, -1)
-        data[:, :1024] //= 2  # the red plane differs from the others
-        with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": [int(c) for c in y], "data": data,
-                         "filenames": [f"{name}_{i}.png" for i in range(n)]}, f)
-
-    for i in range(1, 6):
-        batch(per_batch, f"data_batch_{i}")
-    batch(n_test, "test_batch")
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f)
-
-
-WRITERS = {"mnist": write_mnist, "cifar10": write_cifar10}
+WRITERS = {"mnist": write_mnist, "cifar10": write_cifar10}  # full size by default
 
 
 def _pick(spec, epochs: int, rounds: int):

@@ -3,14 +3,12 @@ copies written here in the real on-disk formats (MNIST's IDX files, CIFAR-10's p
 read through torchvision, and a GAN trained and unlearned on each, channels kept end to end."""
 import math
 import pickle
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from l2l import experiment
+from l2l import dataset_files, experiment
 from l2l.datasets import CIFAR10_FILES, DATASETS, MNIST_FILES, read_split
 from l2l.errors import DataNotFoundError
 from l2l.gan.config import GanTrialConfig
@@ -18,48 +16,13 @@ from l2l.gan.config import GanTrialConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _pattern(label: int, size: int, rng) -> np.ndarray:
-    """A bright bar whose position says the class, plus noise: learnable in a few steps."""
-    img = rng.integers(0, 40, (size, size)).astype(np.uint8)
-    row = 2 + label * (size - 4) // 10
-    img[row:row + 3, 2:size - 2] = 230
-    return img
-
-
 def write_mnist(root, n_train: int = 200, n_test: int = 80, seed: int = 0) -> None:
-    """<root>/MNIST/raw/ with the four IDX files (big-endian magic 2051 images, 2049 labels)."""
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        labels = np.arange(n, dtype=np.uint8) % 10
-        images = np.stack([_pattern(int(c), 28, rng) for c in labels])
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
-            struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
-            struct.pack(">II", 2049, n) + labels.tobytes())
+    """Small copies: 200 training images of each data set, 80 test images."""
+    dataset_files.write_mnist(root, n_train, n_test, seed)
 
 
 def write_cifar10(root, per_batch: int = 40, n_test: int = 80, seed: int = 1) -> None:
-    """<root>/cifar-10-batches-py/ with five training batches, the test batch and the meta file,
-    each a pickled dict as in the official archive (data: uint8 [N, 3072], channel-major)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-
-    def batch(n, name):
-        labels = [int(c) for c in np.arange(n) % 10]
-        data = np.stack([np.stack([_pattern(c, 32, rng)] * 3).reshape(-1) for c in labels])
-        data[:, :1024] //= 2  # a colour cast: the red plane differs from the others
-        with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{name}_{i}.png" for i in range(n)]}, f)
-
-    for i in range(1, 6):
-        batch(per_batch, f"data_batch_{i}")
-    batch(n_test, "test_batch")
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f)
+    dataset_files.write_cifar10(root, per_batch, n_test, seed)
 
 
 @pytest.fixture(scope="module")
