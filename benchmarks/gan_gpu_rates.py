@@ -73,7 +73,7 @@ def measure(spec_path: Path, args, work: Path) -> dict:
     import torch
 
     from l2l import experiment
-    from sweeps.plan import CRITERION_EPOCHS, WORK
+    from sweeps.plan import CRITERION_EPOCHS, WORK, model_work
     from sweeps.spec import load_spec
 
     probe = load_spec(spec_path)
@@ -114,33 +114,29 @@ def measure(spec_path: Path, args, work: Path) -> dict:
     original = next(t for t in trials if t["method"] == "original")
     epoch_wall = original["pretrain_s"] / args.epochs  # the FID check included
 
-    # the whole spec at these rates: models (each once), then every trial's budget and eval
+    # the whole spec at these rates: models (each once, sweeps/plan.py), every trial's budget
+    # and evaluation
     models, steps, evals = {}, 0.0, 0.0
     for t in spec.trials:
-        c = t.config
-        w = WORK[c.family](c)
-        d = c.to_dict()
-        key = repr([d.get(k) for k in ("dataset", "generator", "pretrain")])
-        models[key] = c.pool_size
-        if w.needs_retrained:
-            models[key + repr(d.get("forget_set"))] = c.pool_size * w.retained_share
+        models.update(model_work(t.config))
+        w = WORK[t.config.family](t.config)
         steps += w.steps
         evals += w.eval_images
-    images = sum(models.values())
+    train_s = sum(models.values()) * pretrain  # at CRITERION_EPOCHS a model
     cap = spec.trials[0].config.pretrain.epochs
     out = {"spec": spec_path.name, "dataset": dataset, "trials": len(spec.trials),
            "models": len(models), "pretrain_s_per_image_epoch": pretrain,
            "epoch_wall_s": epoch_wall, "round_s": round_s, "eval_s_per_sample": eval_s,
            "measured": trials,
-           "train_h_criterion": images * CRITERION_EPOCHS * pretrain / 3600,
-           "train_h_cap": images * cap * pretrain / 3600,
+           "train_h_criterion": train_s / 3600,
+           "train_h_cap": train_s * cap / CRITERION_EPOCHS / 3600,
            "unlearn_h_budget": steps * round_s / 3600, "eval_h": evals * eval_s / 3600,
            "criterion_epochs": CRITERION_EPOCHS, "cap_epochs": cap,
            "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else
            platform.processor()}
     print(f"{spec_path.name}: {pretrain * 1e6:.1f} us per image-epoch ({epoch_wall:.1f} s an "
-          f"epoch with its FID check), {round_s * 1e3:.1f} ms a cascade round ({args.rounds} rounds), "
-          f"{eval_s * 1e3:.2f} ms an evaluated sample", flush=True)
+          f"epoch with its FID check), {round_s * 1e3:.1f} ms a cascade round "
+          f"({args.rounds} rounds), {eval_s * 1e3:.2f} ms an evaluated sample", flush=True)
     print(f"  whole spec ({len(spec.trials)} trials, {len(models)} models): training "
           f"{out['train_h_criterion']:.1f} h at {CRITERION_EPOCHS} epochs a model "
           f"({out['train_h_cap']:.1f} h at the cap of {cap}), unlearning at most "

@@ -202,19 +202,27 @@ def trial_estimates(spec: SweepSpec) -> dict[str, float]:
             for t in spec.trials}
 
 
-def _models(cfg, res=None) -> dict[str, float]:
-    """The models a trial trains when no cache holds them: key -> estimated seconds. The
-    original is shared by every trial with the same data, generator, task and pretraining;
-    the retrained model by those that also share the forget set (classes, or items drawn)."""
-    ref, factor = _rates(cfg, res)
+def model_work(cfg) -> dict[str, float]:
+    """The models a trial trains when no cache holds them: key -> image-epochs (a GAN to the
+    FID criterion at CRITERION_EPOCHS). The original is shared by every trial with the same
+    data, generator, task and pretraining; the retrained model by those that also share the
+    forget set (classes, or items drawn)."""
     w = WORK[cfg.family](cfg)
-    seconds = NO_REFERENCE if ref is None else factor * ref["pretrain"] * w.pretrain_image_epochs
     d = cfg.to_dict()
     key = repr([d.get(k) for k in ("dataset", "image_folder", "generator", "task", "pretrain")])
-    out = {key: seconds}
+    out = {key: w.pretrain_image_epochs}
     if w.needs_retrained:
-        out[key + repr(d.get("forget_set"))] = seconds * w.retained_share
+        out[key + repr(d.get("forget_set"))] = w.pretrain_image_epochs * w.retained_share
     return out
+
+
+def _models(cfg, res=None) -> dict[str, float]:
+    """`model_work` in estimated seconds (a model without reference rates: NO_REFERENCE for
+    its original)."""
+    ref, factor = _rates(cfg, res)
+    full = WORK[cfg.family](cfg).pretrain_image_epochs
+    return {k: NO_REFERENCE * ie / full if ref is None else factor * ref["pretrain"] * ie
+            for k, ie in model_work(cfg).items()}
 
 
 def build_estimates(spec: SweepSpec, trials=None) -> dict[str, dict[str, float]]:
