@@ -1,13 +1,15 @@
 """Benchmark 6: what the paper-scale GAN speedup specs cost on the device at hand, measured.
 
 For each `gan_speedup_*_gpu.yaml` spec it runs, through `l2l.experiment.run` (the code a sweep
-trial runs, without Ray), seed 0's original, the retrained model of one class, and the cascade
-on that class and on k = 64 items with the spec's stopping rule, and measures
+trial runs, without Ray), seed 0's original, the retrained model of one class, the cascade
+on that class and on k = 64 items with the spec's stopping rule, and the cascade on that class
+for `--rounds` rounds without it, and measures
 
   pretrain   seconds per image-epoch of DCGAN training (the FID checks after each epoch left
-             out, as in the cache's `seconds_run`), and the wall seconds of an epoch with them
-  round      seconds per cascade round (`unlearn_seconds / rounds_run`, evaluation and the
-             stopping rule's checks excluded, as the sweep times them)
+             out, as in the cache's `seconds_run`; median of the models trained), and the wall
+             seconds of the original's epoch with them
+  round      seconds per cascade round, from the fixed-budget run (`unlearn_seconds / rounds`:
+             the first rounds' warm-up diluted, evaluation excluded as the sweep times it)
   eval       seconds per generated sample of the final evaluation (`eval_seconds / samples`)
 
 then prices the whole spec with those rates and the plan's work per trial (sweeps/plan.py
@@ -20,7 +22,7 @@ no `--data-root` the data sets are written at full size in their real on-disk fo
 IDX files, CIFAR-10's python batches) with synthetic images, so the timing needs no download;
 the images' content does not change the seconds of an epoch.
 
-    python benchmarks/gan_gpu_rates.py                      # on a GPU: ~4 min for both specs
+    python benchmarks/gan_gpu_rates.py                      # on a GPU: ~2 min for both specs
     python benchmarks/gan_gpu_rates.py --epochs 1 --specs sweeps/specs/gan_speedup_mnist_gpu.yaml
 """
 from __future__ import annotations
